@@ -1,0 +1,198 @@
+import { accessSync, constants, mkdtempSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { loadConfig, type SiteConfig } from '../../core/config/index.js';
+import { VtorqueError } from '../../core/errors.js';
+import type { AppLayout } from '../../core/install/paths.js';
+import { listPoolImages } from '../../core/pool/images.js';
+import { createRenderer } from '../../core/render/render.js';
+import { applyPolicy, buildRequest, parseVmSpecs, type VmRequest, type VmSpec } from '../../core/request/index.js';
+import { scanDirectives, type Directive } from './directives.js';
+import { VSUB_EXIT } from './exit-codes.js';
+import { extractOwnOptions } from './own-options.js';
+import { optionWords, parseQsubArgs, type ParsedQsubArgs } from './qsub-options.js';
+import { computeRaise, formatResourceList, mergeResourceLists } from './resources.js';
+import { buildWrapper } from './wrapper.js';
+
+export interface VsubDeps {
+  readonly env: NodeJS.ProcessEnv;
+  readonly cwd: string;
+  readonly hostname: string;
+  readonly nodePath: string;
+  readonly layout: AppLayout;
+  readStdin(): Promise<string>;
+  out(text: string): void;
+  err(text: string): void;
+  /** Run qsub with stdout/stderr passed through; `input` becomes its stdin when given. */
+  runQsub(file: string, args: readonly string[], input: string | null): Promise<number>;
+}
+
+/** What a VM submission amounts to, before anything is written: the dry run prints exactly this. */
+export interface SubmissionPlan {
+  readonly qsub: string;
+  readonly args: readonly string[];
+  readonly request: VmRequest;
+  readonly wrapper: string;
+  /** Basename the wrapper file gets (so Torque names outputs as for the user's script); null = STDIN job. */
+  readonly wrapperName: string | null;
+  readonly notes: readonly string[];
+}
+
+export const WRAPPER_PLACEHOLDER = '<wrapper>';
+
+export async function runVsub(argv: readonly string[], deps: VsubDeps): Promise<number> {
+  const own = extractOwnOptions(argv);
+  const { config } = loadConfig({ path: own.configPath, env: deps.env });
+  const qsub = selectQsub(config, deps.hostname);
+  const parsed = parseQsubArgs(own.qsubArgv);
+
+  // The script is read only when it may hold `#PBS -vm` lines; stdin that we read is handed on.
+  let stdinText: string | null = null;
+  let scriptText: string | null = null;
+  if (parsed.script !== null) scriptText = readScriptFile(parsed.script, deps.cwd);
+  else if (!parsed.interactive && !hasLong(parsed, '--version', '--about')) scriptText = stdinText = await deps.readStdin();
+
+  const directives = scriptText === null ? [] : scanDirectives(scriptText, parsed.directivePrefix, parsed.script ?? 'STDIN');
+  const inlineSpecs = directives.flatMap((d) => d.parsed.vmSpecs.map((text): VmSpec => ({ text, source: `${parsed.script ?? 'STDIN'} line ${d.lineNo}` })));
+  const cliSpecs = parsed.vmSpecs.map((text): VmSpec => ({ text, source: '-vm' }));
+
+  if (inlineSpecs.length === 0 && cliSpecs.length === 0) {
+    // Not a VM job: qsub with the argv exactly as given, and nothing printed of our own.
+    if (own.dryRun) return printDry(deps, own.json, qsub, own.qsubArgv, null, null);
+    ensureExecutable(qsub);
+    return deps.runQsub(qsub, own.qsubArgv, stdinText);
+  }
+
+  if (config.DISABLED_HOSTS_LIST !== '' && new RegExp(config.DISABLED_HOSTS_LIST).test(deps.hostname)) {
+    throw new VtorqueError('NOT_SUPPORTED', 'vTorque is disabled on this host (DISABLED_HOSTS_LIST)');
+  }
+  if (parsed.interactive) {
+    throw new VtorqueError('NOT_SUPPORTED', 'interactive VM jobs (-I with -vm) are not supported yet; submit a batch script instead');
+  }
+  if (parsed.extraOperands.length > 0) {
+    throw new VtorqueError('USAGE', `unexpected argument after the job script: ${JSON.stringify(parsed.extraOperands[0])} (use -F "args" for script arguments)`, { exitCode: VSUB_EXIT.usage });
+  }
+
+  const plan = planSubmission({ config, qsub, parsed, directives, specs: [...inlineSpecs, ...cliSpecs], script: scriptText ?? '', deps });
+  for (const note of plan.notes) deps.err(`vsub: ${note}\n`);
+  if (own.dryRun) return printDry(deps, own.json, qsub, plan.args, plan.request, plan.wrapper);
+  ensureExecutable(qsub);
+  return submitWrapper(plan, deps);
+}
+
+function planSubmission(input: {
+  config: SiteConfig;
+  qsub: string;
+  parsed: ParsedQsubArgs;
+  directives: readonly Directive[];
+  specs: readonly VmSpec[];
+  script: string;
+  deps: VsubDeps;
+}): SubmissionPlan {
+  const { config, parsed, deps } = input;
+  const raw = parseVmSpecs(input.specs);
+  const pool = listPoolImages(config.VM_IMG_DIR).map((i) => i.name);
+  const built = buildRequest(raw, config, { cwd: deps.cwd, readFile: readUserFile, poolImages: pool }, {
+    debug: isTrue(deps.env.DEBUG),
+    trace: isTrue(deps.env.TRACE),
+  });
+  const { request, warnings } = applyPolicy(built.request, config, pool);
+
+  const scriptLists = input.directives.flatMap((d) => d.parsed.resourceLists);
+  const current = mergeResourceLists([...scriptLists, ...parsed.resourceLists]);
+  const raise = computeRaise(current, {
+    ppn: request.vcpus * request.vms_per_node + config.HOST_OS_CORE_COUNT + (request.iocm ? request.iocm_max_cores : 0),
+    memMiBPerNode: request.ram * request.vms_per_node + config.HOST_OS_RAM_MB,
+  });
+  const extra: string[] = [];
+  if (raise.set.size > 0) extra.push('-l', formatResourceList(raise.set));
+  const hasExclusive = [parsed, ...input.directives.map((d) => d.parsed)].some((p) =>
+    p.tokens.some((t) => t.kind === 'option' && (t.letter === 'n' || t.letter === 'E')),
+  );
+  if (config.PBS_EXCLUSIVE_NODE_ALLOC && !hasExclusive) extra.push('-n');
+
+  const wrapper = buildWrapper(
+    {
+      request,
+      script: input.script,
+      directives: input.directives,
+      directivePrefix: parsed.directivePrefix,
+      nodePath: deps.nodePath,
+      vtorqueBundle: deps.layout.vtorqueBundle,
+    },
+    createRenderer(deps.layout.templates),
+  );
+  const wrapperName = parsed.script === null ? null : basename(parsed.script);
+  const args = [...optionWords(parsed), ...extra, ...(wrapperName === null ? [] : [WRAPPER_PLACEHOLDER])];
+  return { qsub: input.qsub, args, request, wrapper, wrapperName, notes: [...warnings, ...raise.notes.map((n) => `${n} for the VMs`)] };
+}
+
+/** Write the wrapper into a private directory under the script's own name, submit, clean up. */
+async function submitWrapper(plan: SubmissionPlan, deps: VsubDeps): Promise<number> {
+  if (plan.wrapperName === null) return deps.runQsub(plan.qsub, plan.args, plan.wrapper);
+  let dir: string;
+  try {
+    dir = mkdtempSync(join(deps.env.TMPDIR || tmpdir(), 'vsub-'));
+  } catch (err) {
+    throw new VtorqueError('INTERNAL', `cannot create a private temporary directory for the job wrapper: ${(err as Error).message}`, { exitCode: VSUB_EXIT.tempDir, cause: err });
+  }
+  try {
+    const path = join(dir, plan.wrapperName);
+    writeFileSync(path, plan.wrapper, { mode: 0o700, flag: 'wx' });
+    return await deps.runQsub(plan.qsub, plan.args.map((a) => (a === WRAPPER_PLACEHOLDER ? path : a)), null);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function printDry(deps: VsubDeps, json: boolean, qsub: string, args: readonly string[], request: VmRequest | null, wrapper: string | null): number {
+  if (json) {
+    deps.out(`${JSON.stringify({ qsub: [qsub, ...args], request, script: wrapper })}\n`);
+    return VSUB_EXIT.ok;
+  }
+  deps.out(`would run: ${[qsub, ...args].map((a) => JSON.stringify(a)).join(' ')}\n`);
+  if (request) deps.out(`request: ${JSON.stringify(request)}\n`);
+  if (wrapper) deps.out(`wrapper (${WRAPPER_PLACEHOLDER}):\n${wrapper}`);
+  return VSUB_EXIT.ok;
+}
+
+export function selectQsub(config: SiteConfig, hostname: string): string {
+  const onFrontEnd = config.REGEX_FE !== '' && new RegExp(`^(?:${config.REGEX_FE})$`).test(hostname);
+  return onFrontEnd ? config.PBS_QSUB_ON_FE : config.PBS_QSUB_ON_NODES;
+}
+
+function ensureExecutable(path: string): void {
+  try {
+    accessSync(path, constants.X_OK);
+  } catch {
+    throw new VtorqueError('QSUB_MISSING', `the configured qsub ${path} is missing or not executable (PBS_QSUB_ON_FE / PBS_QSUB_ON_NODES)`);
+  }
+}
+
+function readScriptFile(path: string, cwd: string): string {
+  const full = path.startsWith('/') ? path : join(cwd, path);
+  let st;
+  try {
+    st = statSync(full);
+  } catch (err) {
+    throw new VtorqueError('USAGE', `script file '${path}' cannot be loaded - ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  if (!st.isFile()) throw new VtorqueError('USAGE', `script file '${path}' is not a regular file`);
+  return readFileSync(full, 'utf8');
+}
+
+/** A file a -vm key names, read as the submitting user: regular files of bounded size only. */
+function readUserFile(path: string): string {
+  const st = statSync(path);
+  if (!st.isFile()) throw new Error('not a regular file');
+  if (st.size > 64 * 1024 * 1024) throw new Error('too large');
+  return readFileSync(path, 'utf8');
+}
+
+function hasLong(parsed: ParsedQsubArgs, ...names: string[]): boolean {
+  return parsed.tokens.some((t) => t.kind === 'long' && names.includes(t.raw[0] as string));
+}
+
+function isTrue(value: string | undefined): boolean {
+  return value !== undefined && /^(1|true|yes)$/i.test(value);
+}

@@ -1,0 +1,123 @@
+import * as v from 'valibot';
+
+/**
+ * Building blocks for the site configuration table: each field knows its schema, its default and
+ * the one-line description of what it accepts (used verbatim in error messages and docs).
+ */
+export interface Field<T> {
+  readonly schema: v.GenericSchema<unknown, T>;
+  readonly expected: string;
+  readonly default: T;
+  readonly doc: string;
+}
+
+// The original's boolean spellings (config.sh and the -vm regexes), case-insensitive.
+const TRUE_WORDS = ['true', 'yes', 'enabled', 'on', 'auto'];
+const FALSE_WORDS = ['false', 'no', 'disabled', 'off'];
+
+export function parseBoolWord(text: string): boolean | undefined {
+  const word = text.trim().toLowerCase();
+  if (TRUE_WORDS.includes(word)) return true;
+  if (FALSE_WORDS.includes(word)) return false;
+  return undefined;
+}
+
+const boolSchema = v.pipe(
+  v.union([v.boolean(), v.pipe(v.string(), v.check((s) => parseBoolWord(s) !== undefined))]),
+  v.transform((x) => (typeof x === 'boolean' ? x : (parseBoolWord(x) as boolean))),
+);
+
+export function bool(def: boolean, doc: string): Field<boolean> {
+  return { schema: boolSchema, expected: 'true or false (also yes/no, enabled/disabled)', default: def, doc };
+}
+
+export function int(def: number, min: number, max: number, doc: string): Field<number> {
+  const schema = v.pipe(
+    v.union([v.number(), v.pipe(v.string(), v.regex(/^\s*\d+\s*$/))]),
+    v.transform((x) => Number(x)),
+    v.integer(),
+    v.minValue(min),
+    v.maxValue(max),
+  );
+  return { schema, expected: `an integer from ${min} to ${max}`, default: def, doc };
+}
+
+/** Memory sizes: an integer (MiB) or a number with a K/M/G/T suffix; always normalised to MiB. */
+export function parseMiB(text: string): number | undefined {
+  const m = /^\s*(\d+)\s*(?:([KMGT])(?:i?B)?)?\s*$/i.exec(text);
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  switch ((m[2] ?? 'M').toUpperCase()) {
+    case 'K':
+      return Math.ceil(n / 1024);
+    case 'M':
+      return n;
+    case 'G':
+      return n * 1024;
+    default:
+      return n * 1024 * 1024;
+  }
+}
+
+export function mib(def: number, min: number, max: number, doc: string): Field<number> {
+  const schema = v.pipe(
+    v.union([v.pipe(v.number(), v.integer()), v.pipe(v.string(), v.check((s) => parseMiB(s) !== undefined))]),
+    v.transform((x) => (typeof x === 'number' ? x : (parseMiB(x) as number))),
+    v.minValue(min),
+    v.maxValue(max),
+  );
+  return { schema, expected: `a size in MiB (or with a K/M/G/T suffix) from ${min} to ${max} MiB`, default: def, doc };
+}
+
+const SAFE_TEXT = /^[^\0\r\n]*$/;
+
+export function str(def: string, doc: string, pattern?: RegExp, expected?: string): Field<string> {
+  const schema = v.pipe(v.string(), v.regex(pattern ?? SAFE_TEXT));
+  return { schema, expected: expected ?? 'a single-line string', default: def, doc };
+}
+
+export function absPath(def: string, doc: string, allowEmpty = false): Field<string> {
+  const schema = v.pipe(v.string(), v.check((s) => (allowEmpty && s === '') || isCleanAbsolutePath(s)));
+  const expected = allowEmpty
+    ? 'an absolute path without ".." (or "" for none)'
+    : 'an absolute path without ".."';
+  return { schema, expected, default: def, doc };
+}
+
+export function isCleanAbsolutePath(s: string): boolean {
+  return s.startsWith('/') && !s.split('/').includes('..') && SAFE_TEXT.test(s) && s.length < 4096;
+}
+
+export function regex(def: string, doc: string): Field<string> {
+  const schema = v.pipe(
+    v.string(),
+    v.check((s) => {
+      try {
+        new RegExp(s);
+        return SAFE_TEXT.test(s);
+      } catch {
+        return false;
+      }
+    }),
+  );
+  return { schema, expected: 'a regular expression ("" for none)', default: def, doc };
+}
+
+export function oneOf<const T extends readonly string[]>(def: T[number], values: T, doc: string): Field<T[number]> {
+  const schema = v.pipe(v.string(), v.transform((s) => s.toLowerCase()), v.picklist(values));
+  return { schema: schema as unknown as v.GenericSchema<unknown, T[number]>, expected: `one of ${values.join(', ')}`, default: def, doc };
+}
+
+export function list(def: readonly string[], doc: string, item: RegExp, itemDesc: string): Field<readonly string[]> {
+  const schema = v.array(v.pipe(v.string(), v.regex(item)));
+  return { schema, expected: `a list of ${itemDesc}`, default: def, doc };
+}
+
+/** A command for the admin's component hooks: argv array, first element an absolute program path. */
+export function argv(doc: string): Field<readonly string[]> {
+  const schema = v.pipe(
+    v.array(v.pipe(v.string(), v.regex(/^[^\0]*$/))),
+    v.check((a) => a.length === 0 || isCleanAbsolutePath(a[0] ?? '')),
+  );
+  return { schema, expected: 'an argv list whose first element is an absolute program path ([] for none)', default: [], doc };
+}

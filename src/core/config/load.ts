@@ -1,0 +1,80 @@
+import yaml from 'js-yaml';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ValidationError, VtorqueError } from '../errors.js';
+import type { ConfigContext } from './rules.js';
+import { CONFIG_FIELDS, type SiteConfig } from './schema.js';
+import { defaultConfig, validateConfig } from './validate.js';
+
+export const DEFAULT_CONFIG_PATH = '/etc/vtorque/config.yaml';
+
+export interface LoadConfigOptions {
+  /** Explicit --config FILE; wins over VTORQUE_CONFIG. */
+  path?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+  node?: ConfigContext['node'];
+}
+
+export interface LoadedConfig {
+  config: SiteConfig;
+  path: string;
+  /** False when no file exists at the default path and built-in defaults are used. */
+  fromFile: boolean;
+  warnings: string[];
+}
+
+export function resolveConfigPath(options: LoadConfigOptions): { path: string; explicit: boolean } {
+  const fromEnv = options.env?.VTORQUE_CONFIG;
+  if (options.path) return { path: options.path, explicit: true };
+  if (fromEnv) return { path: fromEnv, explicit: true };
+  return { path: DEFAULT_CONFIG_PATH, explicit: false };
+}
+
+/** Read, parse and validate the site config; every problem is reported at once, one per line. */
+export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
+  const { path, explicit } = resolveConfigPath(options);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && !explicit) return { config: defaultConfig(), path, fromFile: false, warnings: [] };
+    throw new VtorqueError('CONFIG_INVALID', `${path}: cannot read the vTorque config (${code ?? String(err)})`, { cause: err });
+  }
+  return { ...parseConfigText(text, path, options.node), path, fromFile: true };
+}
+
+export function parseConfigText(text: string, source: string, node?: ConfigContext['node']): { config: SiteConfig; warnings: string[] } {
+  let raw: unknown;
+  try {
+    raw = yaml.load(text, { schema: yaml.CORE_SCHEMA, filename: source });
+  } catch (err) {
+    const reason = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    throw new VtorqueError('CONFIG_INVALID', `${source}: not valid YAML: ${reason}`, { cause: err });
+  }
+  const torqueHome = peekString(raw, 'TORQUE_HOME') ?? CONFIG_FIELDS.TORQUE_HOME.default;
+  const ctx: ConfigContext = { source, ...(node ? { node } : {}) };
+  const alarm = readPrologAlarm(torqueHome);
+  if (alarm !== undefined) ctx.prologalarm = alarm;
+  const result = validateConfig(raw, ctx);
+  if (!result.config) throw new ValidationError('CONFIG_INVALID', result.errors);
+  return { config: result.config, warnings: result.warnings };
+}
+
+/** The mom's `$prologalarm` from mom_priv/config, when that file is readable (Torque default 300). */
+export function readPrologAlarm(torqueHome: string): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync(join(torqueHome, 'mom_priv', 'config'), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const m = /^\s*\$prologalarm\s+(\d+)\s*$/m.exec(text);
+  return m ? Number(m[1]) : undefined;
+}
+
+function peekString(raw: unknown, key: string): string | undefined {
+  if (raw === null || typeof raw !== 'object') return undefined;
+  const value = (raw as Record<string, unknown>)[key];
+  return typeof value === 'string' && value.startsWith('/') ? value : undefined;
+}

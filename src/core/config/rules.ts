@@ -1,0 +1,73 @@
+import type { Issue } from '../errors.js';
+import type { SiteConfig } from './schema.js';
+
+/** What the rules may know about the place the config is used; each part is optional. */
+export interface ConfigContext {
+  /** Source label for messages, usually the file path. */
+  source: string;
+  /** The mom's `$prologalarm` in seconds (from mom_priv/config; Torque's default is 300). */
+  prologalarm?: number;
+  /** Capacity of the node the config is checked on. */
+  node?: { cores: number; memMiB: number };
+}
+
+type Rule = (c: SiteConfig, ctx: ConfigContext) => Issue | undefined;
+
+const issue = (ctx: ConfigContext, key: string, value: unknown, expected: string): Issue => ({
+  source: ctx.source,
+  key,
+  value,
+  expected,
+});
+
+/** Cross-field rules: combinations that cannot work even though every value is well-formed. */
+export const CONFIG_RULES: readonly Rule[] = [
+  function prologueTimeoutBelowAlarm(c, ctx) {
+    const alarm = ctx.prologalarm ?? 300;
+    const limit = alarm > 10 ? alarm - 10 : alarm;
+    if (c.PROLOGUE_TIMEOUT < limit) return undefined;
+    return issue(ctx, 'PROLOGUE_TIMEOUT', c.PROLOGUE_TIMEOUT, `less than the mom's $prologalarm - 10 = ${limit} s, or pbs_mom kills the prologue first`);
+  },
+  function stepTimeoutWithinPrologue(c, ctx) {
+    if (c.SSH_TIMEOUT <= c.TIMEOUT && c.TIMEOUT <= c.PROLOGUE_TIMEOUT) return undefined;
+    return issue(ctx, 'TIMEOUT', c.TIMEOUT, `SSH_TIMEOUT (${c.SSH_TIMEOUT}) <= TIMEOUT <= PROLOGUE_TIMEOUT (${c.PROLOGUE_TIMEOUT})`);
+  },
+  function iocmGlobalRange(c, ctx) {
+    if (c.IOCM_MIN_CORES <= c.IOCM_MAX_CORES) return undefined;
+    return issue(ctx, 'IOCM_MIN_CORES', c.IOCM_MIN_CORES, `at most IOCM_MAX_CORES (${c.IOCM_MAX_CORES})`);
+  },
+  function iocmDefaultRange(c, ctx) {
+    if (c.IOCM_MIN_CORES_DEFAULT <= c.IOCM_MAX_CORES_DEFAULT) return undefined;
+    return issue(ctx, 'IOCM_MIN_CORES_DEFAULT', c.IOCM_MIN_CORES_DEFAULT, `at most IOCM_MAX_CORES_DEFAULT (${c.IOCM_MAX_CORES_DEFAULT})`);
+  },
+  function iocmDefaultsWithinLimits(c, ctx) {
+    if (!c.IOCM_ENABLED) return undefined;
+    if (c.IOCM_MIN_CORES_DEFAULT >= c.IOCM_MIN_CORES && c.IOCM_MAX_CORES_DEFAULT <= c.IOCM_MAX_CORES) return undefined;
+    return issue(ctx, 'IOCM_MAX_CORES_DEFAULT', c.IOCM_MAX_CORES_DEFAULT, `within IOCM_MIN_CORES..IOCM_MAX_CORES (${c.IOCM_MIN_CORES}..${c.IOCM_MAX_CORES})`);
+  },
+  function vmsPerNodeWithinMax(c, ctx) {
+    if (c.VMS_PER_NODE_DEFAULT <= c.MAX_VMS_PER_NODE) return undefined;
+    return issue(ctx, 'VMS_PER_NODE_DEFAULT', c.VMS_PER_NODE_DEFAULT, `at most MAX_VMS_PER_NODE (${c.MAX_VMS_PER_NODE})`);
+  },
+  function customMappingNeedsScript(c, ctx) {
+    if (!c.CUSTOM_IP_MAPPING || c.IP_TO_MAC_SCRIPT !== '') return undefined;
+    return issue(ctx, 'IP_TO_MAC_SCRIPT', c.IP_TO_MAC_SCRIPT, 'an absolute program path when CUSTOM_IP_MAPPING is true');
+  },
+  function defaultCoresFitNode(c, ctx) {
+    if (!ctx.node) return undefined;
+    const need = c.VCPUS_DEFAULT * c.VMS_PER_NODE_DEFAULT + c.HOST_OS_CORE_COUNT + (c.IOCM_ENABLED && c.IOCM_ENABLED_DEFAULT ? c.IOCM_MAX_CORES_DEFAULT : 0);
+    if (need <= ctx.node.cores) return undefined;
+    return issue(ctx, 'VCPUS_DEFAULT', c.VCPUS_DEFAULT, `defaults that fit this node: VCPUS_DEFAULT x VMS_PER_NODE_DEFAULT + HOST_OS_CORE_COUNT = ${need} cores, the node has ${ctx.node.cores}`);
+  },
+  function defaultRamFitsNode(c, ctx) {
+    if (!ctx.node) return undefined;
+    const need = c.RAM_DEFAULT * c.VMS_PER_NODE_DEFAULT + c.HOST_OS_RAM_MB;
+    if (need <= ctx.node.memMiB) return undefined;
+    return issue(ctx, 'RAM_DEFAULT', c.RAM_DEFAULT, `defaults that fit this node: RAM_DEFAULT x VMS_PER_NODE_DEFAULT + HOST_OS_RAM_MB = ${need} MiB, the node has ${ctx.node.memMiB} MiB`);
+  },
+  function virtiofsNeedsDirs(c, ctx) {
+    if (c.VM_SHARE_TYPE !== 'virtiofs') return undefined;
+    if (c.VM_NFS_HOME === '' && c.VM_NFS_WS === '' && c.VM_NFS_OPT === '') return undefined;
+    return issue(ctx, 'VM_SHARE_TYPE', c.VM_SHARE_TYPE, 'nfs when VM_NFS_HOME/WS/OPT are set (use VM_VIRTIOFS_HOME/WS/OPT with virtiofs)');
+  },
+];

@@ -1,0 +1,150 @@
+import type * as v from 'valibot';
+import { absPath, argv, bool, int, list, mib, oneOf, regex, str, type Field } from './fields.js';
+
+export const DISTROS = ['debian', 'ubuntu', 'redhat', 'centos', 'osv'] as const;
+export type Distro = (typeof DISTROS)[number];
+export const ARCHES = ['x86_64'] as const;
+export const FS_TYPES = ['sharedfs', 'ramdisk'] as const;
+export type FsType = (typeof FS_TYPES)[number];
+
+/**
+ * Cloud-config keys a site may let users pass through `-vm metadata=FILE`. Only keys that run
+ * nothing as guest root and add no accounts, keys or mounts are eligible at all.
+ */
+export const METADATA_ELIGIBLE_KEYS = ['packages', 'package_update', 'package_upgrade', 'timezone', 'locale'] as const;
+
+const PACKAGE = /^[a-z0-9][a-z0-9+.:=~-]*$/;
+const HOST = /^[A-Za-z0-9.:_-]*$/;
+const NFS_EXPORT = /^(|[A-Za-z0-9.:_\[\]-]+:\/[^\0\r\n,\s]*)$/;
+
+/**
+ * Every site configuration key, with the original vTorque's UPPER_SNAKE name and default, except
+ * where the original default was a bug (each such case says why in `doc`; see doc/admin.md).
+ */
+export const CONFIG_FIELDS = {
+  // --- cluster
+  DISABLED_HOSTS_LIST: regex('', 'regex of hosts where vsub refuses VM jobs'),
+  REGEX_FE: regex('', 'regex of front-end hosts (they use PBS_QSUB_ON_FE); the original "*" was matched literally and never matched, "" keeps that behaviour'),
+  TORQUE_HOME: absPath('/var/spool/torque', 'Torque home (mom_priv, aux)'),
+  PBS_QSUB_ON_FE: absPath('/usr/bin/qsub', 'real qsub on front-ends'),
+  PBS_QSUB_ON_NODES: absPath('/usr/bin/qsub', 'real qsub on compute nodes'),
+  VM_IMG_DIR: absPath('/opt/vm-images', 'root-owned pool of authorized images'),
+  WS_DIR: absPath('/workspace/.vtorque', 'shared fast workspace'),
+  RAMDISK_DIR: absPath('/ramdisk', 'parent of per-job tmpfs mounts (fs_type=ramdisk)'),
+  VM_NFS_HOME: str('', 'NFS export mounted at the guest /home ("" = none; the original placeholder host was not a usable default)', NFS_EXPORT, 'an NFS export host:/path or ""'),
+  VM_NFS_WS: str('', 'NFS export mounted at the guest /workspace ("" = none)', NFS_EXPORT, 'an NFS export host:/path or ""'),
+  VM_NFS_OPT: str('', 'NFS export mounted at the guest /opt-hpc ("" = none)', NFS_EXPORT, 'an NFS export host:/path or ""'),
+  VM_SHARE_TYPE: oneOf('nfs', ['nfs', 'virtiofs'] as const, 'how home/workspace/opt reach the guest: guest-side NFS mounts or host directories over virtiofs'),
+  VM_VIRTIOFS_HOME: absPath('', 'host directory shared as the guest /home with virtiofs ("" = none)', true),
+  VM_VIRTIOFS_WS: absPath('', 'host directory shared as the guest /workspace with virtiofs ("" = none)', true),
+  VM_VIRTIOFS_OPT: absPath('', 'host directory shared as the guest /opt-hpc with virtiofs ("" = none)', true),
+  MAC_PREFIX: str('52:54:00', 'first three bytes of every VM MAC', /^[0-9a-fA-F][02468aceACE](:[0-9a-fA-F]{2}){2}$/, 'three unicast hex bytes like 52:54:00'),
+  HOST_OS_CORE_COUNT: int(1, 0, 4096, 'cores kept for the host OS'),
+  HOST_OS_RAM_MB: int(2048, 0, 1 << 24, 'MiB of RAM kept for the host OS'),
+  PBS_EXCLUSIVE_NODE_ALLOC: bool(true, 'submit VM jobs node-exclusive (qsub -n)'),
+  KILL_USER_PROCESSES_AFTER_JOB: bool(true, 'kill the owner\'s leftover processes after a VM job, only on nodes the job had exclusively'),
+  MEASURE_TIME: bool(false, 'record and print phase timings'),
+  MAX_VMS_PER_NODE: int(4, 1, 256, 'most VMs one job may start on one node'),
+  SPOOL_DIR: absPath('/var/spool/vtorque', 'root-owned per-job state and VM files'),
+
+  // --- timeouts (seconds)
+  SSH_TIMEOUT: int(5, 1, 600, 'SSH connect timeout'),
+  TIMEOUT: int(120, 1, 3600, 'per-step timeout (IP discovery, SSH readiness, graceful shutdown)'),
+  PROLOGUE_TIMEOUT: int(280, 10, 86400, 'overall prologue deadline; must be below the mom $prologalarm - 10 (the original 600 broke that rule against the default 300)'),
+  TEARDOWN_TIMEOUT: int(60, 5, 3600, 'overall teardown deadline in the epilogue'),
+
+  // --- VM networking
+  CUSTOM_IP_MAPPING: bool(false, 'ask IP_TO_MAC_SCRIPT for each VM MAC instead of deriving it'),
+  IP_TO_MAC_SCRIPT: absPath('', 'admin program: args node, vms-per-node, vm number; prints a MAC', true),
+  NAME_SERVER: str('', 'guest name server ("" = from DHCP)', HOST, 'a host name or IP'),
+  DOMAIN: str('', 'guest DNS domain ("" = from DHCP)', HOST, 'a domain name'),
+  SEARCH_DOMAIN: str('', 'guest DNS search domain', HOST, 'a domain name'),
+  NTP_SERVER_1: str('', 'first guest NTP server ("" = none)', HOST, 'a host name or IP'),
+  NTP_SERVER_2: str('', 'second guest NTP server ("" = none)', HOST, 'a host name or IP'),
+  VM_NETWORK: str('', 'libvirt network the VMs join (takes precedence over VM_BRIDGE)', /^[A-Za-z0-9_.-]*$/, 'a libvirt network name or ""'),
+  VM_BRIDGE: str('br0', 'host bridge the VMs join when VM_NETWORK is ""', /^[A-Za-z0-9_.-]{1,15}$/, 'a Linux interface name'),
+
+  // --- default guest packages (installed by cloud-init at boot; needs a mirror reachable from guests)
+  SW_PACKAGES_DEBIAN: list([], 'packages for Debian-family guests (the original list named packages bookworm lacks and needed network at every boot)', PACKAGE, 'Debian package names'),
+  SW_PACKAGES_REDHAT: list([], 'packages for RedHat-family guests', PACKAGE, 'package names'),
+
+  // --- VM defaults for submission
+  FILESYSTEM_TYPE_DEFAULT: oneOf('sharedfs', ['sharedfs', 'ramdisk'] as const, 'default fs_type'),
+  IMG_DEFAULT: str('debian-12-x86_64.qcow2', 'default image in VM_IMG_DIR (the original ubuntu.x86_64.img is not shipped; this is what `vtorque image build --register` adds)', /^[A-Za-z0-9._+-]+\.(img|qcow2|raw)$/, 'an image file name ending .img, .qcow2 or .raw'),
+  DISTRO_DEFAULT: oneOf('debian', DISTROS, 'distro of IMG_DEFAULT'),
+  ARCH_DEFAULT: oneOf('x86_64', ARCHES, 'default guest architecture'),
+  VCPUS_DEFAULT: int(7, 1, 1024, 'vCPUs per VM'),
+  VCPU_PINNING_DEFAULT: bool(true, 'pin vCPUs to host cores'),
+  RAM_DEFAULT: mib(24576, 64, 1 << 30, 'RAM per VM'),
+  VMS_PER_NODE_DEFAULT: int(1, 1, 256, 'VMs per node'),
+  DISK_DEFAULT: absPath('', 'persistent disk attached to rank 0 ("" = none)', true),
+  VRDMA_ENABLED_DEFAULT: bool(false, 'vrdma when the user does not say'),
+  UNCLOT_ENABLED_DEFAULT: bool(false, 'unclot when the user does not say'),
+  UNCLOT_SHMEM_DEFAULT: mib(1024, 1, 1 << 20, 'UNCLOT shared memory'),
+  IOCM_ENABLED_DEFAULT: bool(false, 'iocm when the user does not say'),
+  IOCM_MIN_CORES_DEFAULT: int(1, 0, 4096, 'IOcm minimum cores'),
+  IOCM_MAX_CORES_DEFAULT: int(4, 0, 4096, 'IOcm maximum cores'),
+
+  // --- debugging
+  PARALLEL: bool(true, 'prepare, boot and tear down VMs concurrently'),
+  ALLOW_USER_IMAGES: bool(false, 'allow images outside VM_IMG_DIR (gives users root in their guests)'),
+  DEBUG_DEFAULT: bool(false, 'debug logging when the user does not say'),
+  TRACE_DEFAULT: bool(false, 'trace logging when the user does not say'),
+
+  // --- logging
+  LOG_DIR: absPath('/var/log/vtorque', 'root-side JSON logs (never the user\'s home)'),
+  LOG_LEVEL: oneOf('info', ['error', 'warn', 'info', 'debug', 'trace'] as const, 'root-side log level'),
+  PRINT_TO_STDOUT: bool(false, 'also print log lines to the job output'),
+
+  // --- node components (the original IOcm / vRDMA / Snap slots, as admin commands)
+  IOCM_ENABLED: bool(false, 'global IOcm switch'),
+  IOCM_MIN_CORES: int(1, 0, 4096, 'least IOcm cores a job may ask'),
+  IOCM_MAX_CORES: int(12, 0, 4096, 'most IOcm cores a job may ask'),
+  IOCM_NODES: regex('.*', 'regex of hosts with IOcm (the original "*" matched no host)'),
+  IOCM_START_CMD: argv('IOcm start command'),
+  IOCM_STOP_CMD: argv('IOcm stop command'),
+  VRDMA_ENABLED: bool(false, 'global vRDMA switch'),
+  VRDMA_NODES: regex('.*', 'regex of hosts with vRDMA (the original "*" matched no host)'),
+  VRDMA_START_CMD: argv('vRDMA start command'),
+  VRDMA_STOP_CMD: argv('vRDMA stop command'),
+  UNCLOT_ENABLED: bool(false, 'global UNCLOT switch'),
+  SNAP_MONITORING_ENABLED: bool(false, 'global Snap switch'),
+  SNAP_BIN_DIR: absPath('/usr/local/bin/', 'Snap binaries'),
+  SNAP_TAG_FORMAT: str('snapTask-[username]-[jobid]', 'Snap task tag; [username] and [jobid] are replaced'),
+  SNAP_NODES: regex('.*', 'regex of hosts with Snap'),
+  SNAP_START_CMD: argv('Snap start command'),
+  SNAP_STOP_CMD: argv('Snap stop command'),
+  COMPONENT_TIMEOUT: int(30, 1, 3600, 'timeout of each component command'),
+
+  // --- new in this design
+  HYPERVISOR: oneOf('auto', ['auto', 'kvm', 'qemu'] as const, 'domain type: kvm, qemu (TCG) or auto (kvm when it really works)'),
+  LIBVIRT_URI: str('qemu:///system', 'libvirt URI of the local node', /^[a-z+]+:\/\/[^\s]*$/, 'a libvirt URI'),
+  LIBVIRT_URI_TEMPLATE: str('qemu+ssh://root@{node}/system', 'libvirt URI of another node; {node} is replaced', /^[a-z+]+:\/\/[^\s]*\{node\}[^\s]*$/, 'a libvirt URI containing {node}'),
+  MACHINE_TYPE: str('q35', 'libvirt machine type', /^[A-Za-z0-9._-]+$/, 'a machine type like q35 or pc'),
+  TCG_TB_CACHE_MB: int(256, 0, 4096, 'TCG translation cache per VM in MiB when the domain type is qemu (0 = QEMU default, about 1 GiB)'),
+  METADATA_ALLOWED_KEYS: list([], 'cloud-config keys users may add with -vm metadata=FILE', /^(packages|package_update|package_upgrade|timezone|locale)$/, 'keys among packages, package_update, package_upgrade, timezone, locale'),
+  DISK_DIRS: list(['/home', '/workspace'], 'directories under which a user\'s persistent disk may live', /^\/[^\0\r\n]*$/, 'absolute directories'),
+  VM_SCRIPT_MAX_KB: int(256, 1, 65536, 'largest vm_prologue/vm_epilogue/metadata/pinning file vsub embeds'),
+} as const satisfies Record<string, Field<unknown>>;
+
+export type ConfigKey = keyof typeof CONFIG_FIELDS;
+type OutputOf<F> = F extends Field<infer T> ? T : never;
+export type SiteConfig = { readonly [K in ConfigKey]: OutputOf<(typeof CONFIG_FIELDS)[K]> };
+
+/** Keys of the original that this design no longer needs: accepted with a warning, then ignored. */
+export const OBSOLETE_KEYS: Readonly<Record<string, string>> = {
+  ARP_BIN: 'VM IPs are read from /proc/net/arp by root; no arp binary is run',
+  SUSPENDED_IMAGE_DIR: 'suspend/resume does not exist',
+  NFS_TIMEOUT: 'the hooks read Torque\'s own job script, not NFS state',
+  ENABLE_DEV_MODE: 'root never sources user files',
+  SHOW_LOG_DEFAULT: 'see `vtorque status JOB`',
+  ABORT_ON_ERROR: 'errors always abort',
+  LOG_ROTATE: 'use logrotate on LOG_DIR',
+  LOG_FILE: 'logs go to LOG_DIR, never to the user\'s home',
+  MAX_LOG_SIZE: 'use logrotate on LOG_DIR',
+};
+
+/** Keys users may see with `vmgr show config` (the original's non-root filter, plus VM-visible settings). */
+export const PUBLIC_KEY_PATTERN = /ENABLED|DEFAULT|NODES|HOST_OS_CORE_COUNT|HOST_OS_RAM_MB|PBS_EXCLUSIVE_NODE_ALLOC|SW_PACKAGES|DISABLED_HOSTS_LIST|PARALLEL|ALLOW_USER_IMAGES|IOCM_MIN_CORES|IOCM_MAX_CORES|MAX_VMS_PER_NODE|METADATA_ALLOWED_KEYS|DISK_DIRS|VM_IMG_DIR/;
+
+export type ConfigSchemaEntries = { [K in ConfigKey]: v.GenericSchema<unknown, OutputOf<(typeof CONFIG_FIELDS)[K]>> };

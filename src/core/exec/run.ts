@@ -1,0 +1,85 @@
+import { spawn, type StdioOptions } from 'node:child_process';
+import { CommandError, type CommandErrorDetails } from '../errors.js';
+
+export interface RunOptions {
+  /** Text written to the child's stdin, then closed. Without it stdin is /dev/null. */
+  input?: string | Buffer;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  timeoutMs?: number;
+  /** Return a failed result instead of throwing CommandError. */
+  reject?: boolean;
+  uid?: number;
+  gid?: number;
+}
+
+export interface RunResult {
+  exitCode: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+  timedOut: boolean;
+}
+
+/**
+ * Run a program with an argument array (never a shell string), capturing its output.
+ * Every subprocess of the toolkit goes through here so failures carry the same context.
+ */
+export function run(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const stdio: StdioOptions = [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'];
+    const child = spawn(file, args, {
+      stdio,
+      env: options.env ?? process.env,
+      ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+      ...(options.uid === undefined ? {} : { uid: options.uid }),
+      ...(options.gid === undefined ? {} : { gid: options.gid }),
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let timedOut = false;
+    const timer =
+      options.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            child.kill('SIGKILL');
+          }, options.timeoutMs);
+    child.stdout?.on('data', (chunk: Buffer) => out.push(chunk));
+    child.stderr?.on('data', (chunk: Buffer) => err.push(chunk));
+    if (options.input !== undefined) {
+      child.stdin?.on('error', () => undefined); // the child may exit before reading everything
+      child.stdin?.end(options.input);
+    }
+    const finish = (exitCode: number | null, signal: string | null, spawnError?: Error): void => {
+      if (timer) clearTimeout(timer);
+      const result: RunResult = {
+        exitCode,
+        signal,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: spawnError ? spawnError.message : Buffer.concat(err).toString('utf8'),
+        durationMs: Math.round(performance.now() - started),
+        timedOut,
+      };
+      if ((exitCode === 0 && !timedOut) || options.reject === false) {
+        resolve(result);
+        return;
+      }
+      const details: CommandErrorDetails = { file, args, ...result };
+      reject(new CommandError(details, spawnError ? { cause: spawnError } : {}));
+    };
+    let settled = false;
+    child.on('error', (e) => {
+      if (settled) return;
+      settled = true;
+      finish(null, null, e);
+    });
+    child.on('close', (code, signal) => {
+      if (settled) return;
+      settled = true;
+      finish(code, signal);
+    });
+  });
+}

@@ -1,0 +1,43 @@
+import { lstatSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { IMAGE_NAME } from '../request/values.js';
+
+export interface PoolImage {
+  readonly name: string;
+  readonly sizeBytes: number;
+  readonly mtime: Date;
+  readonly description: string;
+}
+
+/**
+ * The authorized images: regular files (never symlinks) directly in VM_IMG_DIR with an image
+ * extension. A missing or unreadable pool is an empty pool.
+ */
+export function listPoolImages(dir: string): PoolImage[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const images: PoolImage[] = [];
+  for (const name of names.sort()) {
+    if (!IMAGE_NAME.test(name)) continue;
+    const st = lstatSync(join(dir, name), { throwIfNoEntry: false });
+    if (!st || !st.isFile()) continue;
+    images.push({ name, sizeBytes: st.size, mtime: st.mtime, description: readDescription(dir, name) });
+  }
+  return images;
+}
+
+/** `<image>.info` beside the image holds its one-line description (the original's convention). */
+export function infoPath(dir: string, name: string): string {
+  return join(dir, `${name}.info`);
+}
+
+function readDescription(dir: string, name: string): string {
+  const path = infoPath(dir, name);
+  const st = lstatSync(path, { throwIfNoEntry: false });
+  if (!st || !st.isFile() || st.size > 64 * 1024) return '';
+  return readFileSync(path, 'utf8').split('\n')[0]?.trim() ?? '';
+}

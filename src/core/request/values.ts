@@ -1,0 +1,94 @@
+import { parseBoolWord, parseMiB } from '../config/fields.js';
+import { DISTROS, FS_TYPES, type Distro, type FsType } from '../config/schema.js';
+
+/** Limits shared by vsub's parsing and the root hooks' re-validation of a frozen request. */
+export const LIMITS = {
+  vcpus: { min: 1, max: 1024 },
+  ramMiB: { min: 64, max: 16 * 1024 * 1024 },
+  vmsPerNode: { min: 1, max: 256 },
+  iocmCores: { min: 0, max: 4096 },
+  shmemMiB: { min: 1, max: 1024 * 1024 },
+  pathChars: 1024,
+} as const;
+
+export const IMAGE_NAME = /^[A-Za-z0-9._+-]{1,200}\.(img|qcow2|raw)$/;
+
+/** What each -vm key accepts, worded for error messages. */
+export const ACCEPTED: Readonly<Record<string, string>> = {
+  img: 'an image file name ending .img, .qcow2 or .raw (see `vmgr show images`)',
+  distro: `one of ${DISTROS.join(', ')}`,
+  arch: 'x86_64',
+  vcpus: `an integer from ${LIMITS.vcpus.min} to ${LIMITS.vcpus.max}`,
+  ram: 'a size like 2048M, 4G or 1T (K/M/G/T; a bare number is MiB), at least 64M',
+  vms_per_node: 'an integer from 1 to MAX_VMS_PER_NODE',
+  vcpu_pinning: 'true, false or a pinning file (one line per VM: host CPU per vCPU)',
+  disk: 'a path to an existing .img, .qcow2 or .raw file of yours under DISK_DIRS',
+  vm_prologue: 'a path to a readable script file',
+  vm_epilogue: 'a path to a readable script file',
+  fs_type: `one of ${FS_TYPES.join(', ')}`,
+  metadata: 'a path to a YAML cloud-config file (.yaml/.yml) with keys the site allows',
+  vrdma: 'true or false',
+  iocm: 'true or false',
+  iocm_min_cores: 'an integer from 0 to IOCM_MAX_CORES',
+  iocm_max_cores: 'an integer from 0 to IOCM_MAX_CORES',
+  unclot: 'true or false',
+  unclot_shmem: 'a size like 1024M or 1G',
+};
+
+/**
+ * Booleans as the original accepted them: true/false, yes/no, enabled/disabled (any case), auto,
+ * and its shell-style digits where 0 means enabled and 1 means disabled.
+ */
+export function parseRequestBool(text: string): boolean | undefined {
+  if (text === '0') return true;
+  if (text === '1') return false;
+  return parseBoolWord(text);
+}
+
+export function parseInteger(text: string, min: number, max: number): number | undefined {
+  if (!/^\d{1,10}$/.test(text)) return undefined;
+  const n = Number(text);
+  return n >= min && n <= max ? n : undefined;
+}
+
+export function parseSizeMiB(text: string, min: number, max: number): number | undefined {
+  if (text.length > 20) return undefined;
+  const n = parseMiB(text);
+  return n !== undefined && n >= min && n <= max ? n : undefined;
+}
+
+export function parseDistro(text: string): Distro | undefined {
+  const d = text.toLowerCase();
+  return (DISTROS as readonly string[]).includes(d) ? (d as Distro) : undefined;
+}
+
+export function parseFsType(text: string): FsType | undefined {
+  const f = text.toLowerCase();
+  return (FS_TYPES as readonly string[]).includes(f) ? (f as FsType) : undefined;
+}
+
+/** The distro an image name implies, as the original guessed it from the file name. */
+export function distroFromImageName(name: string): Distro | undefined {
+  const n = name.toLowerCase();
+  if (/debian|ubuntu/.test(n)) return n.includes('ubuntu') ? 'ubuntu' : 'debian';
+  if (/redhat|rhel/.test(n)) return 'redhat';
+  if (/centos/.test(n)) return 'centos';
+  if (/osv/.test(n)) return 'osv';
+  return undefined;
+}
+
+/**
+ * Pinning file: one line per VM, each listing one host CPU per vCPU (space or comma separated);
+ * `#` starts a comment. Returns undefined when the text is not of that form.
+ */
+export function parsePinningText(text: string): number[][] | undefined {
+  const rows: number[][] = [];
+  for (const rawLine of text.split('\n')) {
+    const line = rawLine.replace(/#.*/, '').trim();
+    if (line === '') continue;
+    const cells = line.split(/[\s,]+/);
+    if (!cells.every((c) => /^\d{1,5}$/.test(c))) return undefined;
+    rows.push(cells.map(Number));
+  }
+  return rows.length > 0 ? rows : undefined;
+}

@@ -1,0 +1,48 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { layoutAt } from '../../src/core/install/paths.js';
+import { runVsub } from '../../src/cli/vsub/submit.js';
+import { VtorqueError } from '../../src/core/errors.js';
+import { REPO, type TestSite } from './site.js';
+
+export interface VsubOutcome {
+  code: number;
+  out: string;
+  err: string;
+  /** The qsub call, if one was made: program, argv, stdin text, and the wrapper file's text. */
+  qsub: { file: string; args: string[]; input: string | null; fileText: string | null } | null;
+  error: VtorqueError | null;
+}
+
+/** Run vsub in-process against a test site, as `runMain` would map errors to exit codes. */
+export async function vsub(site: TestSite, argv: string[], opts: { stdin?: string; env?: Record<string, string>; qsubRc?: number; hostname?: string } = {}): Promise<VsubOutcome> {
+  let out = '';
+  let err = '';
+  let qsub: VsubOutcome['qsub'] = null;
+  let stdinRead = false;
+  try {
+    const code = await runVsub(argv, {
+      env: { VTORQUE_CONFIG: site.configPath, TMPDIR: site.tmp, ...opts.env },
+      cwd: site.cwd,
+      hostname: opts.hostname ?? 'node01',
+      nodePath: '/usr/bin/node',
+      layout: layoutAt(REPO),
+      readStdin: async () => {
+        if (stdinRead) throw new Error('stdin read twice');
+        stdinRead = true;
+        return opts.stdin ?? '';
+      },
+      out: (t) => void (out += t),
+      err: (t) => void (err += t),
+      runQsub: async (file, args, input) => {
+        const last = args[args.length - 1];
+        const fileText = last && last.startsWith(site.tmp) && existsSync(last) ? readFileSync(last, 'utf8') : null;
+        qsub = { file, args: [...args], input, fileText };
+        return opts.qsubRc ?? 0;
+      },
+    });
+    return { code, out, err, qsub, error: null };
+  } catch (e) {
+    if (!(e instanceof VtorqueError)) throw e;
+    return { code: e.exitCode, out, err: err + e.message, qsub, error: e };
+  }
+}
