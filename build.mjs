@@ -1,6 +1,11 @@
 // Bundles every entry point into one ESM file under dist/ (fast start-up, nothing to resolve at
-// run time). The native libvirt binding stays external and is installed beside the bundles.
+// run time). @unraid/libvirt's JavaScript is bundled too; its compiled addon is copied to
+// build/Release/libvirt.node, which is where the bundled loader looks (relative to dist/).
 import { build } from 'esbuild';
+import { copyFileSync, mkdirSync } from 'node:fs';
+
+mkdirSync('build/Release', { recursive: true });
+copyFileSync('node_modules/@unraid/libvirt/build/Release/libvirt.node', 'build/Release/libvirt.node');
 
 const entries = {
   vsub: 'src/cli/vsub/main.ts',
@@ -18,8 +23,9 @@ await build({
   target: 'node20',
   format: 'esm',
   sourcemap: false,
+  minify: true,
   legalComments: 'none',
-  external: ['@unraid/libvirt', 'cpu-features'],
+  external: ['cpu-features', '../build/Release/libvirt'],
   // CommonJS dependencies (handlebars, yargs) call require() for Node built-ins.
   banner: { js: "import { createRequire as __vtqRequire } from 'node:module'; const require = __vtqRequire(import.meta.url);" },
   logLevel: 'warning',

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Debian packages and npm dependencies for building and testing vTorque on a fresh machine.
+# The libvirt binding has no prebuilt download here, so it compiles against libvirt-dev.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+need=(libvirt-dev pkg-config g++ make python3 libvirt-clients qemu-utils libxml2-utils genisoimage cloud-image-utils)
+missing=()
+for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ "${#missing[@]}" -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm_config_build_from_source=true npm ci --no-audit --no-fund
+fi

@@ -1,0 +1,67 @@
+import { closeSync, copyFileSync, fchmodSync, fchownSync, lstatSync, openSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { VtorqueError } from '../../core/errors.js';
+import { infoPath } from '../../core/pool/images.js';
+import { IMAGE_NAME } from '../../core/request/values.js';
+
+function requireRoot(action: string): void {
+  if (process.geteuid?.() !== 0) throw new VtorqueError('PERMISSION', `vmgr ${action} changes the root-owned image pool: run it as root`);
+}
+
+function poolEntry(dir: string, name: string): string {
+  if (!IMAGE_NAME.test(name)) throw new VtorqueError('REQUEST_INVALID', `image name ${JSON.stringify(name)}: expected a file name ending .img, .qcow2 or .raw`);
+  return join(dir, name);
+}
+
+/** Copy an image into the pool as root:root 0444 (atomically: temp name, then rename). */
+export function addImage(dir: string, source: string, description: string, name = basename(source)): string {
+  requireRoot('add');
+  const target = poolEntry(dir, name);
+  const st = lstatSync(source, { throwIfNoEntry: false });
+  if (!st?.isFile()) throw new VtorqueError('REQUEST_INVALID', `${source}: expected a regular image file (not a link or directory)`);
+  const tmp = `${target}.vmgr-${process.pid}`;
+  copyFileSync(source, tmp);
+  fixOwnership(tmp);
+  renameSync(tmp, target);
+  writeInfo(dir, name, description);
+  return target;
+}
+
+export function updateImage(dir: string, name: string, description: string): void {
+  requireRoot('update');
+  if (!lstatSync(poolEntry(dir, name), { throwIfNoEntry: false })?.isFile()) throw new VtorqueError('REQUEST_INVALID', `no image ${name} in ${dir}`);
+  writeInfo(dir, name, description);
+}
+
+export function deleteImage(dir: string, name: string): void {
+  requireRoot('delete');
+  const target = poolEntry(dir, name);
+  if (!lstatSync(target, { throwIfNoEntry: false })) throw new VtorqueError('REQUEST_INVALID', `no image ${name} in ${dir}`);
+  unlinkSync(target);
+  rmSync(infoPath(dir, name), { force: true });
+}
+
+function writeInfo(dir: string, name: string, description: string): void {
+  const line = description.replace(/[\0-\x1f]/g, ' ').slice(0, 500);
+  const path = infoPath(dir, name);
+  const tmp = `${path}.vmgr-${process.pid}`;
+  const fd = openSync(tmp, 'wx', 0o444);
+  try {
+    writeSync(fd, `${line}\n`);
+    fchownSync(fd, 0, 0);
+    fchmodSync(fd, 0o444);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
+
+function fixOwnership(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fchownSync(fd, 0, 0);
+    fchmodSync(fd, 0o444);
+  } finally {
+    closeSync(fd);
+  }
+}
