@@ -1,0 +1,94 @@
+import { dirname, join } from 'node:path';
+import type { Renderer } from '../../core/render/index.js';
+import { APP_PACKAGE_JSON, DEFAULT_CONFIG_TEXT, hookFrontVars, profileSnippet, renderHookFront, shimScript } from './generated.js';
+import { ancestorsOf, BIN_NAMES, HOOK_NAMES, hookMode, PROFILE_NAME, type InstallLayout } from './layout.js';
+import type { SetupOptions } from './options.js';
+import type { SourceTree } from './sources.js';
+
+export interface DesiredDir {
+  path: string;
+  mode: number;
+  /** At or below lib/vtorque: always vTorque's, so its mode and owner are enforced. */
+  owned: boolean;
+}
+
+export interface DesiredFile {
+  path: string;
+  mode: number;
+  content: Buffer;
+}
+
+/** The whole install as data: what should exist once setup is done. */
+export interface DesiredState {
+  layout: InstallLayout;
+  momPriv: string | null;
+  /** Parents before children. Shared dirs (prefix, bin, profile.d, …) are only created when missing. */
+  dirs: DesiredDir[];
+  files: DesiredFile[];
+  profile: string;
+  /** Written only when no file exists at its path. */
+  config: DesiredFile;
+  /** mom_priv/<hook> -> lib/vtorque/hooks/<hook>, in HOOK_NAMES order. */
+  links: { path: string; target: string }[];
+  notes: string[];
+}
+
+const OWNED_DIR = 0o555;
+const SHARED_DIR = 0o755;
+const DATA_FILE = 0o444;
+const CONFIG_FILE = 0o644;
+
+export function buildDesiredState(options: SetupOptions, layout: InstallLayout, sources: SourceTree, renderer: Renderer): DesiredState {
+  const files: DesiredFile[] = sources.files.map((f) => ({ path: join(layout.libDir, f.rel), mode: f.mode, content: f.content }));
+  files.push({ path: join(layout.libDir, 'package.json'), mode: DATA_FILE, content: Buffer.from(APP_PACKAGE_JSON) });
+  const hookCtx = {
+    momPriv: options.momPriv ?? join(options.torqueHome, 'mom_priv'),
+    torqueHome: options.torqueHome,
+    nodePath: options.nodePath,
+    hookBundle: layout.hookBundle,
+  };
+  for (const name of HOOK_NAMES) {
+    const text = renderHookFront(renderer, hookFrontVars(name, hookCtx));
+    files.push({ path: join(layout.hooksDir, name), mode: hookMode(name), content: Buffer.from(text) });
+  }
+  for (const name of BIN_NAMES) {
+    const bundle = join(layout.distDir, `${name}.mjs`);
+    files.push({ path: join(layout.binDir, name), mode: 0o555, content: Buffer.from(shimScript(options.nodePath, bundle)) });
+  }
+  const profile = join(options.profileDir, PROFILE_NAME);
+  files.push({ path: profile, mode: DATA_FILE, content: Buffer.from(profileSnippet(layout.binDir)) });
+
+  const notes = [...sources.notes];
+  const bundles = new Set(sources.files.map((f) => f.rel));
+  for (const name of BIN_NAMES) {
+    if (!bundles.has(`dist/${name}.mjs`)) notes.push(`warning: ${options.sourceRoot}/dist/${name}.mjs is missing; ${layout.binDir}/${name} will fail until it is built`);
+  }
+  return {
+    layout,
+    momPriv: options.momPriv,
+    dirs: desiredDirs(options, layout, sources),
+    files,
+    profile,
+    config: { path: options.configPath, mode: CONFIG_FILE, content: sources.exampleConfig ?? Buffer.from(DEFAULT_CONFIG_TEXT) },
+    links: options.momPriv === null ? [] : HOOK_NAMES.map((name) => ({ path: join(options.momPriv as string, name), target: join(layout.hooksDir, name) })),
+    notes,
+  };
+}
+
+function desiredDirs(options: SetupOptions, layout: InstallLayout, sources: SourceTree): DesiredDir[] {
+  const owned = [layout.libDir, layout.hooksDir, layout.distDir, ...sources.dirs.map((d) => join(layout.libDir, d))];
+  const shared = [layout.prefix, layout.binDir, options.profileDir, dirname(options.configPath)];
+  const all = new Map<string, DesiredDir>();
+  for (const dir of [...shared, ...owned]) {
+    for (const up of [...ancestorsOf(dir), dir]) {
+      if (!all.has(up)) all.set(up, { path: up, mode: SHARED_DIR, owned: false });
+    }
+  }
+  for (const dir of owned) all.set(dir, { path: dir, mode: OWNED_DIR, owned: true });
+  return [...all.values()].sort((a, b) => depth(a.path) - depth(b.path) || a.path.localeCompare(b.path));
+}
+
+function depth(path: string): number {
+  return path === '/' ? 0 : path.split('/').length - 1;
+}
+

@@ -1,0 +1,96 @@
+import { basename, dirname } from 'node:path';
+import { UnsafePathError } from '../../core/errors.js';
+import type { Action } from './actions.js';
+import { isHookName, isInside } from './layout.js';
+import type { Manifest, ManifestLink, ManifestRename } from './manifest.js';
+import { look, type ObservedState } from './observe.js';
+
+export interface MomPrivInstallPlan {
+  actions: Action[];
+  /** Every `<hook>` -> `<hook>.orig` rename an uninstall must undo: earlier installs' and this one's. */
+  renames: ManifestRename[];
+}
+
+/**
+ * Link each hook into mom_priv. A site hook already there moves to `<hook>.orig` (the hook front
+ * runs it first), but only once: an existing `.orig` is never overwritten.
+ */
+export function planMomPrivInstall(links: readonly ManifestLink[], state: ObservedState, previous: Manifest | null): MomPrivInstallPlan {
+  const actions: Action[] = [];
+  const wanted = new Set(links.map((l) => l.path));
+  const renames = (previous?.renames ?? []).filter((r) => wanted.has(r.from));
+  for (const link of links) {
+    const seen = look(state, link.path);
+    if (seen.kind === 'link' && seen.target === link.target) continue;
+    if (seen.kind === 'dir') throw new UnsafePathError(link.path, 'is a directory where a Torque hook script belongs');
+    if (seen.kind === 'link' && seen.target.endsWith(`/lib/vtorque/hooks/${basename(link.path)}`)) {
+      // Moving another install's front to .orig would make ours run it: two fronts, one job.
+      throw new UnsafePathError(link.path, `it links to another vTorque install (${seen.target}); uninstall that one first`);
+    }
+    if (seen.kind !== 'missing') {
+      const orig = `${link.path}.orig`;
+      if (look(state, orig).kind !== 'missing') {
+        throw new UnsafePathError(
+          link.path,
+          `it is not vTorque's link and ${basename(orig)} already exists; move one of them aside first (setup never overwrites an .orig)`,
+        );
+      }
+      actions.push({ kind: 'rename', from: link.path, to: orig });
+      if (!renames.some((r) => r.from === link.path)) renames.push({ from: link.path, to: orig });
+    }
+    actions.push({ kind: 'link', path: link.path, target: link.target });
+  }
+  return { actions, renames };
+}
+
+export interface UninstallStep {
+  actions: Action[];
+  notes: string[];
+}
+
+/**
+ * Take our links out of mom_priv and move each `.orig` back. A hook the admin replaced since is
+ * left alone (and its `.orig` too), so uninstall never destroys a site's script.
+ */
+export function planMomPrivUninstall(m: Manifest, state: ObservedState): UninstallStep {
+  checkMomPrivEntries(m);
+  const actions: Action[] = [];
+  const notes: string[] = [];
+  const free = new Set<string>();
+  for (const link of m.links) {
+    const seen = look(state, link.path);
+    if (seen.kind === 'link' && seen.target === link.target) {
+      actions.push({ kind: 'remove', path: link.path });
+      free.add(link.path);
+    } else if (seen.kind === 'missing') {
+      free.add(link.path);
+    } else {
+      notes.push(`kept ${link.path}: it is no longer vTorque's link`);
+    }
+  }
+  for (const r of m.renames) {
+    if (!free.has(r.from) && look(state, r.from).kind !== 'missing') {
+      notes.push(`kept ${r.to}: ${r.from} is in use; restore it by hand`);
+    } else if (look(state, r.to).kind === 'missing') {
+      notes.push(`cannot restore ${r.from}: ${r.to} is gone`);
+    } else {
+      actions.push({ kind: 'rename', from: r.to, to: r.from });
+    }
+  }
+  return { actions, notes };
+}
+
+/** The manifest decides what root renames: only hook names inside the recorded mom_priv qualify. */
+function checkMomPrivEntries(m: Manifest): void {
+  const inMomPriv = (p: string): boolean => m.momPriv !== null && dirname(p) === m.momPriv && isHookName(basename(p));
+  for (const link of m.links) {
+    if (!inMomPriv(link.path) || !isInside(m.prefix, link.target)) {
+      throw new UnsafePathError(link.path, 'the install manifest lists a link that is not a vTorque hook link');
+    }
+  }
+  for (const r of m.renames) {
+    if (!inMomPriv(r.from) || r.to !== `${r.from}.orig`) {
+      throw new UnsafePathError(r.from, 'the install manifest lists a rename that is not a hook -> hook.orig rename');
+    }
+  }
+}

@@ -1,0 +1,52 @@
+import { lstatSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { VtorqueError } from '../../core/errors.js';
+
+/** What is at one path right now, seen without following a final symlink. */
+export type Observed =
+  | { kind: 'missing' }
+  | { kind: 'file'; mode: number; uid: number; gid: number; content: Buffer | null }
+  | { kind: 'dir'; mode: number; uid: number; gid: number }
+  | { kind: 'link'; target: string; resolvesToDir: boolean }
+  | { kind: 'other' };
+
+export type ObservedState = ReadonlyMap<string, Observed>;
+
+const MISSING: Observed = { kind: 'missing' };
+
+/** Look a path up in an observed state; anything not observed counts as missing. */
+export function look(state: ObservedState, path: string): Observed {
+  return state.get(path) ?? MISSING;
+}
+
+export function observePath(path: string, withContent: boolean): Observed {
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return MISSING;
+    throw new VtorqueError('INTERNAL', `${path}: cannot stat (${code ?? String(err)})`, { cause: err });
+  }
+  const owner = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
+  if (st.isFile()) return { kind: 'file', ...owner, content: withContent ? readFileSync(path) : null };
+  if (st.isDirectory()) return { kind: 'dir', ...owner };
+  if (st.isSymbolicLink()) {
+    let resolvesToDir = false;
+    try {
+      resolvesToDir = statSync(path).isDirectory();
+    } catch {
+      resolvesToDir = false;
+    }
+    return { kind: 'link', target: readlinkSync(path), resolvesToDir };
+  }
+  return { kind: 'other' };
+}
+
+/** Observe many paths; `contentFor` lists those whose bytes the plan compares. */
+export function observeAll(paths: Iterable<string>, contentFor: ReadonlySet<string> = new Set()): Map<string, Observed> {
+  const out = new Map<string, Observed>();
+  for (const p of paths) {
+    if (!out.has(p)) out.set(p, observePath(p, contentFor.has(p)));
+  }
+  return out;
+}
