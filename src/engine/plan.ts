@@ -1,0 +1,73 @@
+import { join } from 'node:path';
+import { deriveMac } from './mac.js';
+import { domainName, guestHostname, jobDirName } from './naming.js';
+import { assignCpus, CapacityError } from './pinning.js';
+import type { JobPlan, NodeState, PlanInput, VmPlan } from './types.js';
+
+export { CapacityError } from './pinning.js';
+
+/**
+ * Plan every VM of a job: names, UUIDs, MACs, CPU placement, memory and file locations, after
+ * checking each node can hold its share. Pure: all facts about the nodes come in as data.
+ * `customMacs` (from the admin's IP_TO_MAC_SCRIPT) replaces derived MACs when given.
+ */
+export function planJob(input: PlanInput, customMacs?: (node: string, index: number) => string): JobPlan {
+  const { request: r, config: c, job } = input;
+  const jobDir = join(c.SPOOL_DIR, 'jobs', jobDirName(job.jobId));
+  const vms: VmPlan[] = [];
+  let rank = 0;
+  for (const node of input.nodes) {
+    checkCapacity(node, input);
+    const pins = assignCpus(
+      node.capacity,
+      { vms: r.vms_per_node, vcpus: r.vcpus, mode: typeof r.vcpu_pinning === 'object' ? r.vcpu_pinning.cpus : r.vcpu_pinning, hostReserved: c.HOST_OS_CORE_COUNT, busy: node.busyCpus },
+      node.name,
+    );
+    const used = new Set(node.usedMacs);
+    for (let index = 1; index <= r.vms_per_node; index++) {
+      const name = domainName(job.jobId, node.name, index);
+      const mac = customMacs ? customMacs(node.name, index) : deriveMac(c.MAC_PREFIX, job.jobId, node.name, index, used);
+      if (used.has(mac)) throw new CapacityError(`node ${node.name}: MAC ${mac} for VM ${index} is already in use on the node`);
+      used.add(mac);
+      const dir = join(jobDir, 'vms', name);
+      const cpus = pins.cpus[index - 1] ?? [];
+      vms.push({
+        name,
+        uuid: input.uuid(),
+        node: node.name,
+        index,
+        rank,
+        hostname: guestHostname(node.name, index),
+        mac,
+        vcpus: r.vcpus,
+        memoryMiB: r.ram,
+        pins: cpus.map((cpu, vcpu) => ({ vcpu, cpu })),
+        numaNodes: pins.numaNodes[index - 1] ?? [],
+        dir,
+        overlay: join(dir, 'disk.qcow2'),
+        seedIso: join(dir, 'seed.iso'),
+        consoleLog: join(dir, 'console.log'),
+        persistentDisk: rank === 0 ? r.disk : null,
+      });
+      rank++;
+    }
+  }
+  return { job, jobDir, baseImage: input.baseImage, request: r, vms };
+}
+
+function checkCapacity(node: NodeState, input: PlanInput): void {
+  const { request: r, config: c } = input;
+  const n = node.name;
+  if (r.vms_per_node > c.MAX_VMS_PER_NODE) {
+    throw new CapacityError(`node ${n}: ${r.vms_per_node} VMs asked, MAX_VMS_PER_NODE is ${c.MAX_VMS_PER_NODE}`);
+  }
+  const cores = r.vcpus * r.vms_per_node + c.HOST_OS_CORE_COUNT;
+  if (cores > node.capacity.cores) {
+    throw new CapacityError(`node ${n}: ${r.vms_per_node} VM(s) x ${r.vcpus} vCPU(s) + ${c.HOST_OS_CORE_COUNT} host core(s) = ${cores} cores, the node has ${node.capacity.cores}`);
+  }
+  const mem = r.ram * r.vms_per_node;
+  const avail = node.capacity.memMiB - c.HOST_OS_RAM_MB;
+  if (mem > avail) {
+    throw new CapacityError(`node ${n}: ${r.vms_per_node} VM(s) x ${r.ram} MiB = ${mem} MiB, the node has ${node.capacity.memMiB} MiB minus ${c.HOST_OS_RAM_MB} MiB for the host = ${avail} MiB`);
+  }
+}
