@@ -1,0 +1,134 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import yaml from 'js-yaml';
+import { ValidationError, VtorqueError, type Issue } from '../core/errors.js';
+import { checkGuestSpec, searchDomains, type GuestSpec } from './guest-spec.js';
+import { eligibleUserMetadata } from './user-metadata.js';
+
+/** Root-owned base cloud-config in `templates-vm/`. */
+export const USER_DATA_BASE = 'user-data.base.yaml';
+export const ENV_FILE_PATH = '/etc/profile.d/vtorque-job.sh';
+export const NODE_FILE_DIR = '/var/spool/torque/aux';
+
+export type UserDataBase = Readonly<Record<string, unknown>>;
+
+/** Set last, whatever the base or the user said. */
+const SECURITY = { disable_root: true, ssh_pwauth: false, ssh_deletekeys: true } as const;
+/** Keys the code computes; the base file may not set them (users only as the `[]` placeholder). */
+const COMPUTED_KEYS = [
+  'users', 'groups', 'bootcmd', 'runcmd', 'write_files', 'mounts', 'mount_default_fields', 'ssh_keys',
+  'ssh_genkeytypes', 'ssh_authorized_keys', 'manage_resolv_conf', 'resolv_conf', 'ntp', 'packages',
+  'hostname', 'fqdn', 'chpasswd', 'password', 'merge_how', 'merge_type', 'system_info',
+];
+
+/**
+ * YAML that a YAML 1.1 reader (cloud-init's PyYAML) and a 1.2 reader read alike: every string is
+ * double-quoted, so nothing like 0644, 1_000, yes or a MAC address can turn into a number or boolean.
+ */
+export function dumpYaml(value: unknown): string {
+  return yaml.dump(value, { noRefs: true, lineWidth: -1, forceQuotes: true, quotingType: '"' });
+}
+
+/** Parse and check the base file's text; `source` names it in errors. */
+export function parseUserDataBase(text: string, source = USER_DATA_BASE): UserDataBase {
+  let data: unknown;
+  try {
+    data = yaml.load(text, { schema: yaml.JSON_SCHEMA, filename: source });
+  } catch (err) {
+    throw new VtorqueError('CONFIG_INVALID', `${source}: not valid YAML`, { cause: err });
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    throw new VtorqueError('CONFIG_INVALID', `${source}: expected a mapping of cloud-config keys`);
+  }
+  const base: Record<string, unknown> = { ...(data as Record<string, unknown>) };
+  const issues: Issue[] = [];
+  for (const key of COMPUTED_KEYS.filter((k) => Object.hasOwn(base, k))) {
+    if (key === 'users' && Array.isArray(base.users) && base.users.length === 0) continue;
+    issues.push({ source, key, value: base[key], expected: 'no value: vTorque computes this key' });
+  }
+  for (const [key, fixed] of Object.entries(SECURITY)) {
+    if (Object.hasOwn(base, key) && base[key] !== fixed) issues.push({ source, key, value: base[key], expected: String(fixed) });
+  }
+  if (issues.length > 0) throw new ValidationError('CONFIG_INVALID', issues);
+  delete base.users;
+  return base;
+}
+
+/** Read `templates-vm/user-data.base.yaml` from the (root-owned) template directory. */
+export function loadUserDataBase(templatesVmDir: string): UserDataBase {
+  const file = join(templatesVmDir, USER_DATA_BASE);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new VtorqueError('INTERNAL', `template ${file} cannot be read`, { cause: err });
+  }
+  return parseUserDataBase(text, file);
+}
+
+/** The cloud-config object for one VM, before serialisation (exported for tests and `vtorque status`). */
+export function userDataObject(spec: GuestSpec, base: UserDataBase): Record<string, unknown> {
+  checkGuestSpec(spec);
+  const meta = eligibleUserMetadata(spec.userMetadata);
+  const { user, dns } = spec;
+  const packages = [...new Set([...spec.packages, ...meta.packages])];
+  return {
+    ...base,
+    ...meta.settings,
+    // Runs as a list, each word shell-quoted by cloud-init. -f: a group of that name already
+    // exists, keep it; -o: the gid may be shared with an image group. Idempotent on every boot.
+    bootcmd: [['groupadd', '-f', '-o', '-g', String(user.gid), user.group]],
+    users: [
+      {
+        name: user.name,
+        uid: user.uid,
+        primary_group: user.group,
+        lock_passwd: true,
+        shell: '/bin/bash',
+        ssh_authorized_keys: [user.sshAuthorizedKey],
+      },
+    ],
+    // With ssh_keys set cloud-init generates no other host key, so ssh_genkeytypes is left out
+    // (its schema also refuses an empty list).
+    ssh_keys: { ed25519_private: spec.hostKeys.ed25519.private, ed25519_public: spec.hostKeys.ed25519.public },
+    write_files: [
+      { path: ENV_FILE_PATH, content: spec.envFile, owner: 'root:root', permissions: '0644' },
+      { path: `${NODE_FILE_DIR}/${spec.jobId}`, content: spec.nodeFile, owner: 'root:root', permissions: '0644' },
+    ],
+    ...(spec.mounts.length > 0 && {
+      mounts: spec.mounts.map((m) =>
+        m.kind === 'nfs' ? [m.source, m.target, 'nfs', 'rw,noatime,nofail', '0', '0'] : [m.tag, m.target, 'virtiofs', 'defaults,nofail', '0', '0'],
+      ),
+    }),
+    ...(dns !== null && {
+      manage_resolv_conf: true,
+      resolv_conf: {
+        nameservers: [dns.nameserver],
+        ...(searchDomains(dns.search).length > 0 && { searchdomains: searchDomains(dns.search) }),
+        ...(dns.domain !== '' && { domain: dns.domain }),
+      },
+    }),
+    ...(spec.ntp.length > 0 && { ntp: { enabled: true, servers: [...spec.ntp] } }),
+    ...(packages.length > 0 && { packages }),
+    ...SECURITY,
+  };
+}
+
+/** NoCloud `user-data`: `#cloud-config` and the YAML of userDataObject. */
+export function buildUserData(spec: GuestSpec, base: UserDataBase): string {
+  return `#cloud-config\n${dumpYaml(userDataObject(spec, base))}`;
+}
+
+/** NoCloud `meta-data`: a fresh instance-id per job, so cloud-init runs fully, and the host name. */
+export function buildMetaData(spec: GuestSpec): string {
+  checkGuestSpec(spec);
+  return dumpYaml({ 'instance-id': spec.instanceId, 'local-hostname': spec.hostname });
+}
+
+/** NoCloud `network-config` (version 2): DHCP on the NIC with our MAC, whatever the guest names it. */
+export function buildNetworkConfig(mac: string): string {
+  if (!/^[0-9a-f][02468ace](:[0-9a-f]{2}){5}$/i.test(mac)) {
+    throw new ValidationError('INTERNAL', [{ source: 'network-config', key: 'mac', value: mac, expected: 'a unicast MAC address' }]);
+  }
+  return dumpYaml({ version: 2, ethernets: { primary: { match: { macaddress: mac.toLowerCase() }, dhcp4: true } } });
+}

@@ -1,0 +1,16 @@
+export {
+  buildMetaData,
+  buildNetworkConfig,
+  buildUserData,
+  dumpYaml,
+  ENV_FILE_PATH,
+  loadUserDataBase,
+  NODE_FILE_DIR,
+  parseUserDataBase,
+  USER_DATA_BASE,
+  userDataObject,
+  type UserDataBase,
+} from './cloud-init.js';
+export { checkGuestSpec, type GuestMount, type GuestSpec, type GuestUser } from './guest-spec.js';
+export { buildJobEnv, JOB_ENV_TEMPLATE } from './job-env.js';
+export { eligibleUserMetadata, type EligibleMetadata } from './user-metadata.js';
