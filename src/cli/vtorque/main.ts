@@ -1,10 +1,8 @@
 import yargs from 'yargs';
-import { dirname } from 'node:path';
-import { runSetup } from '../../admin/setup/index.js';
-import { appLayout } from '../../core/install/paths.js';
 import { runMain } from '../../core/run-main.js';
 import { VtorqueError } from '../../core/errors.js';
 import { runConfigCommand } from './config-command.js';
+import { runSetupCommand, setupOptions } from './setup-command.js';
 
 const out = (s: string): void => void process.stdout.write(s);
 
@@ -15,36 +13,9 @@ await runMain('vtorque', async () => {
     .scriptName('vtorque')
     .strict()
     .demandCommand(1, 'name a command')
-    .command(
-      'setup',
-      'install (or --uninstall) vTorque and link its hooks into mom_priv',
-      (y) =>
-        y
-          .option('prefix', { type: 'string', demandOption: true, describe: 'install prefix, e.g. /opt/vtorque' })
-          .option('mom-priv', { type: 'string', describe: 'Torque mom_priv directory to link the hooks into' })
-          .option('uninstall', { type: 'boolean', default: false })
-          .option('dry-run', { type: 'boolean', default: false, describe: 'print what would change, change nothing' })
-          .option('config', { type: 'string', default: '/etc/vtorque/config.yaml', describe: 'site config to create if absent' })
-          .option('profile-dir', { type: 'string', default: '/etc/profile.d' })
-          .option('torque-home', { type: 'string', describe: 'Torque home (default: parent of --mom-priv, else /var/spool/torque)' }),
-      async (a) => {
-        const momPriv = a['mom-priv'] ?? null;
-        code = await runSetup(
-          {
-            prefix: a.prefix,
-            momPriv,
-            uninstall: a.uninstall,
-            dryRun: a['dry-run'],
-            configPath: a.config,
-            profileDir: a['profile-dir'],
-            sourceRoot: appLayout(import.meta.url).root,
-            nodePath: process.execPath,
-            torqueHome: a['torque-home'] ?? (momPriv ? dirname(momPriv) : '/var/spool/torque'),
-          },
-          (line) => out(`${line}\n`),
-        );
-      },
-    )
+    .command('setup', 'install (or --uninstall) vTorque and link its hooks into mom_priv', setupOptions, async (a) => {
+      code = await runSetupCommand(a, import.meta.url);
+    })
     .command(
       'config <action>',
       'check the site config (every problem at once), show the effective values, or print a documented example',
