@@ -1,4 +1,7 @@
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import yaml from 'js-yaml';
 import { describe, expect, it } from 'vitest';
@@ -29,6 +32,22 @@ const spec: GuestSpec = {
   userMetadata: { packages: ['gfortran', 'htop'], timezone: 'Europe/Berlin', package_update: true },
 };
 
+const SSHD_SNIPPET = [
+  '# vTorque: job keys are root-owned and outside the shared home; no root or password logins.',
+  'AuthorizedKeysFile /etc/ssh/authorized_keys/%u',
+  'PermitRootLogin no',
+  'PasswordAuthentication no',
+  'KbdInteractiveAuthentication no',
+  '',
+].join('\n');
+const PROFILE_SCRIPT = [
+  '# vTorque: the job environment (PBS_*), replaced by the job runner before the job starts.',
+  'if [ -r /var/spool/torque/vm/job.env ]; then',
+  '  . /var/spool/torque/vm/job.env',
+  'fi',
+  '',
+].join('\n');
+
 const expected = {
   disable_root: true,
   ssh_pwauth: false,
@@ -36,11 +55,18 @@ const expected = {
   package_update: true,
   package_upgrade: false,
   timezone: 'Europe/Berlin',
-  bootcmd: [['groupadd', '-f', '-o', '-g', '1000', 'hpc']],
-  users: [{ name: 'alice', uid: 1234, primary_group: 'hpc', lock_passwd: true, shell: '/bin/bash', ssh_authorized_keys: [USER_KEY] }],
+  bootcmd: [
+    ['groupadd', '-f', '-o', '-g', '1000', 'hpc'],
+    ['install', '-d', '-m', '0755', '-o', '1234', '-g', '1000', '/var/spool/torque/aux'],
+    ['install', '-d', '-m', '0755', '-o', '1234', '-g', '1000', '/var/spool/torque/vm'],
+  ],
+  users: [{ name: 'alice', uid: 1234, primary_group: 'hpc', lock_passwd: true, shell: '/bin/bash' }],
   ssh_keys: { ed25519_private: PRIVATE, ed25519_public: HOST_PUBLIC },
   write_files: [
-    { path: '/etc/profile.d/vtorque-job.sh', content: spec.envFile, owner: 'root:root', permissions: '0644' },
+    { path: '/etc/ssh/sshd_config.d/50-vtorque.conf', content: SSHD_SNIPPET, owner: 'root:root', permissions: '0644' },
+    { path: '/etc/ssh/authorized_keys/alice', content: `${USER_KEY}\n`, owner: 'root:root', permissions: '0644' },
+    { path: '/etc/profile.d/vtorque-job.sh', content: PROFILE_SCRIPT, owner: 'root:root', permissions: '0644' },
+    { path: '/var/spool/torque/vm/job.env', content: spec.envFile, owner: 'root:root', permissions: '0644' },
     { path: '/var/spool/torque/aux/42.srv', content: spec.nodeFile, owner: 'root:root', permissions: '0644' },
   ],
   mounts: [
@@ -79,7 +105,7 @@ describe('buildUserData', () => {
   it('omits optional sections and keeps strings strings for YAML 1.1 readers', () => {
     const data = load(buildUserData(withSpec({ mounts: [], dns: null, ntp: [], packages: [], userMetadata: null, jobId: '1_000' }), base));
     for (const key of ['mounts', 'manage_resolv_conf', 'resolv_conf', 'ntp', 'packages', 'timezone']) expect(data).not.toHaveProperty(key);
-    expect((data.write_files as { path: string }[])[1]?.path).toBe('/var/spool/torque/aux/1_000');
+    expect((data.write_files as { path: string }[]).map((f) => f.path)).toContain('/var/spool/torque/aux/1_000');
     expect(data.package_update).toBe(false);
   });
 
@@ -143,7 +169,40 @@ describe('buildUserData', () => {
     const data = load(buildUserData(withSpec({ envFile, nodeFile }), base));
     expect(data).not.toHaveProperty('runcmd');
     expect(data.disable_root).toBe(true);
-    expect(data.write_files).toEqual([expect.objectContaining({ content: envFile }), expect.objectContaining({ content: nodeFile })]);
+    expect((data.write_files as unknown[]).slice(3)).toEqual([expect.objectContaining({ content: envFile }), expect.objectContaining({ content: nodeFile })]);
+  });
+
+  it('puts the job key in a root-owned file outside the home and locks sshd to it', () => {
+    const data = load(buildUserData(withSpec({ nodeFile: '' }), base));
+    const files = data.write_files as { path: string; content: string; owner: string; permissions: string }[];
+    expect(JSON.stringify(data)).not.toContain('ssh_authorized_keys');
+    expect(JSON.stringify(data)).not.toMatch(/"\/home\//);
+    expect(files.find((f) => f.path === '/etc/ssh/authorized_keys/alice')).toEqual({ path: '/etc/ssh/authorized_keys/alice', content: `${USER_KEY}\n`, owner: 'root:root', permissions: '0644' });
+    const sshd = files.find((f) => f.path === '/etc/ssh/sshd_config.d/50-vtorque.conf');
+    expect(sshd?.content.split('\n')).toEqual(expect.arrayContaining(['AuthorizedKeysFile /etc/ssh/authorized_keys/%u', 'PermitRootLogin no', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no']));
+    // No node file before readiness: the hook writes it into the user's directory later.
+    expect(files.map((f) => f.path)).toEqual(['/etc/ssh/sshd_config.d/50-vtorque.conf', '/etc/ssh/authorized_keys/alice', '/etc/profile.d/vtorque-job.sh', '/var/spool/torque/vm/job.env']);
+    expect(files.every((f) => f.owner === 'root:root' && f.permissions === '0644')).toBe(true);
+    // The directories the runner writes to belong to the user, by numeric id (the user does not exist yet at bootcmd).
+    expect((data.bootcmd as string[][]).slice(1).map((c) => c.slice(0, 8).join(' '))).toEqual(['install -d -m 0755 -o 1234 -g 1000', 'install -d -m 0755 -o 1234 -g 1000']);
+  });
+
+  it('sources the job env file from the profile script only when it is there', () => {
+    const files = load(buildUserData(spec, base)).write_files as { path: string; content: string }[];
+    const script = files.find((f) => f.path === '/etc/profile.d/vtorque-job.sh')?.content ?? '';
+    const run = (withEnv: boolean) => {
+      const dir = mkdtempSync(join(tmpdir(), 'vtq-profile-'));
+      try {
+        writeFileSync(join(dir, 'profile.sh'), script.replaceAll('/var/spool/torque/vm/job.env', join(dir, 'job.env')));
+        if (withEnv) writeFileSync(join(dir, 'job.env'), spec.envFile);
+        const r = spawnSync('sh', ['-c', '. "$1"; printf %s "${PBS_JOBID-unset}"', 'sh', join(dir, 'profile.sh')], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin' } });
+        return [r.status, r.stdout, r.stderr];
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    };
+    expect(run(true)).toEqual([0, '42.srv', '']);
+    expect(run(false)).toEqual([0, 'unset', '']);
   });
 });
 

@@ -7,8 +7,37 @@ import { eligibleUserMetadata } from './user-metadata.js';
 
 /** Root-owned base cloud-config in `templates-vm/`. */
 export const USER_DATA_BASE = 'user-data.base.yaml';
-export const ENV_FILE_PATH = '/etc/profile.d/vtorque-job.sh';
+/** Guest directory the job user owns; the job runner replaces files here after readiness. */
+export const VM_SPOOL_DIR = '/var/spool/torque/vm';
+/** The job's PBS environment (initially the spec's envFile); the job runner may replace it. */
+export const ENV_FILE_PATH = `${VM_SPOOL_DIR}/job.env`;
+/** Fixed login-shell snippet that sources ENV_FILE_PATH when present. */
+export const PROFILE_SCRIPT_PATH = '/etc/profile.d/vtorque-job.sh';
 export const NODE_FILE_DIR = '/var/spool/torque/aux';
+/**
+ * Per-job keys live in root-owned /etc/ssh/authorized_keys/<user>, never in the home directory:
+ * that is the user's real (NFS or virtiofs) home, where root-squash makes the write fail and where
+ * per-job keys would otherwise pile up.
+ */
+export const AUTHORIZED_KEYS_DIR = '/etc/ssh/authorized_keys';
+export const SSHD_SNIPPET_PATH = '/etc/ssh/sshd_config.d/50-vtorque.conf';
+
+const SSHD_SNIPPET = [
+  '# vTorque: job keys are root-owned and outside the shared home; no root or password logins.',
+  `AuthorizedKeysFile ${AUTHORIZED_KEYS_DIR}/%u`,
+  'PermitRootLogin no',
+  'PasswordAuthentication no',
+  'KbdInteractiveAuthentication no',
+  '',
+].join('\n');
+
+const PROFILE_SCRIPT = [
+  '# vTorque: the job environment (PBS_*), replaced by the job runner before the job starts.',
+  `if [ -r ${ENV_FILE_PATH} ]; then`,
+  `  . ${ENV_FILE_PATH}`,
+  'fi',
+  '',
+].join('\n');
 
 export type UserDataBase = Readonly<Record<string, unknown>>;
 
@@ -75,25 +104,27 @@ export function userDataObject(spec: GuestSpec, base: UserDataBase): Record<stri
   return {
     ...base,
     ...meta.settings,
-    // Runs as a list, each word shell-quoted by cloud-init. -f: a group of that name already
-    // exists, keep it; -o: the gid may be shared with an image group. Idempotent on every boot.
-    bootcmd: [['groupadd', '-f', '-o', '-g', String(user.gid), user.group]],
-    users: [
-      {
-        name: user.name,
-        uid: user.uid,
-        primary_group: user.group,
-        lock_passwd: true,
-        shell: '/bin/bash',
-        ssh_authorized_keys: [user.sshAuthorizedKey],
-      },
+    // Runs as a list, each word shell-quoted by cloud-init, on every boot and before users-groups,
+    // hence numeric ids (checkGuestSpec validated them as integers). -f: a group of that name
+    // already exists, keep it; -o: the gid may be shared with an image group.
+    bootcmd: [
+      ['groupadd', '-f', '-o', '-g', String(user.gid), user.group],
+      ...[NODE_FILE_DIR, VM_SPOOL_DIR].map((dir) => ['install', '-d', '-m', '0755', '-o', String(user.uid), '-g', String(user.gid), dir]),
     ],
+    // No ssh_authorized_keys: cloud-init would write them into the (shared) home.
+    users: [{ name: user.name, uid: user.uid, primary_group: user.group, lock_passwd: true, shell: '/bin/bash' }],
     // With ssh_keys set cloud-init generates no other host key, so ssh_genkeytypes is left out
     // (its schema also refuses an empty list).
     ssh_keys: { ed25519_private: spec.hostKeys.ed25519.private, ed25519_public: spec.hostKeys.ed25519.public },
+    // write_files runs after bootcmd and before sshd starts. ENV_FILE_PATH stays root-owned in the
+    // user's directory: the job runner replaces it (write a new file, rename over), never rewrites it.
     write_files: [
-      { path: ENV_FILE_PATH, content: spec.envFile, owner: 'root:root', permissions: '0644' },
-      { path: `${NODE_FILE_DIR}/${spec.jobId}`, content: spec.nodeFile, owner: 'root:root', permissions: '0644' },
+      rootFile(SSHD_SNIPPET_PATH, SSHD_SNIPPET),
+      rootFile(`${AUTHORIZED_KEYS_DIR}/${user.name}`, `${user.sshAuthorizedKey}\n`),
+      rootFile(PROFILE_SCRIPT_PATH, PROFILE_SCRIPT),
+      rootFile(ENV_FILE_PATH, spec.envFile),
+      // Empty until readiness: the hook writes the node file once the guests' IPs are known.
+      ...(spec.nodeFile === '' ? [] : [rootFile(`${NODE_FILE_DIR}/${spec.jobId}`, spec.nodeFile)]),
     ],
     ...(spec.mounts.length > 0 && {
       mounts: spec.mounts.map((m) =>
@@ -112,6 +143,10 @@ export function userDataObject(spec: GuestSpec, base: UserDataBase): Record<stri
     ...(packages.length > 0 && { packages }),
     ...SECURITY,
   };
+}
+
+function rootFile(path: string, content: string): Record<string, string> {
+  return { path, content, owner: 'root:root', permissions: '0644' };
 }
 
 /** NoCloud `user-data`: `#cloud-config` and the YAML of userDataObject. */

@@ -25,7 +25,7 @@ export interface GuestSpec {
   readonly dns: { readonly nameserver: string; readonly domain: string; readonly search: string } | null;
   readonly ntp: readonly string[];
   readonly packages: readonly string[];
-  /** Content of /etc/profile.d/vtorque-job.sh (see job-env.ts). */
+  /** Initial content of /var/spool/torque/vm/job.env, sourced by /etc/profile.d/vtorque-job.sh (see job-env.ts). */
   readonly envFile: string;
   /** Content of the VM node file, written at /var/spool/torque/aux/<jobId>. */
   readonly nodeFile: string;

@@ -14,3 +14,4 @@ export {
 export { checkGuestSpec, type GuestMount, type GuestSpec, type GuestUser } from './guest-spec.js';
 export { buildJobEnv, JOB_ENV_TEMPLATE } from './job-env.js';
 export { eligibleUserMetadata, type EligibleMetadata } from './user-metadata.js';
+export { VM_SPOOL_DIR, PROFILE_SCRIPT_PATH, AUTHORIZED_KEYS_DIR, SSHD_SNIPPET_PATH } from './cloud-init.js';

@@ -12,7 +12,7 @@ const NAME = /^[A-Z_][A-Z0-9_]*$/;
 const RESERVED = /^(DISTRO|PATH|IFS|ENV|BASH_ENV|CDPATH|SHELLOPTS|BASHOPTS|PS[1-4]|PROMPT_COMMAND|HOME|SHELL|USER|LOGNAME|LD_[A-Z0-9_]*)$/;
 
 /**
- * `/etc/profile.d/vtorque-job.sh` for a job VM: one `export NAME='value'` line per variable (the
+ * `/var/spool/torque/vm/job.env` for a job VM (sourced by /etc/profile.d/vtorque-job.sh): one `export NAME='value'` line per variable (the
  * PBS_* environment of the job), each value one single-quoted shell word, sorted by name, then
  * `DISTRO='SLG'`. Values may hold anything but NUL, which no shell variable can carry.
  */

@@ -1,0 +1,64 @@
+import type { SiteConfig } from '../../core/config/schema.js';
+import type { GuestMount, GuestSpec } from '../../guest/index.js';
+import type { JobPlan, VmPlan } from '../types.js';
+
+export interface VirtiofsShare {
+  /** Host directory (VM_VIRTIOFS_*). */
+  readonly dir: string;
+  /** Mount tag; the domain XML must use the same. */
+  readonly tag: string;
+  readonly target: string;
+}
+
+const SHARES = [
+  { nfs: 'VM_NFS_HOME', virtiofs: 'VM_VIRTIOFS_HOME', tag: 'home', target: '/home' },
+  { nfs: 'VM_NFS_WS', virtiofs: 'VM_VIRTIOFS_WS', tag: 'workspace', target: '/workspace' },
+  { nfs: 'VM_NFS_OPT', virtiofs: 'VM_VIRTIOFS_OPT', tag: 'opt', target: '/opt-hpc' },
+] as const;
+
+/** The host directories shared with virtiofs (VM_SHARE_TYPE=virtiofs), for the guest mounts and the domain XML alike. */
+export function virtiofsShares(c: SiteConfig): VirtiofsShare[] {
+  if (c.VM_SHARE_TYPE !== 'virtiofs') return [];
+  return SHARES.filter((s) => c[s.virtiofs] !== '').map((s) => ({ dir: c[s.virtiofs], tag: s.tag, target: s.target }));
+}
+
+/** home, workspace and opt: guest-side NFS mounts, or virtiofs tags, each only when configured. */
+export function guestMounts(c: SiteConfig): GuestMount[] {
+  if (c.VM_SHARE_TYPE === 'virtiofs') return virtiofsShares(c).map((s) => ({ kind: 'virtiofs', tag: s.tag, target: s.target }));
+  return SHARES.filter((s) => c[s.nfs] !== '').map((s) => ({ kind: 'nfs', source: c[s.nfs], target: s.target }));
+}
+
+export interface GuestSpecInput {
+  readonly plan: JobPlan;
+  readonly vm: VmPlan;
+  readonly config: SiteConfig;
+  readonly userKeyPublic: string;
+  readonly hostKey: { readonly privateKey: string; readonly publicKey: string };
+  readonly envFile: string;
+  /** 8 random hex digits (from the caller, so this stays pure). */
+  readonly instanceSuffix: string;
+}
+
+/**
+ * What crosses into one VM. The node file stays empty: the guests' IPs are unknown until they
+ * boot, so the hook writes it after readiness.
+ */
+export function buildGuestSpec(input: GuestSpecInput): GuestSpec {
+  const { plan, vm, config: c } = input;
+  const owner = plan.job.owner;
+  const debianLike = plan.request.distro === 'debian' || plan.request.distro === 'ubuntu';
+  return {
+    hostname: vm.hostname,
+    instanceId: `${vm.name.slice(0, 119)}-${input.instanceSuffix}`,
+    user: { name: owner.user, uid: owner.uid, gid: owner.gid, group: owner.group, sshAuthorizedKey: input.userKeyPublic },
+    hostKeys: { ed25519: { private: input.hostKey.privateKey, public: input.hostKey.publicKey } },
+    mounts: guestMounts(c),
+    dns: c.NAME_SERVER === '' ? null : { nameserver: c.NAME_SERVER, domain: c.DOMAIN, search: c.SEARCH_DOMAIN },
+    ntp: [c.NTP_SERVER_1, c.NTP_SERVER_2].filter((s) => s !== ''),
+    packages: debianLike ? c.SW_PACKAGES_DEBIAN : c.SW_PACKAGES_REDHAT,
+    envFile: input.envFile,
+    nodeFile: '',
+    jobId: plan.job.jobId,
+    userMetadata: plan.request.metadata?.data ?? null,
+  };
+}

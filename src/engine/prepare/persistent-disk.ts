@@ -1,0 +1,42 @@
+import type { SiteConfig } from '../../core/config/schema.js';
+import { UnsafePathError, VtorqueError } from '../../core/errors.js';
+import { pathElements } from '../../core/fs/index.js';
+import { openImage } from './image.js';
+import type { PersistentDisk, PrepareTools } from './types.js';
+
+const stripSlash = (dir: string): string => (dir.length > 1 ? dir.replace(/\/+$/, '') : dir);
+
+/**
+ * Check rank 0's `-vm disk=` before anything is created: an absolute path under one of DISK_DIRS
+ * (compared by elements, with no symlink at any element, so the lexical check is the real one), a
+ * regular file owned by the job owner, and a standalone image (no backing or external data file).
+ * Returns the format the domain must attach it with.
+ *
+ * The user owns the directories on the way, so they can swap the file after this check; the
+ * domain code must not let libvirt probe the format or follow a backing chain (it gets the
+ * explicit format here), and a file swapped in afterwards is still one the user could open.
+ */
+export async function validatePersistentDisk(path: string, owner: { readonly uid: number }, config: SiteConfig, tools: PrepareTools): Promise<PersistentDisk> {
+  const els = pathElements(path);
+  const underDiskDir = config.DISK_DIRS.map(stripSlash).some((dir) => {
+    const base = pathElements(dir);
+    return els.length > base.length && base.every((e, i) => els[i] === e);
+  });
+  if (!underDiskDir) {
+    throw new VtorqueError('REQUEST_INVALID', `disk ${path}: not under DISK_DIRS (${config.DISK_DIRS.join(', ')})`);
+  }
+  const { file, info } = await openImage(
+    path,
+    {
+      label: 'disk',
+      code: 'REQUEST_INVALID',
+      trusted: false,
+      check: (f) => {
+        if (f.stat.uid !== owner.uid) throw new UnsafePathError(path, `is owned by uid ${f.stat.uid}, not by the job owner (uid ${owner.uid})`);
+      },
+    },
+    tools,
+  );
+  file.close();
+  return { path, format: info.format };
+}

@@ -1,0 +1,199 @@
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import yaml from 'js-yaml';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { SiteConfig } from '../../core/config/schema.js';
+import { defaultConfig } from '../../core/config/validate.js';
+import { readMounts } from '../../core/fs/index.js';
+import { createRenderer } from '../../core/render/index.js';
+import type { VmRequest } from '../../core/request/types.js';
+import { loadUserDataBase } from '../../guest/index.js';
+import { planJob } from '../plan.js';
+import type { JobPlan } from '../types.js';
+import { prepareJob, removeJobFiles, type PrepareContext, type PrepareTools } from './index.js';
+
+const top = mkdtempSync(join(tmpdir(), 'vtq-prepare-'));
+const pool = join(top, 'pool');
+mkdirSync(pool, { mode: 0o755 });
+const BASE = join(pool, 'base.qcow2');
+execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', BASE, '64M']);
+const home = join(top, 'home', 'alice');
+mkdirSync(home, { recursive: true, mode: 0o755 });
+execFileSync('chown', ['1000:1000', home]);
+const DISK = join(home, 'data.qcow2');
+execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', DISK, '16M']);
+execFileSync('chown', ['1000:1000', DISK]);
+
+afterAll(() => {
+  for (const m of readMounts().filter((e) => e.mountPoint.startsWith(`${top}/`)).reverse()) execFileSync('umount', [m.mountPoint]);
+  rmSync(top, { recursive: true, force: true });
+});
+
+const repo = (dir: string) => fileURLToPath(new URL(`../../../${dir}`, import.meta.url));
+const userDataBase = loadUserDataBase(repo('templates-vm'));
+const renderTemplates = createRenderer(repo('templates'));
+const request: VmRequest = {
+  version: 1, img: 'base.qcow2', distro: 'debian', arch: 'x86_64', vcpus: 1, ram: 512, vms_per_node: 2,
+  vcpu_pinning: false, disk: DISK, vm_prologue: null, vm_epilogue: null, fs_type: 'sharedfs', metadata: null,
+  vrdma: false, iocm: false, iocm_min_cores: 1, iocm_max_cores: 4, unclot: false, unclot_shmem: 1024, debug: false, trace: false,
+};
+
+let seq = 0;
+function setup(over: Partial<VmRequest> = {}, tools: Partial<PrepareTools> = {}): { config: SiteConfig; plan: JobPlan; ctx: PrepareContext; logs: string[] } {
+  const n = ++seq;
+  const config: SiteConfig = {
+    ...defaultConfig(),
+    SPOOL_DIR: join(top, `spool${n}`), RAMDISK_DIR: join(top, `ramdisk${n}`), VM_IMG_DIR: pool, DISK_DIRS: [join(top, 'home')],
+    NAME_SERVER: '10.0.0.2', SEARCH_DOMAIN: 'cluster.local', NTP_SERVER_1: 'ntp1.cluster.local', SW_PACKAGES_DEBIAN: ['htop'],
+    VM_NFS_HOME: 'nfs1:/export/home', HOST_OS_CORE_COUNT: 0,
+  };
+  const plan = planJob({
+    job: { jobId: `${40 + n}.server`, owner: { user: 'alice', uid: 1000, gid: 1000, group: 'alice' } },
+    request: { ...request, ...over },
+    config,
+    nodes: [{ name: 'n01', capacity: { cores: 4, memMiB: 16384, numa: { 0: [0, 1, 2, 3] } }, usedMacs: new Set(), busyCpus: new Set() }],
+    baseImage: BASE,
+    uuid: () => `00000000-0000-4000-8000-${String(++seq).padStart(12, '0')}`,
+  });
+  const logs: string[] = [];
+  const ctx: PrepareContext = { config, userDataBase, renderTemplates, guestEnv: { PBS_JOBID: plan.job.jobId, PBS_O_WORKDIR: '/home/alice' }, log: (m) => logs.push(m), tools };
+  return { config, plan, ctx, logs };
+}
+
+const mode = (p: string) => lstatSync(p).mode & 0o7777;
+const owner = (p: string) => `${lstatSync(p).uid}:${lstatSync(p).gid}`;
+const imgInfo = (p: string) => JSON.parse(execFileSync('qemu-img', ['info', '--output=json', '-U', p], { encoding: 'utf8' })) as Record<string, unknown>;
+const isoFile = (iso: string, name: string) => execFileSync('isoinfo', ['-i', iso, '-R', '-x', `/${name}`], { encoding: 'utf8' });
+const mountsUnder = (dir: string) => readMounts().filter((m) => m.mountPoint === dir || m.mountPoint.startsWith(`${dir}/`));
+
+describe('prepareJob (sharedfs)', () => {
+  it('prepares 2 VMs: dirs, keys, overlays, seeds, known_hosts; removeJobFiles keeps logs when asked', async () => {
+    const { config, plan, ctx } = setup();
+    const t0 = performance.now();
+    const job = await prepareJob(plan, ctx);
+    const ms = Math.round(performance.now() - t0);
+    console.info(`prepareJob, 2 VMs, sharedfs: ${ms} ms`);
+
+    expect([mode(config.SPOOL_DIR), owner(config.SPOOL_DIR)]).toEqual([0o755, '0:0']);
+    for (const d of [join(config.SPOOL_DIR, 'jobs'), plan.jobDir, join(plan.jobDir, 'ssh'), join(plan.jobDir, 'vms'), ...plan.vms.map((v) => v.dir)]) {
+      expect([d, mode(d), owner(d)]).toEqual([d, 0o711, '0:0']);
+    }
+    expect([mode(job.userKeyPath), owner(job.userKeyPath)]).toEqual([0o600, '1000:1000']);
+    expect([mode(`${job.userKeyPath}.pub`), owner(`${job.userKeyPath}.pub`)]).toEqual([0o644, '1000:1000']);
+    expect(job.userKeyPublic).toMatch(new RegExp(`^ssh-ed25519 \\S+ vtorque-${plan.job.jobId.replace('.', '\\.')}$`));
+    expect([job.ramdisk, job.baseFormat]).toEqual([null, 'qcow2']);
+
+    const knownHosts = readFileSync(job.knownHostsPath, 'utf8');
+    expect([mode(job.knownHostsPath), owner(job.knownHostsPath)]).toEqual([0o644, '0:0']);
+    expect(knownHosts).toBe(job.vms.map((v) => `${v.plan.name} ${v.hostKeyPublic}\n`).join(''));
+    expect(new Set(job.vms.map((v) => v.hostKeyPublic)).size).toBe(2);
+    expect(job.vms.map((v) => v.persistentDisk)).toEqual([{ path: DISK, format: 'qcow2' }, null]);
+
+    for (const vm of job.vms) {
+      const { dir, seedIso, overlay, mac, name, hostname } = vm.plan;
+      expect(vm.disk).toBe(overlay);
+      expect(readdirSync(dir).sort()).toEqual(['disk.qcow2', 'seed.iso', 'ssh_host_ed25519_key.pub']);
+      const info = imgInfo(overlay);
+      expect([info.format, info['backing-filename'], info['backing-filename-format']]).toEqual(['qcow2', BASE, 'qcow2']);
+      expect([mode(overlay), mode(seedIso), owner(seedIso)]).toEqual([0o600, 0o600, '0:0']);
+      expect(execFileSync('isoinfo', ['-d', '-i', seedIso], { encoding: 'utf8' })).toMatch(/Volume id: cidata/);
+
+      const userData = isoFile(seedIso, 'user-data');
+      expect(userData.startsWith('#cloud-config\n')).toBe(true);
+      const ud = yaml.load(userData) as Record<string, any>;
+      expect(ud.users).toEqual([{ name: 'alice', uid: 1000, primary_group: 'alice', lock_passwd: true, shell: '/bin/bash' }]);
+      expect(userData).not.toContain('ssh_authorized_keys');
+      expect(ud.ssh_keys.ed25519_public).toBe(`${vm.hostKeyPublic} ${name}`);
+      const files = Object.fromEntries((ud.write_files as { path: string; content: string }[]).map((f) => [f.path, f.content]));
+      expect(files['/etc/ssh/authorized_keys/alice']).toBe(`${job.userKeyPublic}\n`);
+      expect(files['/etc/ssh/sshd_config.d/50-vtorque.conf']).toContain('AuthorizedKeysFile /etc/ssh/authorized_keys/%u\n');
+      expect(files['/var/spool/torque/vm/job.env']).toContain(`export PBS_JOBID=${plan.job.jobId}\n`);
+      expect(ud.mounts).toEqual([['nfs1:/export/home', '/home', 'nfs', 'rw,noatime,nofail', '0', '0']]);
+      expect(ud.resolv_conf).toEqual({ nameservers: ['10.0.0.2'], searchdomains: ['cluster.local'] });
+      expect([ud.ntp, ud.packages]).toEqual([{ enabled: true, servers: ['ntp1.cluster.local'] }, ['htop']]);
+      // The private host key in the seed belongs to the public one pinned in known_hosts.
+      const keyFile = join(top, `hostkey-${name}`);
+      writeFileSync(keyFile, ud.ssh_keys.ed25519_private, { mode: 0o600 });
+      expect(execFileSync('ssh-keygen', ['-y', '-f', keyFile], { encoding: 'utf8' }).trim()).toBe(`${vm.hostKeyPublic} ${name}`);
+
+      const meta = yaml.load(isoFile(seedIso, 'meta-data')) as Record<string, string>;
+      expect(meta['instance-id']).toMatch(new RegExp(`^${name.replace(/\./g, '\\.')}-[0-9a-f]{8}$`));
+      expect(meta['local-hostname']).toBe(hostname);
+      expect(yaml.load(isoFile(seedIso, 'network-config'))).toEqual({ version: 2, ethernets: { primary: { match: { macaddress: mac }, dhcp4: true } } });
+    }
+
+    const vm0 = plan.vms[0]!;
+    writeFileSync(vm0.consoleLog, 'boot log');
+    const removed = await removeJobFiles(config, plan.job.jobId, { keepLogs: true });
+    expect(removed).toContain(job.userKeyPath);
+    expect(readFileSync(vm0.consoleLog, 'utf8')).toBe('boot log');
+    expect(readdirSync(plan.jobDir)).toEqual(['vms']);
+    expect(readdirSync(vm0.dir)).toEqual(['console.log']);
+    expect(await removeJobFiles(config, plan.job.jobId, { keepLogs: false })).toEqual([vm0.consoleLog, vm0.dir, join(plan.jobDir, 'vms'), plan.jobDir]);
+    expect(await removeJobFiles(config, plan.job.jobId, { keepLogs: false })).toEqual([]);
+  });
+
+  it('starts clean on a retry and never follows a symlink planted in the job dir', async () => {
+    const { config, plan, ctx } = setup({ disk: null });
+    await prepareJob(plan, ctx);
+    writeFileSync(join(plan.jobDir, 'stale'), '');
+    const job = await prepareJob(plan, ctx);
+    expect(existsSync(join(plan.jobDir, 'stale'))).toBe(false);
+    expect(job.vms).toHaveLength(2);
+
+    const outside = join(top, `outside-${seq}`);
+    writeFileSync(outside, 'precious', { mode: 0o644 });
+    symlinkSync(outside, join(plan.jobDir, 'vms', plan.vms[0]!.name, 'console.log'));
+    symlinkSync(outside, join(plan.jobDir, 'evil'));
+    await removeJobFiles(config, plan.job.jobId, { keepLogs: true });
+    expect(existsSync(plan.jobDir)).toBe(false);
+    expect([readFileSync(outside, 'utf8'), mode(outside), owner(outside)]).toEqual(['precious', 0o644, '0:0']);
+  });
+
+  it('refuses a SPOOL_DIR others can write, naming the fix, and creates nothing', async () => {
+    const { config, plan, ctx } = setup({ disk: null });
+    mkdirSync(config.SPOOL_DIR, { mode: 0o775 });
+    chmodSync(config.SPOOL_DIR, 0o775);
+    await expect(prepareJob(plan, ctx)).rejects.toThrow(`SPOOL_DIR is writable by group or others (mode 0775); fix with: chmod go-w ${config.SPOOL_DIR}`);
+    expect(readdirSync(config.SPOOL_DIR)).toEqual([]);
+  });
+});
+
+describe('prepareJob (ramdisk)', () => {
+  it('mounts a size-limited tmpfs holding the base copy and the overlays; removeJobFiles unmounts it', async () => {
+    const { config, plan, ctx } = setup({ fs_type: 'ramdisk', disk: null });
+    const t0 = performance.now();
+    const job = await prepareJob(plan, ctx);
+    console.info(`prepareJob, 2 VMs, ramdisk: ${Math.round(performance.now() - t0)} ms`);
+    const dir = job.ramdisk!;
+    expect(dir).toBe(join(config.RAMDISK_DIR, plan.job.jobId));
+    const [mnt] = mountsUnder(dir);
+    expect(mnt?.fsType).toBe('tmpfs');
+    expect(mnt?.superOptions).toMatch(/(^|,)size=1115136k(,|$)/); // 1 MiB base + 64 + 2 x 512
+    expect(mnt?.superOptions).toMatch(/(^|,)mode=711(,|$)/);
+    expect(readdirSync(dir).sort()).toEqual(['base.qcow2', ...plan.vms.map((v) => `${v.name}.qcow2`)].sort());
+    for (const vm of job.vms) {
+      expect(vm.disk).toBe(join(dir, `${vm.plan.name}.qcow2`));
+      expect(imgInfo(vm.disk)['backing-filename']).toBe(join(dir, 'base.qcow2'));
+      expect(existsSync(vm.plan.overlay)).toBe(false);
+    }
+    const removed = await removeJobFiles(config, plan.job.jobId, { keepLogs: false });
+    expect(removed).toContain(dir);
+    expect(mountsUnder(config.RAMDISK_DIR)).toEqual([]);
+    expect([existsSync(dir), existsSync(plan.jobDir)]).toEqual([false, false]);
+    expect(await removeJobFiles(config, plan.job.jobId, { keepLogs: false })).toEqual([]);
+  });
+
+  it('removes everything, mount included, when the second VM\'s seed fails', async () => {
+    const fake = join(top, 'fake-genisoimage');
+    writeFileSync(fake, '#!/bin/sh\ncase "$(pwd -P)" in *-2) echo "injected seed failure" >&2; exit 3;; esac\nexec /usr/bin/genisoimage "$@"\n', { mode: 0o755 });
+    const { config, plan, ctx } = setup({ fs_type: 'ramdisk' }, { genisoimage: fake });
+    await expect(prepareJob(plan, ctx)).rejects.toThrow(/injected seed failure/);
+    expect(readdirSync(join(config.SPOOL_DIR, 'jobs'))).toEqual([]);
+    expect(mountsUnder(config.RAMDISK_DIR)).toEqual([]);
+    expect(readdirSync(config.RAMDISK_DIR)).toEqual([]);
+  });
+});

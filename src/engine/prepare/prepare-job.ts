@@ -1,0 +1,136 @@
+import { randomBytes } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import pLimit from 'p-limit';
+import { VtorqueError } from '../../core/errors.js';
+import { mkdirPrivate, pathElements, unlinkNoFollow } from '../../core/fs/index.js';
+import { buildJobEnv, buildMetaData, buildNetworkConfig, buildUserData } from '../../guest/index.js';
+import type { JobPlan, VmPlan } from '../types.js';
+import { buildGuestSpec } from './build-guest-spec.js';
+import { createOverlay, openImage, type OpenedImage } from './image.js';
+import { generateHostKey, generateUserKey, keyOnly, writeKnownHosts } from './keys.js';
+import { validatePersistentDisk } from './persistent-disk.js';
+import { ramdiskPath, setUpRamdisk } from './ramdisk.js';
+import { jobDirPath, removeJobFiles } from './remove-job-files.js';
+import { buildSeedIso } from './seed.js';
+import { ensureRootDir } from './spool.js';
+import { resolveTools } from './tools.js';
+import type { ImageFormat, PersistentDisk, PrepareContext, PreparedJob, PreparedVm, PrepareTools } from './types.js';
+
+/** What every VM's preparation shares. */
+interface JobScope {
+  readonly plan: JobPlan;
+  readonly ctx: PrepareContext;
+  readonly tools: PrepareTools;
+  readonly userKeyPublic: string;
+  readonly envFile: string;
+  /** Absolute backing file of every overlay: the pool image, or its copy in the tmpfs. */
+  readonly backing: string;
+  readonly format: ImageFormat;
+  readonly ramdisk: string | null;
+  readonly disks: ReadonlyMap<string, PersistentDisk>;
+}
+
+/**
+ * Make everything a job's VMs need on this node, root-side and from a clean slate: the job
+ * directory, the per-job user key, each VM's host key, overlay and NoCloud seed, known_hosts, and
+ * for fs_type=ramdisk a tmpfs holding the base copy and the overlays. On any failure everything
+ * made so far is removed before the error is rethrown.
+ */
+export async function prepareJob(plan: JobPlan, ctx: PrepareContext): Promise<PreparedJob> {
+  const { config } = ctx;
+  const tools = resolveTools(ctx.tools);
+  checkPlanPaths(plan, ctx);
+  ensureRootDir(config.SPOOL_DIR, 'SPOOL_DIR');
+  // A prologue retry finds the previous attempt's files: start clean.
+  await removeJobFiles(config, plan.job.jobId, { keepLogs: false, tools, log: ctx.log });
+  const started = performance.now();
+  try {
+    const job = await prepareFiles(plan, ctx, tools);
+    ctx.log('prepared job files', { jobId: plan.job.jobId, vms: job.vms.length, ramdisk: job.ramdisk, ms: Math.round(performance.now() - started) });
+    return job;
+  } catch (err) {
+    try {
+      await removeJobFiles(config, plan.job.jobId, { keepLogs: false, tools, log: ctx.log });
+    } catch (cleanup) {
+      ctx.log('removing the half-prepared job files failed', { jobId: plan.job.jobId, err: String(cleanup) });
+    }
+    throw err;
+  }
+}
+
+/** The planner's paths must be the ones removeJobFiles will find: one element per name, in place. */
+function checkPlanPaths(plan: JobPlan, ctx: PrepareContext): void {
+  const jobDir = jobDirPath(ctx.config, plan.job.jobId);
+  const bad = (what: string) => new VtorqueError('INTERNAL', `job plan: ${what} is not where prepare keeps it (job dir ${jobDir})`);
+  if (plan.jobDir !== jobDir) throw bad(`jobDir ${plan.jobDir}`);
+  for (const vm of plan.vms) {
+    pathElements(vm.dir);
+    if (vm.dir !== join(jobDir, 'vms', vm.name)) throw bad(`${vm.name} dir ${vm.dir}`);
+    for (const file of [vm.overlay, vm.seedIso, vm.consoleLog]) if (dirname(file) !== vm.dir) throw bad(`${vm.name} file ${file}`);
+  }
+}
+
+async function prepareFiles(plan: JobPlan, ctx: PrepareContext, tools: PrepareTools): Promise<PreparedJob> {
+  const { config: c } = ctx;
+  const owner = plan.job.owner;
+  const disks = new Map<string, PersistentDisk>();
+  for (const vm of plan.vms) if (vm.persistentDisk !== null) disks.set(vm.name, await validatePersistentDisk(vm.persistentDisk, owner, c, tools));
+  const base = await openBase(plan, ctx, tools);
+  try {
+    const sshDir = join(plan.jobDir, 'ssh');
+    for (const dir of [join(c.SPOOL_DIR, 'jobs'), plan.jobDir, sshDir, join(plan.jobDir, 'vms')]) mkdirPrivate(dir, 0o711);
+    const userKey = await generateUserKey(sshDir, plan.job.jobId, owner, tools);
+    const ramdisk = plan.request.fs_type === 'ramdisk' ? ramdiskPath(c, plan.job.jobId) : null;
+    const backing = ramdisk
+      ? await setUpRamdisk(ramdisk, c, { file: base.file, format: base.info.format, actualSize: base.info.actualSize }, plan.vms.length, tools)
+      : plan.baseImage;
+    const scope: JobScope = {
+      plan, ctx, tools, backing, ramdisk, disks,
+      userKeyPublic: userKey.publicKey,
+      envFile: buildJobEnv(ctx.guestEnv, ctx.renderTemplates),
+      format: base.info.format,
+    };
+    const vms = await settleAll(plan.vms.map((vm) => () => prepareVm(vm, scope)), c.PARALLEL ? 4 : 1, ctx);
+    const knownHostsPath = join(sshDir, 'known_hosts');
+    writeKnownHosts(knownHostsPath, vms.map((v) => ({ name: v.plan.name, key: v.hostKeyPublic })));
+    return { plan, userKeyPath: userKey.path, userKeyPublic: userKey.publicKey, knownHostsPath, vms, ramdisk, baseFormat: base.info.format };
+  } finally {
+    base.file.close();
+  }
+}
+
+/** Pool images sit directly in the root-owned VM_IMG_DIR; others only with ALLOW_USER_IMAGES, untrusted. */
+function openBase(plan: JobPlan, ctx: PrepareContext, tools: PrepareTools): Promise<OpenedImage> {
+  const c = ctx.config;
+  const inPool = dirname(plan.baseImage) === c.VM_IMG_DIR.replace(/(.)\/+$/, '$1');
+  if (!inPool && !c.ALLOW_USER_IMAGES) throw new VtorqueError('IMAGE_NOT_AUTHORIZED', `base image ${plan.baseImage} is not in VM_IMG_DIR (${c.VM_IMG_DIR})`);
+  return openImage(plan.baseImage, { label: 'base image', code: inPool ? 'CONFIG_INVALID' : 'REQUEST_INVALID', trusted: inPool }, tools);
+}
+
+/** Run with a concurrency limit and wait for every task (none may still write while we clean up); rethrow the first failure. */
+async function settleAll<T>(tasks: (() => Promise<T>)[], concurrency: number, ctx: PrepareContext): Promise<T[]> {
+  const limit = pLimit(concurrency);
+  const results = await Promise.allSettled(tasks.map((t) => limit(t)));
+  const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failures.length > 1) ctx.log('more than one VM failed to prepare', { errors: failures.map((f) => String(f.reason)) });
+  if (failures[0]) throw failures[0].reason;
+  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
+
+async function prepareVm(vm: VmPlan, s: JobScope): Promise<PreparedVm> {
+  const started = performance.now();
+  mkdirPrivate(vm.dir, 0o711);
+  const hostKey = await generateHostKey(vm.dir, vm.name, s.tools);
+  const disk = s.ramdisk ? join(s.ramdisk, `${vm.name}.qcow2`) : vm.overlay;
+  await createOverlay(s.tools, s.backing, s.format, disk);
+  const spec = buildGuestSpec({
+    plan: s.plan, vm, config: s.ctx.config, hostKey, envFile: s.envFile,
+    userKeyPublic: s.userKeyPublic,
+    instanceSuffix: randomBytes(4).toString('hex'),
+  });
+  const files = { userData: buildUserData(spec, s.ctx.userDataBase), metaData: buildMetaData(spec), networkConfig: buildNetworkConfig(vm.mac) };
+  await buildSeedIso(vm.dir, vm.seedIso, files, s.tools);
+  unlinkNoFollow(hostKey.privatePath);
+  s.ctx.log('prepared VM files', { vm: vm.name, disk, ms: Math.round(performance.now() - started) });
+  return { plan: vm, hostKeyPublic: keyOnly(hostKey.publicKey), disk, persistentDisk: s.disks.get(vm.name) ?? null };
+}

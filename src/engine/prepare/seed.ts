@@ -1,0 +1,38 @@
+import { join } from 'node:path';
+import { VtorqueError } from '../../core/errors.js';
+import { run } from '../../core/exec/run.js';
+import { ROOT_OWNER, setOwnerMode, unlinkNoFollow, writeFileExclusive } from '../../core/fs/index.js';
+import { TIMEOUT_MS } from './tools.js';
+import type { PrepareTools } from './types.js';
+
+export interface SeedFiles {
+  readonly userData: string;
+  readonly metaData: string;
+  readonly networkConfig: string;
+}
+
+const NAMES = ['user-data', 'meta-data', 'network-config'] as const;
+
+/**
+ * The NoCloud seed (volume id `cidata`) for one VM: the three files are written root-only into
+ * the VM directory, packed with genisoimage (cloud-localds when genisoimage is missing) run in
+ * that directory, and deleted again whatever happened. The ISO ends root:root 0600; libvirt
+ * relabels it for QEMU.
+ */
+export async function buildSeedIso(vmDir: string, seedIso: string, files: SeedFiles, tools: PrepareTools): Promise<void> {
+  const content = { 'user-data': files.userData, 'meta-data': files.metaData, 'network-config': files.networkConfig };
+  try {
+    for (const name of NAMES) writeFileExclusive(join(vmDir, name), content[name], 0o600);
+    const opts = { cwd: vmDir, timeoutMs: TIMEOUT_MS.short };
+    if (tools.genisoimage !== null) {
+      await run(tools.genisoimage, ['-quiet', '-output', seedIso, '-volid', 'cidata', '-joliet', '-rock', ...NAMES], opts);
+    } else if (tools.cloudLocalds !== null) {
+      await run(tools.cloudLocalds, ['--network-config=network-config', seedIso, 'user-data', 'meta-data'], opts);
+    } else {
+      throw new VtorqueError('NOT_SUPPORTED', 'neither genisoimage (package genisoimage) nor cloud-localds (package cloud-image-utils) is installed');
+    }
+    setOwnerMode(seedIso, ROOT_OWNER, 0o600);
+  } finally {
+    for (const name of NAMES) unlinkNoFollow(join(vmDir, name));
+  }
+}

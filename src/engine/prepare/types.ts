@@ -1,0 +1,60 @@
+import type { SiteConfig } from '../../core/config/schema.js';
+import type { Renderer } from '../../core/render/index.js';
+import type { UserDataBase } from '../../guest/index.js';
+import type { JobPlan, VmPlan } from '../types.js';
+
+export type ImageFormat = 'qcow2' | 'raw';
+
+/** Absolute paths of the programs prepare runs; null when not installed. Tests inject their own. */
+export interface PrepareTools {
+  readonly qemuImg: string | null;
+  readonly sshKeygen: string | null;
+  readonly genisoimage: string | null;
+  readonly cloudLocalds: string | null;
+  readonly mount: string | null;
+  readonly umount: string | null;
+  readonly cp: string | null;
+}
+
+export type LogFn = (msg: string, fields?: Record<string, unknown>) => void;
+
+export interface PrepareContext {
+  readonly config: SiteConfig;
+  /** Parsed templates-vm/user-data.base.yaml (loadUserDataBase). */
+  readonly userDataBase: UserDataBase;
+  /** PBS_* known at prologue time: the initial guest env file. */
+  readonly guestEnv: Readonly<Record<string, string>>;
+  /** Renderer over the root-owned `templates/` (buildJobEnv needs it). */
+  readonly renderTemplates: Renderer;
+  readonly log: LogFn;
+  /** Overrides of the programs found on PATH and in sbin. */
+  readonly tools?: Partial<PrepareTools>;
+}
+
+export interface PersistentDisk {
+  readonly path: string;
+  readonly format: ImageFormat;
+}
+
+export interface PreparedVm {
+  readonly plan: VmPlan;
+  /** `ssh-ed25519 AAAA…` (type and key, no comment): what the readiness code matches. */
+  readonly hostKeyPublic: string;
+  /** The root disk to attach: plan.overlay, or the overlay inside the job's tmpfs (fs_type=ramdisk). */
+  readonly disk: string;
+  /** Rank 0's validated `-vm disk=` (attach with this explicit format, never probed); else null. */
+  readonly persistentDisk: PersistentDisk | null;
+}
+
+export interface PreparedJob {
+  readonly plan: JobPlan;
+  /** Per-job private key, owned by the job owner, 0600. */
+  readonly userKeyPath: string;
+  readonly userKeyPublic: string;
+  /** `<vm name> ssh-ed25519 AAAA…` per VM, 0644. */
+  readonly knownHostsPath: string;
+  readonly vms: readonly PreparedVm[];
+  /** The job's tmpfs mount point, or null for fs_type=sharedfs. */
+  readonly ramdisk: string | null;
+  readonly baseFormat: ImageFormat;
+}
