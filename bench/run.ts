@@ -1,6 +1,7 @@
 // `npm run bench -- <name>`: each benchmark prints JSON lines {metric, value, unit, ...}.
 const benches: Record<string, () => Promise<void>> = {
   vsub: async () => (await import('./vsub.js')).benchVsub(),
+  engine: async () => (await import('./engine.js')).benchEngine(),
 };
 
 const names = process.argv.slice(2);

@@ -1,0 +1,9 @@
+// The node engine: plan → prepare → boot → ready → teardown of a job's VMs. No Torque knowledge.
+export { startJobVms, stopJobVms, readVmRecords, VMS_FILE, type EngineContext, type StartInput, type StartedJob, type StopResult, type VmRecord } from './orchestrate.js';
+export { observeNode } from './observe.js';
+export { planJob, CapacityError } from './plan.js';
+export { domainName, domainPrefix, guestHostname, jobDirName } from './naming.js';
+export { openLibvirt, domainType, type LibvirtNode, type EngineLog } from './libvirt/index.js';
+export { jobDirPath, removeJobFiles } from './prepare/index.js';
+export type { DomainType, JobIdentity, JobPlan, NodeState, VmPlan } from './types.js';
+export type { PhaseMark } from './timeline.js';

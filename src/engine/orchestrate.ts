@@ -1,0 +1,182 @@
+import pLimit from 'p-limit';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { SiteConfig } from '../core/config/schema.js';
+import { writeFileExclusive } from '../core/fs/index.js';
+import { buildDomainXml } from '../core/libvirt/index.js';
+import type { Renderer } from '../core/render/render.js';
+import type { VmRequest } from '../core/request/types.js';
+import type { UserDataBase } from '../guest/index.js';
+import { bootVms } from './boot/index.js';
+import { forgetArp, leaseLookup, waitForIps, waitForSsh } from './discover/index.js';
+import { toDomainSpec, type EngineLog, type LibvirtNode } from './libvirt/index.js';
+import { planJob } from './plan.js';
+import { jobDirPath, prepareJob, removeJobFiles, type PreparedJob } from './prepare/index.js';
+import { teardownJob } from './teardown/index.js';
+import { Timeline, type PhaseMark } from './timeline.js';
+import type { DomainType, JobIdentity, JobPlan, NodeState } from './types.js';
+
+export interface EngineContext {
+  readonly config: SiteConfig;
+  readonly libvirt: LibvirtNode;
+  readonly domainType: DomainType;
+  readonly renderTemplates: Renderer;
+  readonly renderTemplatesVm: Renderer;
+  readonly userDataBase: UserDataBase;
+  readonly log: EngineLog;
+  /** Human progress lines (phase, VM, elapsed) for the job's own output. */
+  readonly progress?: (line: string) => void;
+}
+
+export interface StartInput {
+  readonly job: JobIdentity;
+  readonly request: VmRequest;
+  readonly nodes: readonly NodeState[];
+  readonly baseImage: string;
+  /** Direct kernel boot files of the image, when the pool has them beside it. */
+  readonly boot: { readonly kernel: string; readonly initrd: string; readonly cmdline: string } | null;
+  readonly guestEnv: Readonly<Record<string, string>>;
+  readonly uuid: () => string;
+}
+
+/** What the job's state dir records about each VM (`<jobDir>/vms.json`). */
+export interface VmRecord {
+  readonly name: string;
+  readonly node: string;
+  readonly rank: number;
+  readonly hostname: string;
+  readonly mac: string;
+  readonly ip: string | null;
+  readonly vcpus: number;
+  readonly hostKey: string;
+  readonly persistentDisk: boolean;
+}
+
+export interface StartedJob {
+  readonly plan: JobPlan;
+  readonly prepared: PreparedJob;
+  readonly vms: readonly VmRecord[];
+  readonly timeline: readonly PhaseMark[];
+}
+
+export const VMS_FILE = 'vms.json';
+
+/**
+ * plan → prepare → boot → ready for one job, under one overall deadline (PROLOGUE_TIMEOUT) with a
+ * per-step limit (TIMEOUT). Any failure tears down whatever was made before the error propagates.
+ */
+export async function startJobVms(input: StartInput, ctx: EngineContext): Promise<StartedJob> {
+  const c = ctx.config;
+  const t = new Timeline();
+  const deadline = c.PROLOGUE_TIMEOUT * 1000;
+  const left = (): number => Math.max(1, Math.min(c.TIMEOUT * 1000, deadline - t.elapsedMs()));
+  const say = (line: string): void => ctx.progress?.(`[vtorque ${(t.elapsedMs() / 1000).toFixed(1)}s] ${line}`);
+
+  const plan = await t.phase('plan', async () => planJob({ job: input.job, request: input.request, config: c, nodes: input.nodes, baseImage: input.baseImage, uuid: input.uuid }));
+  say(`planned ${plan.vms.length} VM(s): ${plan.vms.map((v) => `${v.name} (${v.vcpus} vCPU, ${v.memoryMiB} MiB)`).join(', ')}`);
+  let prepared: PreparedJob | undefined;
+  try {
+    prepared = await t.phase('prepare', () =>
+      prepareJob(plan, {
+        config: c,
+        userDataBase: ctx.userDataBase,
+        guestEnv: input.guestEnv,
+        renderTemplates: ctx.renderTemplates,
+        log: (msg, fields) => ctx.log.info(fields ?? {}, msg),
+      }),
+    );
+    const ready = prepared;
+    say('disks and seeds ready; starting VMs');
+    const domains = ready.vms.map((vm) => ({
+      name: vm.plan.name,
+      xml: buildDomainXml(
+        toDomainSpec(vm.plan, plan, { type: ctx.domainType, config: c, disk: vm.disk, seedIso: vm.plan.seedIso, boot: input.boot, persistentDisk: vm.persistentDisk }),
+        ctx.renderTemplatesVm,
+      ),
+    }));
+    await t.phase('boot', () => bootVms(ctx.libvirt, domains, { parallel: c.PARALLEL ? 8 : 1, deadlineMs: left(), log: ctx.log }));
+    say(`${domains.length} VM(s) running; waiting for their addresses`);
+
+    let ips = new Map<string, string>();
+    if (ctx.domainType !== 'test') {
+      const names = new Map(plan.vms.map((v) => [v.mac, v.name]));
+      ips = await t.phase('ip', () =>
+        waitForIps([...names.keys()], {
+          deadlineMs: left(),
+          log: ctx.log,
+          names,
+          ...(c.VM_NETWORK !== '' ? { fallback: leaseLookup(c.LIBVIRT_URI, c.VM_NETWORK) } : {}),
+        }),
+      );
+      say(`addresses: ${plan.vms.map((v) => `${v.name}=${ips.get(v.mac)}`).join(', ')}; waiting for SSH`);
+      const key = readFileSync(ready.userKeyPath);
+      const limit = pLimit(c.PARALLEL ? 8 : 1);
+      await t.phase('ssh', () =>
+        Promise.all(
+          ready.vms.map((vm) =>
+            limit(() =>
+              waitForSsh({
+                host: ips.get(vm.plan.mac) as string,
+                user: input.job.owner.user,
+                privateKey: key,
+                hostKey: vm.hostKeyPublic,
+                deadlineMs: left(),
+                connectTimeoutMs: c.SSH_TIMEOUT * 1000,
+                log: ctx.log,
+                vm: vm.plan.name,
+              }),
+            ),
+          ),
+        ),
+      );
+      say('all VMs accept SSH');
+    }
+    const vms = ready.vms.map((vm): VmRecord => ({
+      name: vm.plan.name,
+      node: vm.plan.node,
+      rank: vm.plan.rank,
+      hostname: vm.plan.hostname,
+      mac: vm.plan.mac,
+      ip: ips.get(vm.plan.mac) ?? null,
+      vcpus: vm.plan.vcpus,
+      hostKey: vm.hostKeyPublic,
+      persistentDisk: vm.persistentDisk !== null,
+    }));
+    writeFileExclusive(join(plan.jobDir, VMS_FILE), `${JSON.stringify(vms, null, 2)}\n`, 0o644);
+    return { plan, prepared: ready, vms, timeline: t.marks };
+  } catch (err) {
+    say(`start failed after ${(t.elapsedMs() / 1000).toFixed(1)} s: ${err instanceof Error ? err.message : String(err)}; tearing down`);
+    await stopJobVms(input.job.jobId, ctx, { keepLogs: input.request.debug }).catch((e: unknown) => ctx.log.warn({ err: String(e) }, 'teardown after a failed start failed'));
+    throw err;
+  }
+}
+
+export interface StopResult {
+  readonly domains: readonly string[];
+  readonly files: readonly string[];
+  readonly arp: readonly string[];
+}
+
+/**
+ * Tear down every VM of the job on this node and remove its files. Idempotent and safe after a
+ * partial start: it works from what libvirt and the spool hold, not from a plan.
+ */
+export async function stopJobVms(jobId: string, ctx: EngineContext, opts: { keepLogs: boolean }): Promise<StopResult> {
+  const c = ctx.config;
+  const records = readVmRecords(c, jobId);
+  const graceful = new Set(records.filter((r) => r.persistentDisk).map((r) => r.name));
+  const torn = await teardownJob(ctx.libvirt, jobId, { graceful, shutdownTimeoutMs: c.TIMEOUT * 1000, parallel: c.PARALLEL ? 8 : 1, log: ctx.log });
+  const arp = ctx.domainType === 'test' ? [] : await forgetArp(records.flatMap((r) => (r.ip ? [r.ip] : [])), { log: ctx.log });
+  const files = await removeJobFiles(c, jobId, { keepLogs: opts.keepLogs });
+  return { domains: torn.removed, files, arp };
+}
+
+/** The job's VM records, or none (a start that failed before boot, or already cleaned). */
+export function readVmRecords(config: SiteConfig, jobId: string): VmRecord[] {
+  try {
+    const parsed = JSON.parse(readFileSync(join(jobDirPath(config, jobId), VMS_FILE), 'utf8')) as unknown;
+    return Array.isArray(parsed) ? (parsed as VmRecord[]) : [];
+  } catch {
+    return [];
+  }
+}
