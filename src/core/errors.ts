@@ -11,6 +11,10 @@ export type ErrorCode =
   | 'NOT_SUPPORTED'
   | 'USAGE'
   | 'COMMAND_FAILED'
+  | 'LIBVIRT_FAILED'
+  | 'TIMEOUT'
+  | 'SSH_FAILED'
+  | 'CAPACITY'
   | 'UNSAFE_PATH'
   | 'PERMISSION'
   | 'INTERNAL';

@@ -11,7 +11,7 @@ import { bootVms } from './boot/index.js';
 import { forgetArp, leaseLookup, waitForIps, waitForSsh } from './discover/index.js';
 import { toDomainSpec, type EngineLog, type LibvirtNode } from './libvirt/index.js';
 import { planJob } from './plan.js';
-import { jobDirPath, prepareJob, removeJobFiles, type PreparedJob } from './prepare/index.js';
+import { jobDirPath, prepareJob, removeJobFiles, virtiofsShares, type PreparedJob } from './prepare/index.js';
 import { teardownJob } from './teardown/index.js';
 import { Timeline, type PhaseMark } from './timeline.js';
 import type { DomainType, JobIdentity, JobPlan, NodeState } from './types.js';
@@ -86,11 +86,12 @@ export async function startJobVms(input: StartInput, ctx: EngineContext): Promis
       }),
     );
     const ready = prepared;
+    const shares = virtiofsShares(c).map((s) => ({ dir: s.dir, tag: s.tag }));
     say('disks and seeds ready; starting VMs');
     const domains = ready.vms.map((vm) => ({
       name: vm.plan.name,
       xml: buildDomainXml(
-        toDomainSpec(vm.plan, plan, { type: ctx.domainType, config: c, disk: vm.disk, seedIso: vm.plan.seedIso, boot: input.boot, persistentDisk: vm.persistentDisk }),
+        toDomainSpec(vm.plan, plan, { type: ctx.domainType, config: c, disk: vm.disk, seedIso: vm.plan.seedIso, boot: input.boot, persistentDisk: vm.persistentDisk, virtiofs: shares }),
         ctx.renderTemplatesVm,
       ),
     }));

@@ -33,6 +33,8 @@ export interface DomainSpec {
   readonly numaNodeset?: string;
   readonly machine: string;
   readonly arch: 'x86_64';
+  /** `<cpu mode='host-passthrough'>` (kvm guests: the host's CPU features); absent = libvirt's default model. */
+  readonly cpuMode?: 'host-passthrough';
   /** Direct kernel boot, or null to boot from the first disk. */
   readonly boot: { readonly kernel: string; readonly initrd: string; readonly cmdline: string } | null;
   readonly disks: readonly { readonly file: string; readonly format: 'qcow2' | 'raw'; readonly target: string; readonly readonly: boolean }[];
@@ -105,6 +107,7 @@ export function checkDomainSpec(spec: DomainSpec): void {
   if (spec.emulatorCpuset !== undefined) matching('emulatorCpuset', spec.emulatorCpuset, CPUSET, 'a cpuset');
   if (spec.numaNodeset !== undefined) matching('numaNodeset', spec.numaNodeset, CPUSET, 'a nodeset');
   matching('machine', spec.machine, SIMPLE_NAME, 'a machine type like q35');
+  if (spec.cpuMode !== undefined) oneOf('cpuMode', spec.cpuMode, ['host-passthrough'] as const);
   if (spec.boot !== null) {
     path('boot.kernel', spec.boot.kernel);
     path('boot.initrd', spec.boot.initrd);
@@ -149,6 +152,7 @@ export function buildDomainXml(spec: DomainSpec, renderer: Renderer): string {
     ...spec,
     emulatorCpuset: spec.emulatorCpuset ?? null,
     numaNodeset: spec.numaNodeset ?? null,
+    cpuMode: spec.cpuMode ?? null,
     cputune: spec.vcpuPins.length > 0 || spec.emulatorCpuset !== undefined,
     tbCacheMiB: spec.type === 'qemu' && spec.tcgTbCacheMiB > 0 ? spec.tcgTbCacheMiB : null,
     agentChannel: spec.type !== 'test',

@@ -1,0 +1,1 @@
+export { bootVms, BootError, type BootDomain, type BootOptions, type BootedVm, type BootFailure, type BootPhase } from './boot-vms.js';

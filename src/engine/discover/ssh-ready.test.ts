@@ -1,0 +1,110 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import ssh2 from 'ssh2';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EngineLog } from '../libvirt/index.js';
+import { HostKeyMismatchError, parseHostKey, SshNotReadyError, waitForSsh } from './ssh-ready.js';
+
+const log: EngineLog = { info: () => undefined, warn: () => undefined };
+const dir = mkdtempSync(join(tmpdir(), 'vtq-ssh-'));
+function keygen(name: string, type: 'ed25519' | 'rsa'): { priv: Buffer; pub: string } {
+  const file = join(dir, name);
+  execFileSync('ssh-keygen', ['-q', '-t', type, ...(type === 'rsa' ? ['-b', '2048'] : []), '-N', '', '-C', name, '-f', file]);
+  return { priv: readFileSync(file), pub: readFileSync(`${file}.pub`, 'utf8').trim() };
+}
+
+let hostA: ReturnType<typeof keygen>;
+let hostB: ReturnType<typeof keygen>;
+let hostRsa: ReturnType<typeof keygen>;
+let user: ReturnType<typeof keygen>;
+const servers: ssh2.Server[] = [];
+
+/** An SSH server on 127.0.0.1 that accepts `user` (after `refuseFirst` refused logins) and runs exec requests with exit 0. */
+async function startServer(hostKeys: Buffer[], refuseFirst = 0): Promise<{ port: number; connections: () => number }> {
+  const userKey = ssh2.utils.parseKey(user.pub);
+  if (userKey instanceof Error) throw userKey;
+  let connections = 0;
+  let refused = 0;
+  const server = new ssh2.Server({ hostKeys }, (client) => {
+    connections++;
+    client.on('error', () => undefined);
+    client.on('authentication', (ctx) => {
+      if (ctx.method !== 'publickey' || ctx.key.algo !== userKey.type || !ctx.key.data.equals(userKey.getPublicSSH())) return ctx.reject(['publickey']);
+      if (!ctx.signature) return ctx.accept(); // the "would this key do?" query
+      if (refused < refuseFirst) {
+        refused++;
+        return ctx.reject(['publickey']); // cloud-init has not installed the key yet
+      }
+      return userKey.verify(ctx.blob as Buffer, ctx.signature, ctx.hashAlgo) === true ? ctx.accept() : ctx.reject();
+    });
+    client.on('ready', () => {
+      client.on('session', (accept) => {
+        accept().once('exec', (acceptExec) => {
+          const stream = acceptExec();
+          stream.exit(0);
+          stream.end();
+        });
+      });
+    });
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { port: (server.address() as AddressInfo).port, connections: () => connections };
+}
+
+beforeAll(() => {
+  hostA = keygen('host-a', 'ed25519');
+  hostB = keygen('host-b', 'ed25519');
+  hostRsa = keygen('host-rsa', 'rsa');
+  user = keygen('user', 'ed25519');
+});
+
+afterAll(() => {
+  for (const s of servers) s.close();
+});
+
+const base = () => ({ host: '127.0.0.1', user: 'job', privateKey: user.priv, connectTimeoutMs: 2000, log, retryMs: 50, vm: 'vtq-1.srv-n01-1' });
+
+describe('waitForSsh', () => {
+  it('logs in once the key works, with the right host key (among several the server holds)', async () => {
+    const srv = await startServer([hostRsa.priv, hostA.priv], 2);
+    const r = await waitForSsh({ ...base(), port: srv.port, hostKey: hostA.pub, deadlineMs: 10_000 });
+    expect(r.attempts).toBe(3);
+  });
+
+  it('negotiates only the expected key type, so a server preferring another of its keys is no mismatch', async () => {
+    const srv = await startServer([hostA.priv, hostRsa.priv]);
+    const r = await waitForSsh({ ...base(), port: srv.port, hostKey: hostRsa.pub, deadlineMs: 10_000 });
+    expect(r.attempts).toBe(1);
+  });
+
+  it('refuses another host key at once, without retrying', async () => {
+    const srv = await startServer([hostB.priv]);
+    const t0 = performance.now();
+    const err = await waitForSsh({ ...base(), port: srv.port, hostKey: hostA.pub, deadlineMs: 10_000 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HostKeyMismatchError);
+    expect((err as Error).message).toMatch(/^host key mismatch for vtq-1.srv-n01-1: job@127.0.0.1:\d+ offered ssh-ed25519 SHA256:\S+, expected ssh-ed25519 SHA256:\S+$/);
+    expect(performance.now() - t0).toBeLessThan(2000);
+    expect(srv.connections()).toBe(1);
+  });
+
+  it('gives up at the deadline when nothing listens', async () => {
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise((r) => probe.close(r));
+    const t0 = performance.now();
+    const err = await waitForSsh({ ...base(), port, hostKey: hostA.pub, deadlineMs: 600 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SshNotReadyError);
+    expect((err as Error).message).toMatch(/^SSH to vtq-1.srv-n01-1 \(job@127.0.0.1:\d+\) not ready after \d+ ms and \d+ attempt\(s\): .*ECONNREFUSED/);
+    expect(performance.now() - t0).toBeLessThan(1500);
+  });
+
+  it('rejects an expected key that is not an OpenSSH public key line', () => {
+    expect(() => parseHostKey('ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIA')).toThrow(/not an OpenSSH public key line/);
+    expect(parseHostKey(hostA.pub).type).toBe('ssh-ed25519');
+  });
+});

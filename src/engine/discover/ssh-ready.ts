@@ -1,0 +1,159 @@
+import { createHash } from 'node:crypto';
+import ssh2 from 'ssh2';
+import { VtorqueError } from '../../core/errors.js';
+import type { EngineLog } from '../libvirt/index.js';
+import { pause } from './pause.js';
+
+export interface WaitForSshOptions {
+  readonly host: string;
+  readonly port?: number;
+  readonly user: string;
+  readonly privateKey: Buffer;
+  /** The guest's host key as in known_hosts / a .pub file: `ssh-ed25519 AAAA… [comment]`. */
+  readonly hostKey: string;
+  readonly deadlineMs: number;
+  /** Bound on one attempt (TCP connect, key exchange, login, `true`). */
+  readonly connectTimeoutMs: number;
+  readonly log: EngineLog;
+  /** VM name for messages (default: host). */
+  readonly vm?: string;
+  /** Least time between the starts of two attempts (default 500 ms). */
+  readonly retryMs?: number;
+  readonly signal?: AbortSignal;
+}
+
+/** The guest offered another host key than the one we gave it: never retried, never trusted. */
+export class HostKeyMismatchError extends VtorqueError {
+  readonly vm: string;
+  constructor(vm: string, message: string) {
+    super('COMMAND_FAILED', `host key mismatch for ${vm}: ${message}`);
+    this.vm = vm;
+  }
+}
+
+export class SshNotReadyError extends VtorqueError {
+  readonly vm: string;
+  readonly lastError: string;
+  constructor(vm: string, target: string, waitedMs: number, attempts: number, lastError: string) {
+    super('COMMAND_FAILED', `SSH to ${vm} (${target}) not ready after ${waitedMs} ms and ${attempts} attempt(s): ${lastError}`);
+    this.vm = vm;
+    this.lastError = lastError;
+  }
+}
+
+interface ExpectedKey {
+  readonly type: string;
+  readonly blob: Buffer;
+}
+
+type Attempt = { kind: 'ok' } | { kind: 'retry'; reason: string; timedOut?: true } | { kind: 'mismatch'; offered: Buffer };
+
+/**
+ * Wait until `user` can log in to the guest with `privateKey` and run `true`, retrying every
+ * ~retryMs (port 22 opens a few seconds before cloud-init installs the key). The server must
+ * prove it holds exactly `hostKey`; any other key fails at once with HostKeyMismatchError.
+ */
+export async function waitForSsh(opts: WaitForSshOptions): Promise<{ attempts: number; elapsedMs: number }> {
+  const expected = parseHostKey(opts.hostKey);
+  const vm = opts.vm ?? opts.host;
+  const port = opts.port ?? 22;
+  const target = `${opts.user}@${opts.host}:${port}`;
+  const started = performance.now();
+  const waited = () => Math.round(performance.now() - started);
+  let last = 'no attempt made';
+  for (let attempts = 0; ; ) {
+    opts.signal?.throwIfAborted();
+    const left = opts.deadlineMs - waited();
+    if (left <= 0) throw new SshNotReadyError(vm, target, waited(), attempts, last);
+    attempts++;
+    const limitMs = Math.min(opts.connectTimeoutMs, left);
+    const attemptStart = performance.now();
+    const result = await attempt(opts, port, expected, limitMs);
+    if (result.kind === 'ok') {
+      opts.log.info({ phase: 'ssh', vm, attempts, elapsedMs: waited() }, 'SSH login works');
+      return { attempts, elapsedMs: waited() };
+    }
+    if (result.kind === 'mismatch') {
+      throw new HostKeyMismatchError(vm, `${target} offered ${keyType(result.offered)} ${fingerprint(result.offered)}, expected ${expected.type} ${fingerprint(expected.blob)}`);
+    }
+    // A last attempt cut short by the deadline tells less than the error before it.
+    if (!(result.timedOut && limitMs < opts.connectTimeoutMs && attempts > 1)) last = result.reason;
+    const wait = Math.min((opts.retryMs ?? 500) - (performance.now() - attemptStart), opts.deadlineMs - waited());
+    if (wait > 0) await pause(wait, opts.signal);
+  }
+}
+
+function attempt(opts: WaitForSshOptions, port: number, expected: ExpectedKey, timeoutMs: number): Promise<Attempt> {
+  return new Promise((resolve) => {
+    const client = new ssh2.Client();
+    let offered: Buffer | null = null;
+    let done = false;
+    const finish = (result: Attempt): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      client.removeAllListeners();
+      client.on('error', () => undefined);
+      if (result.kind === 'ok') client.end();
+      else client.destroy();
+      resolve(offered ? { kind: 'mismatch', offered } : result);
+    };
+    const timer = setTimeout(() => finish({ kind: 'retry', reason: `no login within ${timeoutMs} ms`, timedOut: true }), timeoutMs);
+    client.on('ready', () => {
+      try {
+        client.exec('true', (err, stream) => {
+          if (err) return finish({ kind: 'retry', reason: `exec true: ${err.message}` });
+          let code: number | null = null;
+          stream.on('exit', (c: number | null) => (code = c));
+          stream.on('close', () => finish(code === 0 ? { kind: 'ok' } : { kind: 'retry', reason: `"true" exited with ${code}` }));
+          stream.resume();
+          stream.stderr.resume();
+        });
+      } catch (err) {
+        finish({ kind: 'retry', reason: `exec true: ${(err as Error).message}` });
+      }
+    });
+    client.on('error', (err) => finish({ kind: 'retry', reason: err.message }));
+    client.on('close', () => finish({ kind: 'retry', reason: 'connection closed' }));
+    client.connect({
+      host: opts.host,
+      port,
+      username: opts.user,
+      privateKey: opts.privateKey,
+      readyTimeout: timeoutMs + 1000, // our own timer ends the attempt first
+      algorithms: { serverHostKey: hostKeyAlgorithms(expected.type) },
+      hostVerifier: (key: Buffer) => {
+        if (key.equals(expected.blob)) return true;
+        offered = Buffer.from(key);
+        return false;
+      },
+    });
+  });
+}
+
+/** `type base64 [comment]` → the key blob, checked to be of the type it claims. */
+export function parseHostKey(line: string): ExpectedKey {
+  const [type, b64] = line.trim().split(/\s+/);
+  const blob = Buffer.from(b64 ?? '', 'base64');
+  if (!type || !b64 || blob.length < 8 || keyType(blob) !== type) {
+    throw new VtorqueError('INTERNAL', `expected host key ${JSON.stringify(line.slice(0, 40))}…: not an OpenSSH public key line`);
+  }
+  return { type, blob };
+}
+
+/** The algorithm name inside an SSH public key blob (a uint32 length, then the name). */
+function keyType(blob: Buffer): string {
+  if (blob.length < 4) return '?';
+  const len = blob.readUInt32BE(0);
+  return len > 0 && len < 64 && blob.length >= 4 + len ? blob.subarray(4, 4 + len).toString('latin1') : '?';
+}
+
+function fingerprint(blob: Buffer): string {
+  return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
+}
+
+/** Only the expected key's algorithm(s) are offered, so the server cannot pick another of its keys. */
+function hostKeyAlgorithms(type: string): ssh2.ServerHostKeyAlgorithm[] {
+  if (type === 'ssh-rsa') return ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
+  return [type as ssh2.ServerHostKeyAlgorithm];
+}

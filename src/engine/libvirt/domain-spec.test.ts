@@ -1,0 +1,62 @@
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { defaultConfig } from '../../core/config/validate.js';
+import { buildDomainXml } from '../../core/libvirt/index.js';
+import { createRenderer } from '../../core/render/index.js';
+import type { VmRequest } from '../../core/request/types.js';
+import { planJob } from '../plan.js';
+import { toCpuset, toDomainSpec } from './domain-spec.js';
+
+const config = { ...defaultConfig(), HOST_OS_CORE_COUNT: 1, HOST_OS_RAM_MB: 1024 };
+const request: VmRequest = {
+  version: 1, img: 'debian-12-x86_64.qcow2', distro: 'debian', arch: 'x86_64', vcpus: 2, ram: 1024, vms_per_node: 2,
+  vcpu_pinning: true, disk: '/home/alice/data.qcow2', vm_prologue: null, vm_epilogue: null, fs_type: 'sharedfs', metadata: null,
+  vrdma: false, iocm: false, iocm_min_cores: 1, iocm_max_cores: 4, unclot: false, unclot_shmem: 1024, debug: false, trace: false,
+};
+const plan = planJob({
+  job: { jobId: '42.server', owner: { user: 'alice', uid: 1001, gid: 1001, group: 'alice' } },
+  request,
+  config,
+  nodes: [{ name: 'n01', capacity: { cores: 8, memMiB: 16384, numa: { 0: [0, 1, 2, 3], 1: [4, 5, 6, 7] } }, usedMacs: new Set(), busyCpus: new Set() }],
+  baseImage: '/opt/vm-images/debian-12-x86_64.qcow2',
+  uuid: randomUUID,
+});
+const [vm0, vm1] = plan.vms as [(typeof plan.vms)[number], (typeof plan.vms)[number]];
+const base = { config, disk: vm0.overlay, seedIso: vm0.seedIso, boot: null, persistentDisk: null };
+
+describe('toDomainSpec', () => {
+  it('pins vCPUs, the emulator and memory to the planned CPUs and NUMA node', () => {
+    const spec = toDomainSpec(vm1, plan, { ...base, type: 'qemu', persistentDisk: { path: '/home/alice/data.qcow2', format: 'raw' } });
+    expect(spec.vcpuPins).toEqual([{ vcpu: 0, cpuset: '4' }, { vcpu: 1, cpuset: '5' }]);
+    expect(spec.emulatorCpuset).toBe('4-5');
+    expect(spec.numaNodeset).toBe('1');
+    expect(spec.tcgTbCacheMiB).toBe(256);
+    expect(spec.cpuMode).toBeUndefined();
+    expect(spec.disks.map((d) => [d.target, d.format])).toEqual([['vda', 'qcow2'], ['vdb', 'raw']]);
+    expect(spec.net).toEqual({ kind: 'bridge', bridge: 'br0', mac: vm1.mac });
+    expect(spec.owner).toEqual({ job: '42.server', user: 'alice', node: 'n01', index: 2 });
+  });
+
+  it('kvm guests get the host CPU and no TCG cache; VM_NETWORK wins over VM_BRIDGE', () => {
+    const spec = toDomainSpec(vm0, plan, { ...base, type: 'kvm', config: { ...config, VM_NETWORK: 'jobnet' } });
+    expect(spec.cpuMode).toBe('host-passthrough');
+    expect(spec.tcgTbCacheMiB).toBe(0);
+    expect(spec.net).toEqual({ kind: 'network', network: 'jobnet', mac: vm0.mac });
+    const xml = buildDomainXml(spec, createRenderer(fileURLToPath(new URL('../../../templates-vm', import.meta.url))));
+    expect(xml).toContain("<cpu mode='host-passthrough'/>");
+    expect(xml).toContain("<emulatorpin cpuset='1-2'/>");
+  });
+
+  it('no pinning: no cputune, no numatune', () => {
+    const unpinned = { ...vm0, pins: [], numaNodes: [] };
+    const spec = toDomainSpec(unpinned, plan, { ...base, type: 'qemu' });
+    expect(spec.vcpuPins).toEqual([]);
+    expect('emulatorCpuset' in spec || 'numaNodeset' in spec).toBe(false);
+  });
+
+  it('toCpuset compresses runs', () => {
+    expect(toCpuset([5, 1, 2, 3, 3, 9, 10])).toBe('1-3,5,9-10');
+    expect(toCpuset([0])).toBe('0');
+  });
+});

@@ -1,0 +1,63 @@
+import type { SiteConfig } from '../../core/config/schema.js';
+import type { DomainNet, DomainSpec } from '../../core/libvirt/index.js';
+import type { DomainType, JobPlan, VmPlan } from '../types.js';
+
+export interface DomainSpecOptions {
+  readonly type: DomainType;
+  readonly config: SiteConfig;
+  /** The VM's root disk (its qcow2 overlay, or a ramdisk copy). */
+  readonly disk: string;
+  readonly seedIso: string | null;
+  readonly boot: { readonly kernel: string; readonly initrd: string; readonly cmdline: string } | null;
+  readonly persistentDisk: { readonly path: string; readonly format: 'qcow2' | 'raw' } | null;
+  /** Overrides the network taken from the config (VM_NETWORK, else VM_BRIDGE). */
+  readonly net?: DomainNet;
+  readonly virtiofs?: readonly { readonly dir: string; readonly tag: string }[];
+}
+
+/** The DomainSpec for one planned VM: pure translation, checked later by buildDomainXml. */
+export function toDomainSpec(vm: VmPlan, job: JobPlan, opts: DomainSpecOptions): DomainSpec {
+  const { config: c, type } = opts;
+  const pinned = vm.pins.map((p) => p.cpu);
+  const disks: DomainSpec['disks'][number][] = [{ file: opts.disk, format: 'qcow2', target: 'vda', readonly: false }];
+  if (opts.persistentDisk) disks.push({ file: opts.persistentDisk.path, format: opts.persistentDisk.format, target: 'vdb', readonly: false });
+  return {
+    name: vm.name,
+    uuid: vm.uuid,
+    type,
+    memoryMiB: vm.memoryMiB,
+    vcpus: vm.vcpus,
+    vcpuPins: vm.pins.map((p) => ({ vcpu: p.vcpu, cpuset: String(p.cpu) })),
+    // The emulator threads (and under TCG the I/O thread) stay on the VM's own CPUs.
+    ...(pinned.length > 0 ? { emulatorCpuset: toCpuset(pinned) } : {}),
+    ...(vm.numaNodes.length > 0 ? { numaNodeset: toCpuset(vm.numaNodes) } : {}),
+    ...(type === 'kvm' ? { cpuMode: 'host-passthrough' as const } : {}),
+    machine: c.MACHINE_TYPE,
+    arch: job.request.arch,
+    boot: opts.boot,
+    disks,
+    seedIso: opts.seedIso,
+    net: opts.net ?? netFromConfig(c, vm.mac),
+    consoleLog: vm.consoleLog,
+    tcgTbCacheMiB: type === 'qemu' ? c.TCG_TB_CACHE_MB : 0,
+    virtiofs: opts.virtiofs ?? [],
+    owner: { job: job.job.jobId, user: job.job.owner.user, node: vm.node, index: vm.index },
+  };
+}
+
+function netFromConfig(c: SiteConfig, mac: string): DomainNet {
+  return c.VM_NETWORK !== '' ? { kind: 'network', network: c.VM_NETWORK, mac } : { kind: 'bridge', bridge: c.VM_BRIDGE, mac };
+}
+
+/** `[5, 1, 2, 3]` → `'1-3,5'`: libvirt's cpuset/nodeset syntax. */
+export function toCpuset(ids: readonly number[]): string {
+  const sorted = [...new Set(ids)].sort((a, b) => a - b);
+  const ranges: string[] = [];
+  for (let i = 0; i < sorted.length; ) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === (sorted[j] as number) + 1) j++;
+    ranges.push(i === j ? `${sorted[i]}` : `${sorted[i]}-${sorted[j]}`);
+    i = j + 1;
+  }
+  return ranges.join(',');
+}

@@ -1,0 +1,1 @@
+export { teardownJob, TeardownError, type TeardownOptions, type TeardownResult } from './teardown-job.js';
