@@ -123,7 +123,7 @@ export const CONFIG_FIELDS = {
   MACHINE_TYPE: str('q35', 'libvirt machine type', /^[A-Za-z0-9._-]+$/, 'a machine type like q35 or pc'),
   TCG_TB_CACHE_MB: int(256, 0, 4096, 'TCG translation cache per VM in MiB when the domain type is qemu (0 = QEMU default, about 1 GiB)'),
   METADATA_ALLOWED_KEYS: list([], 'cloud-config keys users may add with -vm metadata=FILE', /^(packages|package_update|package_upgrade|timezone|locale)$/, 'keys among packages, package_update, package_upgrade, timezone, locale'),
-  DISK_DIRS: list(['/home', '/workspace'], 'directories under which a user\'s persistent disk may live', /^\/[^\0\r\n]*$/, 'absolute directories'),
+  DISK_DIRS: list([], 'directories under which a user\'s persistent disk (-vm disk=) may live; [] disables the option. Users own the directories on the way, so a path can be swapped after the check: enable only where that is acceptable until the fd-pinned attach lands (doc/security.md)', /^\/[^\0\r\n]*$/, 'absolute directories'),
   VM_SCRIPT_MAX_KB: int(256, 1, 65536, 'largest vm_prologue/vm_epilogue/metadata/pinning file vsub embeds'),
 } as const satisfies Record<string, Field<unknown>>;
 
