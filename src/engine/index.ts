@@ -5,5 +5,6 @@ export { planJob, CapacityError } from './plan.js';
 export { domainName, domainPrefix, guestHostname, jobDirName } from './naming.js';
 export { openLibvirt, domainType, type LibvirtNode, type EngineLog } from './libvirt/index.js';
 export { jobDirPath, removeJobFiles } from './prepare/index.js';
+export { componentsFor, startComponents, stopComponents, type ComponentJob, type ComponentName } from './components.js';
 export type { DomainType, JobIdentity, JobPlan, NodeState, VmPlan } from './types.js';
 export type { PhaseMark } from './timeline.js';

@@ -30,8 +30,11 @@ export function run(file: string, args: readonly string[], options: RunOptions =
   const started = performance.now();
   return new Promise((resolve, reject) => {
     const stdio: StdioOptions = [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'];
+    // Own process group when a timeout applies, so the kill reaches the command's children too
+    // (a grandchild holding the pipes open would otherwise outlive the timeout).
     const child = spawn(file, args, {
       stdio,
+      detached: options.timeoutMs !== undefined,
       env: options.env ?? process.env,
       ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
       ...(options.uid === undefined ? {} : { uid: options.uid }),
@@ -45,7 +48,11 @@ export function run(file: string, args: readonly string[], options: RunOptions =
         ? undefined
         : setTimeout(() => {
             timedOut = true;
-            child.kill('SIGKILL');
+            try {
+              if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+            } catch {
+              child.kill('SIGKILL');
+            }
           }, options.timeoutMs);
     child.stdout?.on('data', (chunk: Buffer) => out.push(chunk));
     child.stderr?.on('data', (chunk: Buffer) => err.push(chunk));
