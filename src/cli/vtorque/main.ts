@@ -3,6 +3,7 @@ import { runMain } from '../../core/run-main.js';
 import { VtorqueError } from '../../core/errors.js';
 import { runConfigCommand } from './config-command.js';
 import { runSetupCommand, setupOptions } from './setup-command.js';
+import { imageCommand, runImageCommand, runSandboxCommand, sandboxCommand } from './lab-commands.js';
 
 const out = (s: string): void => void process.stdout.write(s);
 
@@ -28,6 +29,12 @@ await runMain('vtorque', async () => {
         code = runConfigCommand({ action: a.action, config: a.config, node: a.node }, out);
       },
     )
+    .command('sandbox <action>', 'libvirtd and an isolated network inside a network namespace, for trying vTorque on one machine', sandboxCommand, async (a) => {
+      code = await runSandboxCommand(a);
+    })
+    .command('image <action>', 'build the Debian bookworm guest image (cached: rebuilt only when its inputs change)', imageCommand, async (a) => {
+      code = await runImageCommand(a);
+    })
     .command('job-run', false, () => undefined, () => {
       throw new VtorqueError('NOT_SUPPORTED', 'this installation cannot run VM jobs yet: the job runner arrives with the Torque integration');
     })

@@ -1,0 +1,35 @@
+import type { Argv } from 'yargs';
+import { buildImage } from '../../image/index.js';
+import { formatSandboxStatus, sandboxDown, sandboxStatus, sandboxUp, type SandboxOptions } from '../../sandbox/index.js';
+
+const say = (line: string): void => void process.stderr.write(`${line}\n`);
+
+/** `vtorque sandbox up|down|status`: libvirtd + an isolated network inside a network namespace. */
+export function sandboxCommand<T>(y: Argv<T>) {
+  return y
+    .positional('action', { choices: ['up', 'down', 'status'] as const, demandOption: true })
+    .option('name', { type: 'string', describe: 'network namespace name (default vtq)' })
+    .option('state-dir', { type: 'string', describe: 'state directory (default /var/lib/vtorque/sandbox/<name>)' })
+    .option('delete-netns', { type: 'boolean', default: false, describe: 'down: also delete the namespace' });
+}
+
+export async function runSandboxCommand(a: { action: 'up' | 'down' | 'status'; name?: string | undefined; 'state-dir'?: string | undefined; 'delete-netns': boolean }): Promise<number> {
+  const opts: SandboxOptions = { ...(a.name ? { name: a.name } : {}), ...(a['state-dir'] ? { stateDir: a['state-dir'] } : {}), log: say };
+  const status = a.action === 'up' ? await sandboxUp(opts) : a.action === 'down' ? await sandboxDown({ ...opts, deleteNetns: a['delete-netns'] }) : await sandboxStatus(opts);
+  for (const line of formatSandboxStatus(status)) process.stdout.write(`${line}\n`);
+  return 0;
+}
+
+/** `vtorque image build [--out DIR]`: the Debian bookworm guest image, rebuilt only when its inputs change. */
+export function imageCommand<T>(y: Argv<T>) {
+  return y
+    .positional('action', { choices: ['build'] as const, demandOption: true })
+    .option('out', { type: 'string', default: '/var/cache/vtorque/image', describe: 'output directory' })
+    .option('force', { type: 'boolean', default: false, describe: 'rebuild even when the inputs are unchanged' });
+}
+
+export async function runImageCommand(a: { out: string; force: boolean }): Promise<number> {
+  const r = await buildImage({ outDir: a.out, cacheDir: '/var/cache/vtorque', log: say, force: a.force });
+  process.stdout.write(`${r.cached ? 'up to date' : `built in ${Math.round(r.durationMs / 1000)} s`}: ${Object.values(r.artifacts).join(' ')}\n`);
+  return 0;
+}

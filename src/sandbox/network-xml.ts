@@ -1,0 +1,53 @@
+import { xmlEscape } from '../core/render/index.js';
+import type { SandboxNetwork } from './options.js';
+
+/** An XML element as data; `serialize` does all the escaping. */
+interface XmlElement {
+  readonly name: string;
+  readonly attrs?: Readonly<Record<string, string>>;
+  readonly children?: readonly (XmlElement | string)[];
+}
+
+/** First and last address of the dynamic DHCP range (fixed hosts take .2-.99 and .200-.254). */
+export const DHCP_RANGE = { first: 100, last: 199 } as const;
+
+/**
+ * The sandbox's isolated network: no `<forward>` (guests reach only the bridge address: DHCP and
+ * local DNS), STP off, DNS answered for the local domain only.
+ */
+export function buildNetworkXml(net: SandboxNetwork): string {
+  const ip = (last: number): string => `${net.subnet}.${last}`;
+  const doc: XmlElement = {
+    name: 'network',
+    children: [
+      { name: 'name', children: [net.name] },
+      { name: 'bridge', attrs: { name: net.bridge, stp: 'off', delay: '0' } },
+      { name: 'domain', attrs: { name: net.domain, localOnly: 'yes' } },
+      {
+        name: 'ip',
+        attrs: { address: ip(1), netmask: '255.255.255.0' },
+        children: [
+          {
+            name: 'dhcp',
+            children: [
+              { name: 'range', attrs: { start: ip(DHCP_RANGE.first), end: ip(DHCP_RANGE.last) } },
+              ...net.hosts.map((h) => ({ name: 'host', attrs: { mac: h.mac, name: h.name, ip: h.ip } })),
+            ],
+          },
+        ],
+      },
+    ],
+  };
+  return `${serialize(doc, '')}\n`;
+}
+
+function serialize(el: XmlElement, indent: string): string {
+  const attrs = Object.entries(el.attrs ?? {})
+    .map(([k, v]) => ` ${k}='${xmlEscape(v)}'`)
+    .join('');
+  const children = el.children ?? [];
+  if (children.length === 0) return `${indent}<${el.name}${attrs}/>`;
+  if (children.every((c) => typeof c === 'string')) return `${indent}<${el.name}${attrs}>${children.map((c) => xmlEscape(c as string)).join('')}</${el.name}>`;
+  const inner = children.map((c) => (typeof c === 'string' ? `${indent}  ${xmlEscape(c)}` : serialize(c, `${indent}  `)));
+  return [`${indent}<${el.name}${attrs}>`, ...inner, `${indent}</${el.name}>`].join('\n');
+}
