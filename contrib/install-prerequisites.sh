@@ -3,7 +3,10 @@
 # The libvirt binding has no prebuilt download here, so it compiles against libvirt-dev.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-need=(libvirt-dev pkg-config g++ make python3 libvirt-clients qemu-utils libxml2-utils genisoimage cloud-image-utils)
+# Build and default test tier, then the e2e tier (a real libvirtd in a network namespace, TCG
+# guests, the debootstrap-built image).
+need=(libvirt-dev pkg-config g++ make python3 libvirt-clients qemu-utils libxml2-utils genisoimage cloud-image-utils
+  libvirt-daemon-system qemu-system-x86 dnsmasq-base debootstrap e2fsprogs iproute2 openssh-client iptables)
 missing=()
 for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then
