@@ -6,10 +6,13 @@ import { writeFileExclusive } from '../core/fs/index.js';
 import { buildDomainXml } from '../core/libvirt/index.js';
 import type { Renderer } from '../core/render/render.js';
 import type { VmRequest } from '../core/request/types.js';
-import type { UserDataBase } from '../guest/index.js';
+import { NODE_FILE_DIR, type UserDataBase } from '../guest/index.js';
 import { bootVms } from './boot/index.js';
 import { forgetArp, leaseLookup, waitForIps, waitForSsh } from './discover/index.js';
 import { toDomainSpec, type EngineLog, type LibvirtNode } from './libvirt/index.js';
+import { customMacs } from './custom-mac.js';
+import { vmNodeFile, writeGuestFile } from './guest-files.js';
+import { jobDirName } from './naming.js';
 import { planJob } from './plan.js';
 import { jobDirPath, prepareJob, removeJobFiles, virtiofsShares, type PreparedJob } from './prepare/index.js';
 import { teardownJob } from './teardown/index.js';
@@ -72,7 +75,10 @@ export async function startJobVms(input: StartInput, ctx: EngineContext): Promis
   const left = (): number => Math.max(1, Math.min(c.TIMEOUT * 1000, deadline - t.elapsedMs()));
   const say = (line: string): void => ctx.progress?.(`[vtorque ${(t.elapsedMs() / 1000).toFixed(1)}s] ${line}`);
 
-  const plan = await t.phase('plan', async () => planJob({ job: input.job, request: input.request, config: c, nodes: input.nodes, baseImage: input.baseImage, uuid: input.uuid }));
+  const plan = await t.phase('plan', async () => {
+    const macs = c.CUSTOM_IP_MAPPING ? await customMacs(c, input.nodes.map((n) => n.name), input.request.vms_per_node) : undefined;
+    return planJob({ job: input.job, request: input.request, config: c, nodes: input.nodes, baseImage: input.baseImage, uuid: input.uuid }, macs);
+  });
   say(`planned ${plan.vms.length} VM(s): ${plan.vms.map((v) => `${v.name} (${v.vcpus} vCPU, ${v.memoryMiB} MiB)`).join(', ')}`);
   let prepared: PreparedJob | undefined;
   try {
@@ -131,6 +137,16 @@ export async function startJobVms(input: StartInput, ctx: EngineContext): Promis
         ),
       );
       say('all VMs accept SSH');
+      const nodeFile = vmNodeFile(plan.vms.map((v) => ({ ip: ips.get(v.mac) ?? null, vcpus: v.vcpus })));
+      const guestPath = `${NODE_FILE_DIR}/${jobDirName(input.job.jobId)}`;
+      await t.phase('nodefile', () =>
+        Promise.all(
+          ready.vms.map((vm) =>
+            limit(() => writeGuestFile({ host: ips.get(vm.plan.mac) as string, user: input.job.owner.user, privateKey: key, hostKey: vm.hostKeyPublic, timeoutMs: left() }, guestPath, nodeFile)),
+          ),
+        ),
+      );
+      say(`VM node file written to ${guestPath} in every VM`);
     }
     const vms = ready.vms.map((vm): VmRecord => ({
       name: vm.plan.name,

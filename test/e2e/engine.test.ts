@@ -34,7 +34,7 @@ function drive(jobId: string, vmsPerNode: number): Record<string, unknown> {
   mkdirSync(spool, { recursive: true, mode: 0o755 });
   mkdirSync(ramdisk, { recursive: true, mode: 0o755 });
   const inputFile = join(WORK, `${jobId}.json`);
-  writeFileSync(inputFile, JSON.stringify({ uri, network: opts.network?.name, spool, ramdisk, image: join(IMAGE_DIR, IMAGE_BASENAME), jobId, vmsPerNode, command: 'uname -sr; id -u; id -g; hostname; cat /var/spool/torque/vm/job.env' }));
+  writeFileSync(inputFile, JSON.stringify({ uri, network: opts.network?.name, spool, ramdisk, image: join(IMAGE_DIR, IMAGE_BASENAME), jobId, vmsPerNode, command: `uname -sr; id -u; id -g; hostname; cat /var/spool/torque/vm/job.env; cat /var/spool/torque/aux/${jobId}` }));
   const driver = new URL('./helpers/engine-driver.ts', import.meta.url).pathname;
   const [file, ...args] = inSandbox('vtqeng', process.execPath, ['--import', 'tsx', driver]);
   const r = spawnSync(file as string, args, { env: { ...process.env, VTQ_DRIVER_INPUT: inputFile }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 10 * 60_000 });
@@ -52,8 +52,10 @@ describe.skipIf(!canRun)('engine on a real TCG guest (slow tier)', () => {
     expect(output).toMatch(/^Linux 6\.1\./);
     expect(output).toMatch(/\n2000\n2000\nv[a-z0-9-]+-1\n/);
     expect(output).toContain("PBS_JOBNAME='it'\\''s $(a) job'");
+    const ip = (r.vms as { ip: string }[])[0]?.ip as string;
+    expect(output.endsWith(`${ip}\n`)).toBe(true);
     expect(r.pins).toEqual([expect.stringContaining("cpuset='1'")]);
-    expect((r.timeline as { phase: string }[]).map((m) => m.phase)).toEqual(['plan', 'prepare', 'boot', 'ip', 'ssh']);
+    expect((r.timeline as { phase: string }[]).map((m) => m.phase)).toEqual(['plan', 'prepare', 'boot', 'ip', 'ssh', 'nodefile']);
     expect(r.leftover).toEqual([]);
     expect((r.stop as { domains: string[] }).domains).toHaveLength(1);
     process.stderr.write(`[engine-e2e] ready after ${Math.round(Number(r.readyMs) / 1000)} s: ${JSON.stringify(r.timeline)}\n`);
