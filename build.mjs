@@ -25,7 +25,8 @@ await build({
   sourcemap: false,
   minify: true,
   legalComments: 'none',
-  external: ['cpu-features', '../build/Release/libvirt'],
+  // ssh2's optional native crypto stays out (it falls back to pure JS); cpu-features likewise.
+  external: ['cpu-features', '*.node', '../build/Release/libvirt'],
   // CommonJS dependencies (handlebars, yargs) call require() for Node built-ins.
   banner: { js: "import { createRequire as __vtqRequire } from 'node:module'; const require = __vtqRequire(import.meta.url);" },
   logLevel: 'warning',

@@ -40,6 +40,8 @@ export interface StartInput {
   readonly boot: { readonly kernel: string; readonly initrd: string; readonly cmdline: string } | null;
   readonly guestEnv: Readonly<Record<string, string>>;
   readonly uuid: () => string;
+  /** Aborts the waits for addresses and SSH (a cancelled job); the start then tears down. */
+  readonly signal?: AbortSignal;
 }
 
 /** What the job's state dir records about each VM (`<jobDir>/vms.json`). */
@@ -112,6 +114,7 @@ export async function startJobVms(input: StartInput, ctx: EngineContext): Promis
           deadlineMs: left(),
           log: ctx.log,
           names,
+          ...(input.signal ? { signal: input.signal } : {}),
           ...(c.VM_NETWORK !== '' ? { fallback: leaseLookup(c.LIBVIRT_URI, c.VM_NETWORK) } : {}),
         }),
       );
@@ -131,6 +134,7 @@ export async function startJobVms(input: StartInput, ctx: EngineContext): Promis
                 connectTimeoutMs: c.SSH_TIMEOUT * 1000,
                 log: ctx.log,
                 vm: vm.plan.name,
+                ...(input.signal ? { signal: input.signal } : {}),
               }),
             ),
           ),

@@ -1,16 +1,45 @@
+import { loadConfig, readPrologAlarm } from '../core/config/index.js';
+import { appLayout } from '../core/install/paths.js';
+import { createLogger } from '../core/log/logger.js';
 import { runMain } from '../core/run-main.js';
+import { reason } from './classify.js';
+import { parseHookArgv } from './context.js';
+import { runEpilogue } from './epilogue.js';
+import { PROLOGUE_EXIT } from './exit-codes.js';
+import { runPrologue } from './prologue.js';
 
 /**
- * Node side of the five Torque hooks, reached only for VM jobs (the shell front decided that and
- * already ran `<hook>.orig`): argv = hook name, the .orig exit code, then pbs_mom's own argv.
- * Until the Torque integration lands, a VM job cannot run here: the prologue aborts it with a
- * reason the user sees (exit 1 = abort, not requeue); every other hook keeps the .orig verdict.
+ * Node side of the Torque hooks, reached only for VM jobs (the shell front decided that and ran
+ * `<hook>.orig`): argv = hook name, the .orig exit code, then pbs_mom's own argv. stdout is the
+ * job's output file for prologue/epilogue, so messages there are for the user; JSON logs go to LOG_DIR.
  */
-await runMain('vtorque-hook', async () => {
-  const [hook = '', origRc = '0'] = process.argv.slice(2);
-  if (hook === 'prologue') {
-    process.stdout.write('vTorque: this node cannot start VM jobs yet (the VM boot hooks are not installed); job aborted.\n');
-    return 1;
+await runMain('vtorque', async () => {
+  const argv = process.argv.slice(2);
+  const hook = argv[0] ?? '';
+  const say = (line: string): void => void process.stdout.write(`${line}\n`);
+  let config;
+  try {
+    config = loadConfig({ env: process.env }).config;
+  } catch (err) {
+    // A broken node config is a node fault: requeue (the job is fine), say why in the job's output.
+    say(`vTorque: this node's configuration is invalid: ${reason(err)}`);
+    return hook === 'prologue' ? PROLOGUE_EXIT.requeue : 1;
   }
-  return Number(origRc) || 0;
+  const ctx = parseHookArgv(argv, config.TORQUE_HOME);
+  const log = createLogger({ component: ctx.hook, level: config.LOG_LEVEL, logDir: config.LOG_DIR, human: config.PRINT_TO_STDOUT ? process.stdout : null }).child({ jobId: ctx.jobId });
+  const layout = appLayout(import.meta.url);
+  const alarm = readPrologAlarm(config.TORQUE_HOME) ?? 300;
+  switch (ctx.hook) {
+    case 'prologue':
+      return runPrologue(ctx, { config, layout, env: process.env, log, say, alarmSeconds: alarm > 10 ? alarm - 10 : alarm });
+    case 'epilogue':
+    case 'epilogue.parallel':
+      return runEpilogue(ctx, { config, layout, env: process.env, log, say });
+    case 'prologue.parallel':
+      // Blocks the sister's pbs_mom main loop: nothing slow here; the mother superior boots the VMs.
+      return ctx.origRc;
+    default:
+      return ctx.origRc;
+  }
 });
+

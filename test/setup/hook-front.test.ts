@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createRenderer } from '../../src/core/render/index.js';
@@ -64,7 +64,7 @@ describe('rendered prologue front', () => {
     const orig = join(fx.root, 'site-prologue');
     writeFileSync(orig, '#!/bin/sh\nexit 0\n');
     chmodSync(orig, 0o700);
-    const vars = hookFrontVars('prologue', { momPriv: fx.momPriv, torqueHome: fx.torqueHome, nodePath: fx.nodePath, hookBundle: '/b/hook.mjs' });
+    const vars = hookFrontVars('prologue', { momPriv: fx.momPriv, torqueHome: fx.torqueHome, nodePath: fx.nodePath, hookBundle: '/b/hook.mjs', spoolDir: join(fx.root, 'spool') });
     const front = join(fx.root, 'front.sh');
     writeFileSync(front, renderHookFront(createRenderer(join(fx.source, 'templates')), { ...vars, origPath: orig }));
     chmodSync(front, 0o700);
@@ -73,6 +73,25 @@ describe('rendered prologue front', () => {
     const argv = prologueArgv(jobScript('13.host.SC', true));
     expect(run(front, argv)).toBe(0);
     expect(nodeArgs()).toEqual(['/b/hook.mjs', 'prologue', '0', ...argv]);
+  });
+});
+
+describe('rendered precancel front', () => {
+  it('drops a cancel marker named by the job id, never starts node, keeps the .orig verdict', () => {
+    const spool = join(fx.root, 'spool-precancel');
+    const vars = hookFrontVars('epilogue.precancel', { momPriv: fx.momPriv, torqueHome: fx.torqueHome, nodePath: fx.nodePath, hookBundle: '/b/hook.mjs', spoolDir: spool });
+    const front = join(fx.root, 'precancel.sh');
+    writeFileSync(front, renderHookFront(createRenderer(join(fx.source, 'templates')), { ...vars, origPath: join(fx.root, 'no-orig') }));
+    chmodSync(front, 0o755);
+    const argv = ['77.host', 'alice', 'alice', 'job', '0', 'nodes=1', '', 'batch', '', '0', join(fx.momPriv, 'jobs', '77.host.SC')];
+    expect(run(front, argv)).toBe(0); // no cancel dir yet: nothing written
+    expect(existsSync(join(spool, 'cancel', '77.host'))).toBe(false);
+    mkdirSync(join(spool, 'cancel'), { recursive: true, mode: 0o1733 });
+    expect(run(front, argv)).toBe(0);
+    expect(existsSync(join(spool, 'cancel', '77.host'))).toBe(true);
+    expect(run(front, ['../evil', ...argv.slice(1)])).toBe(0);
+    expect(existsSync(join(spool, 'evil'))).toBe(false);
+    expect(existsSync(fx.marker)).toBe(false);
   });
 });
 

@@ -46,6 +46,7 @@ export function buildDesiredState(options: SetupOptions, layout: InstallLayout, 
     torqueHome: options.torqueHome,
     nodePath: options.nodePath,
     hookBundle: layout.hookBundle,
+    spoolDir: options.spoolDir ?? '/var/spool/vtorque',
   };
   for (const name of HOOK_NAMES) {
     const text = renderHookFront(renderer, hookFrontVars(name, hookCtx));

@@ -24,6 +24,9 @@ export interface HookFrontVars {
   jobsDir: string;
   nodePath: string;
   hookBundle: string;
+  isPrecancel: boolean;
+  /** Where epilogue.precancel (as the job owner) drops its cancel marker: SPOOL_DIR/cancel. */
+  cancelDir: string;
 }
 
 export interface HookFrontContext {
@@ -32,6 +35,7 @@ export interface HookFrontContext {
   torqueHome: string;
   nodePath: string;
   hookBundle: string;
+  spoolDir: string;
 }
 
 export function hookFrontVars(name: HookName, ctx: HookFrontContext): HookFrontVars {
@@ -44,6 +48,8 @@ export function hookFrontVars(name: HookName, ctx: HookFrontContext): HookFrontV
     jobsDir: join(ctx.torqueHome, 'mom_priv', 'jobs'),
     nodePath: ctx.nodePath,
     hookBundle: ctx.hookBundle,
+    isPrecancel: name === 'epilogue.precancel',
+    cancelDir: join(ctx.spoolDir, 'cancel'),
   };
 }
 

@@ -18,6 +18,8 @@ export interface SetupOptions {
   nodePath: string;
   /** The hook fronts read job scripts from `<torqueHome>/mom_priv/jobs`. */
   torqueHome: string;
+  /** The site's SPOOL_DIR (the precancel front drops cancel markers in `<spoolDir>/cancel`); default /var/spool/vtorque. */
+  spoolDir?: string;
 }
 
 export const DEFAULT_PROFILE_DIR = '/etc/profile.d';

@@ -2,6 +2,7 @@ import { dirname } from 'node:path';
 import type { Argv } from 'yargs';
 import { runSetup } from '../../admin/setup/index.js';
 import { appLayout } from '../../core/install/paths.js';
+import { loadConfig } from '../../core/config/index.js';
 
 /** The `setup` options, shared by `vtorque setup` and the repository's `setup.ts`. */
 export function setupOptions<T>(y: Argv<T>) {
@@ -30,7 +31,17 @@ export function runSetupCommand(a: SetupArgs, fromUrl: string): Promise<number> 
       sourceRoot: appLayout(fromUrl).root,
       nodePath: process.execPath,
       torqueHome: a['torque-home'] ?? (momPriv ? dirname(momPriv) : '/var/spool/torque'),
+      spoolDir: siteSpoolDir(a.config),
     },
     (line) => void process.stdout.write(`${line}\n`),
   );
+}
+
+/** SPOOL_DIR of the site config setup will leave in place (the default when there is none yet). */
+function siteSpoolDir(configPath: string): string {
+  try {
+    return loadConfig({ path: configPath }).config.SPOOL_DIR;
+  } catch {
+    return '/var/spool/vtorque';
+  }
 }

@@ -1,0 +1,58 @@
+import { join } from 'node:path';
+import { VtorqueError } from '../core/errors.js';
+
+export const HOOK_NAMES = ['prologue', 'prologue.parallel', 'epilogue', 'epilogue.parallel', 'epilogue.precancel'] as const;
+export type HookName = (typeof HOOK_NAMES)[number];
+
+/**
+ * What pbs_mom tells a hook, by position (torque-hook-contract.md §5.1). Empty values arrive as ""
+ * so positions are stable. Torque 6 passes the .SC path last (prologue argv[8], epilogue family
+ * argv[11]); older Torque omits it, and it is derived from TORQUE_HOME.
+ */
+export interface HookContext {
+  readonly hook: HookName;
+  readonly jobId: string;
+  readonly user: string;
+  readonly group: string;
+  readonly jobName: string;
+  readonly resources: string;
+  readonly queue: string;
+  readonly account: string;
+  readonly scriptPath: string;
+  /** Epilogue family only. */
+  readonly sessionId: string | null;
+  readonly resourcesUsed: string | null;
+  readonly exitStatus: number | null;
+  /** Exit code of `<hook>.orig`, which the shell front already ran. */
+  readonly origRc: number;
+}
+
+const JOB_ID = /^[A-Za-z0-9._\-[\]]{1,200}$/;
+const NAME = /^[A-Za-z0-9._-]{1,64}$/;
+
+export function parseHookArgv(argv: readonly string[], torqueHome: string): HookContext {
+  const [hookArg, origRcArg, ...pbs] = argv;
+  if (!(HOOK_NAMES as readonly string[]).includes(hookArg ?? '')) throw usage(`unknown hook ${JSON.stringify(hookArg)}`);
+  const hook = hookArg as HookName;
+  const origRc = Number(origRcArg ?? '0');
+  const prologue = hook.startsWith('prologue');
+  const [jobId = '', user = '', group = '', jobName = ''] = pbs;
+  const need = prologue ? [7, 8] : [10, 11];
+  if (!need.includes(pbs.length)) throw usage(`${hook} expects ${need.join(' or ')} arguments from pbs_mom, got ${pbs.length}`);
+  if (!JOB_ID.test(jobId)) throw usage(`job id ${JSON.stringify(jobId)} is not a Torque job id`);
+  if (!NAME.test(user) || !NAME.test(group)) throw usage(`user/group ${JSON.stringify(`${user}/${group}`)} are not valid names`);
+  const at = (i: number): string => pbs[i] ?? '';
+  const derived = join(torqueHome, 'mom_priv', 'jobs', `${jobId}.SC`);
+  if (prologue) {
+    return { hook, jobId, user, group, jobName, resources: at(4), queue: at(5), account: at(6), scriptPath: pbs.length === 8 ? at(7) : derived, sessionId: null, resourcesUsed: null, exitStatus: null, origRc };
+  }
+  const exit = Number(at(9));
+  return {
+    hook, jobId, user, group, jobName, sessionId: at(4), resources: at(5), resourcesUsed: at(6), queue: at(7), account: at(8),
+    exitStatus: Number.isInteger(exit) ? exit : null, scriptPath: pbs.length === 11 ? at(10) : derived, origRc,
+  };
+}
+
+function usage(msg: string): VtorqueError {
+  return new VtorqueError('USAGE', msg, { exitCode: 1 });
+}

@@ -1,0 +1,63 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { SiteConfig } from '../core/config/schema.js';
+import { decodeJobScript } from '../core/contract/job-script.v1.js';
+import { run } from '../core/exec/run.js';
+import { lstatNoFollow, readFileNoFollow, unlinkNoFollow } from '../core/fs/index.js';
+import type { AppLayout } from '../core/install/paths.js';
+import { stopComponents, stopJobVms, type EngineContext, type EngineLog } from '../engine/index.js';
+import { reason } from './classify.js';
+import type { HookContext } from './context.js';
+import { nodeEngine } from './engine-context.js';
+import { readAllocation } from './nodes.js';
+import { resolveOwner } from './owner.js';
+
+export interface EpilogueDeps {
+  readonly config: SiteConfig;
+  readonly layout: AppLayout;
+  readonly env: NodeJS.ProcessEnv;
+  readonly log: EngineLog;
+  readonly say: (line: string) => void;
+}
+
+/**
+ * epilogue / epilogue.parallel for a VM job: tear down every VM of the job on this node (idempotent,
+ * also after a failed or partial prologue), stop the node components, remove the job's files, and
+ * kill the owner's leftover processes only where the node was this job's alone. Its exit code is
+ * only logged by pbs_mom; the site's own epilogue verdict (.orig) is kept.
+ */
+export async function runEpilogue(ctx: HookContext, deps: EpilogueDeps): Promise<number> {
+  const c = deps.config;
+  const decoded = decodeJobScript(readFileNoFollow(ctx.scriptPath, 64 << 20), ctx.scriptPath);
+  if (!decoded) return ctx.origRc;
+  let engine: EngineContext | undefined;
+  let rc = ctx.origRc;
+  try {
+    engine = await nodeEngine(c, deps.layout, deps.log, () => undefined);
+    const stopped = await stopJobVms(ctx.jobId, engine, { keepLogs: decoded.request.debug });
+    if (stopped.domains.length > 0) deps.say(`vTorque: ${stopped.domains.length} VM(s) of job ${ctx.jobId} torn down`);
+  } catch (err) {
+    deps.log.warn({ err: reason(err) }, 'teardown failed; `vtorque gc` will retry');
+    deps.say(`vTorque: teardown of job ${ctx.jobId} failed: ${reason(err)}`);
+    rc = rc || 1;
+  } finally {
+    await engine?.libvirt.close().catch(() => undefined);
+  }
+  const owner = await resolveOwner(ctx.user, ctx.group).catch(() => null);
+  const node = readAllocation(deps.env.PBS_NODEFILE)?.localName ?? '';
+  const problems = await stopComponents(c, { jobId: ctx.jobId, user: ctx.user, node, request: decoded.request }, deps.log);
+  if (problems.length > 0) rc = rc || 1;
+  unlinkNoFollow(join(c.SPOOL_DIR, 'cancel', ctx.jobId));
+  if (owner && c.KILL_USER_PROCESSES_AFTER_JOB && nodeWasExclusive(c, ctx.jobId)) {
+    // Only here: on a node shared with other jobs this would kill them too (the original did it anyway).
+    await run('pkill', ['-KILL', '-U', String(owner.uid)], { reject: false, timeoutMs: 10_000 });
+  }
+  return rc;
+}
+
+/** No other job on this node: mom_priv/jobs holds files of this job only. */
+function nodeWasExclusive(c: SiteConfig, jobId: string): boolean {
+  const jobs = join(c.TORQUE_HOME, 'mom_priv', 'jobs');
+  if (!lstatNoFollow(jobs, { trusted: true })) return false;
+  return readdirSync(jobs).every((f) => f.startsWith(`${jobId}.`) || f.startsWith(`${jobId.split('.')[0]}.`));
+}
