@@ -2,6 +2,7 @@
 const benches: Record<string, () => Promise<void>> = {
   vsub: async () => (await import('./vsub.js')).benchVsub(),
   engine: async () => (await import('./engine.js')).benchEngine(),
+  hooks: async () => (await import('./hooks.js')).benchHooks(),
 };
 
 const names = process.argv.slice(2);
