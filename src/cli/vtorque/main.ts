@@ -4,6 +4,7 @@ import { VtorqueError } from '../../core/errors.js';
 import { runConfigCommand } from './config-command.js';
 import { runSetupCommand, setupOptions } from './setup-command.js';
 import { imageCommand, runImageCommand, runSandboxCommand, sandboxCommand } from './lab-commands.js';
+import { runLocalCommand, runLocalOptions } from './run-local-command.js';
 
 const out = (s: string): void => void process.stdout.write(s);
 
@@ -12,6 +13,7 @@ await runMain('vtorque', async () => {
   let code = 0;
   await yargs(process.argv.slice(2))
     .scriptName('vtorque')
+    .parserConfiguration({ 'populate--': true })
     .strict()
     .demandCommand(1, 'name a command')
     .command('setup', 'install (or --uninstall) vTorque and link its hooks into mom_priv', setupOptions, async (a) => {
@@ -29,6 +31,9 @@ await runMain('vtorque', async () => {
         code = runConfigCommand({ action: a.action, config: a.config, node: a.node }, out);
       },
     )
+    .command('run-local', "run one job's whole lifecycle on this machine as pbs_mom would: vtorque run-local [options] -- <vsub arguments>", runLocalOptions, async (a) => {
+      code = await runLocalCommand(a, import.meta.url);
+    })
     .command('sandbox <action>', 'libvirtd and an isolated network inside a network namespace, for trying vTorque on one machine', sandboxCommand, async (a) => {
       code = await runSandboxCommand(a);
     })

@@ -1,0 +1,76 @@
+import type { SiteConfig } from '../core/config/index.js';
+
+/** The hooks pbs_mom runs on the mother superior of a single-node job (the *.parallel ones run on sisters only). */
+export type MomHook = 'prologue' | 'epilogue' | 'epilogue.precancel';
+
+export interface RunLocalOptions {
+  readonly config: SiteConfig;
+  /** How to start vsub, e.g. [process.execPath, '<root>/dist/vsub.mjs']. */
+  readonly vsubCommand: readonly string[];
+  /** Everything after `--`: vsub's own arguments (qsub options, -vm, the script). */
+  readonly vsubArgs: readonly string[];
+  /** Job owner; default SUDO_USER. Never root. */
+  readonly user?: string;
+  /** Overrides `$prologalarm` from mom_priv/config (Torque default 300). */
+  readonly prologalarm?: number;
+  /** Run every hook and the job inside `ip netns exec NS`. */
+  readonly netns?: string;
+  /** Starts before a prologue that keeps asking for a requeue is given up (default 5). */
+  readonly maxStarts?: number;
+  /** qdel the job this many seconds after the first prologue started. */
+  readonly cancelAfter?: number;
+  /** Walltime limit in seconds; overrides -l walltime. */
+  readonly walltime?: number;
+  /** Keep the .SC, the node file and the spool files. */
+  readonly keep?: boolean;
+  /** The invoking directory (default process.cwd()). */
+  readonly cwd?: string;
+  /** The invoking environment, read for SUDO_USER only (default process.env). */
+  readonly env?: NodeJS.ProcessEnv;
+  /** vsub's stdin: text, or the invoker's own stdin (default), for scripts read from STDIN. */
+  readonly stdin?: string | 'inherit';
+  /** Where the job output and the final line go; null prints nothing (default: process stdout). */
+  readonly out?: ((text: string) => void) | null;
+}
+
+export type RunLocalVerdict = 'run' | 'aborted' | 'requeued-limit' | 'not-submitted';
+
+/** One start of the job: what the prologue and the epilogue returned. */
+export interface AttemptRecord {
+  readonly prologueRc: number;
+  readonly epilogueRc: number;
+  /** Exit status the epilogue was given (argv[10]). */
+  readonly exitStatus: number;
+  readonly ms: number;
+}
+
+/** One hook run (or refusal): `argv` is exactly what the hook got, argv[0] = its path. */
+export interface HookRecord {
+  readonly hook: MomHook;
+  readonly rc: number;
+  readonly ms: number;
+  readonly argv: readonly string[];
+}
+
+export interface SubmitRecord {
+  readonly exitCode: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** What vsub handed to qsub (empty when it never called qsub). */
+  readonly qsubArgv: readonly string[];
+}
+
+export interface RunLocalResult {
+  readonly jobId: string;
+  readonly verdict: RunLocalVerdict;
+  /** Torque's exit_status: the job's, or -2 (prologue abort), -14 (prologue retry), -11 (walltime), 271 (qdel); vsub's exit code when not submitted. */
+  readonly exitStatus: number;
+  /** True when --cancel-after fired before the job finished. */
+  readonly canceled: boolean;
+  readonly attempts: readonly AttemptRecord[];
+  /** The job's spool .OU and .ER (the last start's, as Torque recreates them on each start). */
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly hooks: readonly HookRecord[];
+  readonly submit: SubmitRecord;
+}
