@@ -19,7 +19,4 @@ export function guestHostname(node: string, index: number): string {
   return `v${label.slice(0, 55) || 'node'}-${index}`;
 }
 
-/** A job id as one safe path element (Torque ids look like `123.server` or `123[4].server`). */
-export function jobDirName(jobId: string): string {
-  return sanitize(jobId, 120);
-}
+export { jobDirName } from '../core/contract/job-state.v1.js';

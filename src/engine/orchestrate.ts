@@ -2,6 +2,7 @@ import pLimit from 'p-limit';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SiteConfig } from '../core/config/schema.js';
+import type { VmRecord } from '../core/contract/job-state.v1.js';
 import { writeFileExclusive } from '../core/fs/index.js';
 import { buildDomainXml } from '../core/libvirt/index.js';
 import type { Renderer } from '../core/render/render.js';
@@ -44,18 +45,7 @@ export interface StartInput {
   readonly signal?: AbortSignal;
 }
 
-/** What the job's state dir records about each VM (`<jobDir>/vms.json`). */
-export interface VmRecord {
-  readonly name: string;
-  readonly node: string;
-  readonly rank: number;
-  readonly hostname: string;
-  readonly mac: string;
-  readonly ip: string | null;
-  readonly vcpus: number;
-  readonly hostKey: string;
-  readonly persistentDisk: boolean;
-}
+export type { VmRecord } from '../core/contract/job-state.v1.js';
 
 export interface StartedJob {
   readonly plan: JobPlan;

@@ -2,28 +2,14 @@ import { join } from 'node:path';
 import type { SiteConfig } from '../core/config/schema.js';
 import { lstatNoFollow, mkdirPrivate, readFileNoFollow, unlinkNoFollow, writeFileExclusive } from '../core/fs/index.js';
 import type { VmRequest } from '../core/request/types.js';
-import { jobDirName, jobDirPath, type PhaseMark, type VmRecord } from '../engine/index.js';
+import { jobDirName, STATE_FILES, statePath as contractStatePath, type JobStateV1, type VmRecord } from '../core/contract/job-state.v1.js';
+import type { PhaseMark } from '../engine/index.js';
 
-/**
- * What the root prologue leaves for the job runner in the job's state dir
- * (`SPOOL_DIR/jobs/<job>/`, root 0711): `job.json` and `job-script` (owned by the job owner, 0400:
- * they hold the user's own script and request), `nodefile` (the VM node file, 0644) and
- * `timeline.json` (phase timings, 0644). The engine already put `vms.json` and `ssh/` there.
- */
-export interface JobStateV1 {
-  readonly version: 1;
-  readonly jobId: string;
-  readonly user: string;
-  readonly guestJobDir: string;
-  readonly vms: readonly VmRecord[];
-  readonly vmPrologue: string | null;
-  readonly vmEpilogue: string | null;
-}
+export { STATE_FILES, type JobStateV1 } from '../core/contract/job-state.v1.js';
 
-export const STATE_FILES = { job: 'job.json', script: 'job-script', nodefile: 'nodefile', timeline: 'timeline.json', key: 'ssh/id_ed25519' } as const;
-
+/** A state file of this job on this node. */
 export function statePath(config: SiteConfig, jobId: string, file: keyof typeof STATE_FILES): string {
-  return join(jobDirPath(config, jobId), STATE_FILES[file]);
+  return contractStatePath(config.SPOOL_DIR, jobId, file);
 }
 
 export function writeJobState(

@@ -5,10 +5,14 @@ import { runConfigCommand } from './config-command.js';
 import { runSetupCommand, setupOptions } from './setup-command.js';
 import { imageCommand, runImageCommand, runSandboxCommand, sandboxCommand } from './lab-commands.js';
 import { runLocalCommand, runLocalOptions } from './run-local-command.js';
+import { runJobFromProcess } from '../../runner/index.js';
 
 const out = (s: string): void => void process.stdout.write(s);
 
 // Entry point of the admin/runtime CLI: a thin router, each command one function elsewhere.
+// `job-run` (the job wrapper's body) comes first: its arguments are the job's own (-F), unparsed.
+if (process.argv[2] === 'job-run') await runMain('vtorque', () => runJobFromProcess(process.argv));
+
 await runMain('vtorque', async () => {
   let code = 0;
   await yargs(process.argv.slice(2))
@@ -39,9 +43,6 @@ await runMain('vtorque', async () => {
     })
     .command('image <action>', 'build the Debian bookworm guest image (cached: rebuilt only when its inputs change)', imageCommand, async (a) => {
       code = await runImageCommand(a);
-    })
-    .command('job-run', false, () => undefined, () => {
-      throw new VtorqueError('NOT_SUPPORTED', 'this installation cannot run VM jobs yet: the job runner arrives with the Torque integration');
     })
     .fail((msg, err) => {
       if (err) throw err;

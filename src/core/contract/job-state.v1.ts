@@ -1,0 +1,46 @@
+import { join } from 'node:path';
+
+/**
+ * Contract v1 between the root prologue and the job runner (the job user): the job's state dir
+ * `SPOOL_DIR/jobs/<job>/` (root 0711). The engine writes `vms.json` (root 0644: the runner trusts
+ * addresses and host keys only from there) and `ssh/` (the per-job key, owned by the job owner
+ * 0600, and `known_hosts`); the prologue adds `job.json` and `job-script` (owned by the owner 0400:
+ * the user's own request and script), `nodefile` and `timeline.json` (0644).
+ */
+export interface VmRecord {
+  readonly name: string;
+  readonly node: string;
+  readonly rank: number;
+  readonly hostname: string;
+  readonly mac: string;
+  readonly ip: string | null;
+  readonly vcpus: number;
+  readonly hostKey: string;
+  readonly persistentDisk: boolean;
+}
+
+export interface JobStateV1 {
+  readonly version: 1;
+  readonly jobId: string;
+  readonly user: string;
+  readonly guestJobDir: string;
+  readonly vms: readonly VmRecord[];
+  readonly vmPrologue: string | null;
+  readonly vmEpilogue: string | null;
+}
+
+export const STATE_FILES = { job: 'job.json', script: 'job-script', nodefile: 'nodefile', timeline: 'timeline.json', key: 'ssh/id_ed25519', vms: 'vms.json' } as const;
+
+/** A job id as one safe path element (Torque ids look like `123.server` or `123[4].server`). */
+export function jobDirName(jobId: string): string {
+  const clean = jobId.replace(/[^A-Za-z0-9.-]+/g, '_').replace(/^[._-]+/, '');
+  return clean.slice(0, 120) || 'x';
+}
+
+export function jobDirPath(spoolDir: string, jobId: string): string {
+  return join(spoolDir, 'jobs', jobDirName(jobId));
+}
+
+export function statePath(spoolDir: string, jobId: string, file: keyof typeof STATE_FILES): string {
+  return join(jobDirPath(spoolDir, jobId), STATE_FILES[file]);
+}

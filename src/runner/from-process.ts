@@ -1,0 +1,41 @@
+import { loadConfig } from '../core/config/index.js';
+import { appLayout } from '../core/install/paths.js';
+import { createRenderer } from '../core/render/index.js';
+import { VtorqueError } from '../core/errors.js';
+import { RUNNER_EXIT } from './exit-codes.js';
+import { runJob } from './run-job.js';
+
+/** The `-F` arguments: everything after the `job-run` command word, untouched (no option parsing). */
+export function jobRunArgs(argv: readonly string[]): string[] {
+  const at = argv.indexOf('job-run', 2);
+  if (at < 0) throw new VtorqueError('USAGE', 'expected the `job-run` command in argv', { exitCode: RUNNER_EXIT.usage });
+  return argv.slice(at + 1);
+}
+
+/**
+ * `vtorque job-run "$@"` as the job wrapper starts it: process env, argv (after `job-run`), stdout
+ * and stderr; SIGTERM (and SIGINT) from Torque cancel the job. Returns the exit code for runMain.
+ */
+export async function runJobFromProcess(argv: readonly string[] = process.argv): Promise<number> {
+  const args = jobRunArgs(argv);
+  const { config } = loadConfig({ env: process.env });
+  const layout = appLayout(import.meta.url);
+  const controller = new AbortController();
+  const cancel = (): void => controller.abort();
+  process.on('SIGTERM', cancel);
+  process.on('SIGINT', cancel);
+  try {
+    return await runJob({
+      config,
+      env: process.env,
+      args,
+      stdout: process.stdout,
+      stderr: process.stderr,
+      renderTemplates: createRenderer(layout.templates),
+      signal: controller.signal,
+    });
+  } finally {
+    process.off('SIGTERM', cancel);
+    process.off('SIGINT', cancel);
+  }
+}

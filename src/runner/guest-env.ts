@@ -1,0 +1,26 @@
+/** Names buildJobEnv accepts; Torque's own PBS_* names all match. */
+const PBS_NAME = /^PBS_[A-Z0-9_]*$/;
+
+export interface GuestEnv {
+  /** What goes into the guest's job.env. */
+  readonly vars: Readonly<Record<string, string>>;
+  /** PBS_* names from the job's environment that are no shell variable names (left out). */
+  readonly skipped: readonly string[];
+}
+
+/**
+ * The guest environment of a job, from the job's own (Torque) environment: every PBS_* variable as
+ * it is, except that PBS_NODEFILE, and PBS_VMNODEFILE beside it, name the VM node file in the guest.
+ */
+export function jobGuestEnv(env: NodeJS.ProcessEnv, guestNodeFile: string): GuestEnv {
+  const vars: Record<string, string> = {};
+  const skipped: string[] = [];
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith('PBS_') || value === undefined) continue;
+    if (PBS_NAME.test(name)) vars[name] = value;
+    else skipped.push(name);
+  }
+  vars.PBS_NODEFILE = guestNodeFile;
+  vars.PBS_VMNODEFILE = guestNodeFile;
+  return { vars, skipped: skipped.sort() };
+}

@@ -1,0 +1,5 @@
+// The job runner (role: the job user on the mother superior): what `vtorque job-run` does.
+export { runJob } from './run-job.js';
+export { jobRunArgs, runJobFromProcess } from './from-process.js';
+export { RUNNER_EXIT, signalExitCode } from './exit-codes.js';
+export type { RunJobOptions } from './options.js';

@@ -1,0 +1,58 @@
+import type { Writable } from 'node:stream';
+import type { SiteConfig } from '../core/config/schema.js';
+import { VtorqueError } from '../core/errors.js';
+import type { Renderer } from '../core/render/index.js';
+import { RUNNER_EXIT } from './exit-codes.js';
+import type { SshLimits } from './ssh/index.js';
+
+export interface RunJobOptions {
+  readonly config: SiteConfig;
+  /** The job's environment as Torque set it (PBS_JOBID, PBS_O_WORKDIR, PBS_JOBNAME, …). */
+  readonly env: NodeJS.ProcessEnv;
+  /** `qsub -F` arguments, passed to the job script as "$1" "$2" … */
+  readonly args: readonly string[];
+  readonly stdout: Writable;
+  readonly stderr: Writable;
+  /** Renderer over the app's root-owned `templates/` (guest-env.sh.hbs). */
+  readonly renderTemplates: Renderer;
+  /** Aborted when Torque sends SIGTERM (qdel, walltime). */
+  readonly signal?: AbortSignal;
+  /**
+   * TESTS ONLY. Replaces the guest's `/var/spool/torque` (vm/ and aux/ below it), so a test can
+   * point the runner at an sshd on the test machine without touching that machine's Torque spool.
+   * Default '' = the real guest paths. Production callers never set it.
+   */
+  readonly guestRoot?: string;
+  /** TESTS ONLY. SSH port of every VM (default 22). */
+  readonly port?: number;
+  /** Seconds between TERM and giving up on the remote command after an abort (default 5). */
+  readonly termGraceSeconds?: number;
+}
+
+export interface RunnerSettings {
+  readonly guestRoot: string;
+  readonly port: number;
+  readonly graceMs: number;
+  readonly ssh: SshLimits;
+  /** SSH sessions opened at once (writing job.env into every VM). */
+  readonly parallel: number;
+}
+
+/** Defaults and checks, before anything is read or connected. */
+export function runnerSettings(o: RunJobOptions): RunnerSettings {
+  const port = o.port ?? 22;
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw usage('port', 'an integer 1..65535', port);
+  const grace = o.termGraceSeconds ?? 5;
+  if (!Number.isFinite(grace) || grace < 0 || grace > 60) throw usage('termGraceSeconds', 'a number of seconds 0..60', grace);
+  return {
+    guestRoot: o.guestRoot ?? '',
+    port,
+    graceMs: grace * 1000,
+    ssh: { readyTimeoutMs: o.config.SSH_TIMEOUT * 1000, keepaliveIntervalMs: 15_000, keepaliveCountMax: 4 },
+    parallel: o.config.PARALLEL ? 8 : 1,
+  };
+}
+
+function usage(option: string, expected: string, value: unknown): VtorqueError {
+  return new VtorqueError('USAGE', `runJob: expected the \`${option}\` option to be ${expected}, got ${String(value)} (${typeof value})`, { exitCode: RUNNER_EXIT.usage });
+}

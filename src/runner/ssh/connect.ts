@@ -1,0 +1,98 @@
+import { createHash } from 'node:crypto';
+import ssh2, { type ServerHostKeyAlgorithm } from 'ssh2';
+import { parseHostKey } from '../../engine/discover/index.js';
+import { HostKeyRefusedError, SshConnectError } from './errors.js';
+import { VmSession } from './session.js';
+
+export interface VmTarget {
+  /** VM name, for messages. */
+  readonly vm: string;
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly privateKey: Buffer;
+  /** The host key recorded for this VM (`type base64 [comment]`); no other key is accepted. */
+  readonly hostKey: string;
+}
+
+export interface SshLimits {
+  /** Bound on TCP connect, key exchange and login. */
+  readonly readyTimeoutMs: number;
+  /** A silent peer (crashed VM) counts as lost after interval × countMax. */
+  readonly keepaliveIntervalMs: number;
+  readonly keepaliveCountMax: number;
+}
+
+/**
+ * Log in to a VM as the job user with the per-job key. The server must prove it holds exactly the
+ * recorded host key: only that key's algorithm is offered and the key bytes are compared.
+ */
+export function connectVm(t: VmTarget, limits: SshLimits, signal?: AbortSignal): Promise<VmSession> {
+  const expected = parseHostKey(t.hostKey);
+  const target = `${t.user}@${t.host}:${t.port}`;
+  return new Promise((resolve, reject) => {
+    const client = new ssh2.Client();
+    let offered: Buffer | null = null;
+    let settled = false;
+    const settle = (): boolean => {
+      if (settled) return false;
+      settled = true;
+      signal?.removeEventListener('abort', onAbort);
+      client.removeAllListeners();
+      client.on('error', () => undefined);
+      return true;
+    };
+    const fail = (reason: string): void => {
+      if (!settle()) return;
+      client.destroy();
+      reject(offered
+        ? new HostKeyRefusedError(t.vm, `${target} offered ${keyType(offered)} ${fingerprint(offered)}, expected ${expected.type} ${fingerprint(expected.blob)}`)
+        : new SshConnectError(t.vm, target, reason));
+    };
+    const onAbort = (): void => fail('cancelled');
+    if (signal?.aborted) return fail('cancelled');
+    signal?.addEventListener('abort', onAbort, { once: true });
+    client
+      .on('ready', () => {
+        if (!settle()) return;
+        resolve(new VmSession(client, t.vm, t.host));
+      })
+      .on('error', (err: Error) => fail(err.message))
+      .on('close', () => fail('the connection was closed during login'));
+    try {
+      client.connect({
+        host: t.host,
+        port: t.port,
+        username: t.user,
+        privateKey: t.privateKey,
+        readyTimeout: limits.readyTimeoutMs,
+        keepaliveInterval: limits.keepaliveIntervalMs,
+        keepaliveCountMax: limits.keepaliveCountMax,
+        algorithms: { serverHostKey: hostKeyAlgorithms(expected.type) },
+        hostVerifier: (key: Buffer) => {
+          if (key.equals(expected.blob)) return true;
+          offered = Buffer.from(key);
+          return false;
+        },
+      });
+    } catch (err) {
+      fail(err instanceof Error ? err.message : String(err)); // ssh2 checks its options synchronously
+    }
+  });
+}
+
+/** Only the recorded key's algorithm(s): an RSA key signs with rsa-sha2-*, never plain SHA-1 if avoidable. */
+function hostKeyAlgorithms(type: string): ServerHostKeyAlgorithm[] {
+  if (type === 'ssh-rsa') return ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
+  return [type as ServerHostKeyAlgorithm];
+}
+
+function keyType(blob: Buffer): string {
+  if (blob.length < 4) return '?';
+  const len = blob.readUInt32BE(0);
+  return len > 0 && len < 64 && blob.length >= 4 + len ? blob.subarray(4, 4 + len).toString('latin1') : '?';
+}
+
+function fingerprint(blob: Buffer): string {
+  return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
+}

@@ -1,0 +1,106 @@
+import { join } from 'node:path';
+import ssh2 from 'ssh2';
+import type { SiteConfig } from '../../core/config/schema.js';
+import { VtorqueError } from '../../core/errors.js';
+import { jobDirName, jobDirPath, VMS_FILE } from '../../engine/index.js';
+import { parseHostKey } from '../../engine/discover/index.js';
+import { statePath as contractStatePath } from '../../core/contract/job-state.v1.js';
+
+const statePath = (config: SiteConfig, jobId: string, file: Parameters<typeof contractStatePath>[2]): string => contractStatePath(config.SPOOL_DIR, jobId, file);
+import { RUNNER_EXIT } from '../exit-codes.js';
+import { readStateFile, stateError } from './read-state-file.js';
+import { parseJobState, parseVmRecords, type RunnerJobState } from './schema.js';
+
+/** A VM the runner can reach: it has an address and a pinned host key. */
+export interface JobVm {
+  readonly name: string;
+  readonly rank: number;
+  readonly ip: string;
+  /** `type base64 [comment]`, as the prologue generated it. */
+  readonly hostKey: string;
+}
+
+/** Everything the runner needs from the job's state dir. */
+export interface JobRun {
+  readonly jobId: string;
+  readonly user: string;
+  readonly guestJobDir: string;
+  readonly vmPrologue: string | null;
+  readonly vmEpilogue: string | null;
+  /** The user's job script, byte for byte. */
+  readonly script: Buffer;
+  readonly privateKey: Buffer;
+  /** Rank order; `vms[0]` is rank 0, where the job runs. */
+  readonly vms: readonly JobVm[];
+}
+
+const LIMITS = { json: 16 * 1024 * 1024, script: 64 * 1024 * 1024, key: 64 * 1024 } as const;
+
+/** The Torque job id; the runner is started only by a job wrapper, where Torque always sets it. */
+export function jobIdFromEnv(env: NodeJS.ProcessEnv): string {
+  const id = env.PBS_JOBID;
+  if (!id) {
+    throw new VtorqueError('USAGE', 'PBS_JOBID is not set: `vtorque job-run` runs only inside a Torque job, started by the job wrapper vsub writes', {
+      exitCode: RUNNER_EXIT.usage,
+    });
+  }
+  return id;
+}
+
+/**
+ * Read and check the job's state: job.json, job-script and the key (the job owner's), vms.json
+ * (root's: the VM addresses and host keys are taken only from there). Each file is re-parsed here.
+ */
+export function loadJobRun(config: SiteConfig, env: NodeJS.ProcessEnv, uid?: number): JobRun {
+  const jobId = jobIdFromEnv(env);
+  const jobFile = statePath(config, jobId, 'job');
+  const state = parseJobState(readJson(jobFile, 'self', uid), jobFile);
+  checkIdentity(state, jobId, jobFile);
+  const vmsFile = join(jobDirPath(config, jobId), VMS_FILE);
+  return {
+    jobId,
+    user: state.user,
+    guestJobDir: state.guestJobDir,
+    vmPrologue: state.vmPrologue,
+    vmEpilogue: state.vmEpilogue,
+    script: readStateFile(statePath(config, jobId, 'script'), 'self', LIMITS.script, uid),
+    privateKey: readKey(statePath(config, jobId, 'key'), uid),
+    vms: reachableVms(readJson(vmsFile, 'root', uid), vmsFile),
+  };
+}
+
+function readJson(path: string, owner: 'root' | 'self', uid: number | undefined): unknown {
+  const text = readStateFile(path, owner, LIMITS.json, uid).toString('utf8');
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw stateError(path, `is not valid JSON (${(err as Error).message})`, err);
+  }
+}
+
+/** The per-job private key, checked to be one ssh2 can log in with (unencrypted). */
+function readKey(path: string, uid: number | undefined): Buffer {
+  const key = readStateFile(path, 'self', LIMITS.key, uid);
+  const parsed = ssh2.utils.parseKey(key);
+  if (parsed instanceof Error) throw stateError(path, `is not a usable private key (${parsed.message})`, parsed);
+  return key;
+}
+
+function checkIdentity(state: RunnerJobState, jobId: string, source: string): void {
+  if (state.jobId !== jobId) throw stateError(source, `is for job ${JSON.stringify(state.jobId)}, not PBS_JOBID ${JSON.stringify(jobId)}`);
+  if (state.guestJobDir !== jobDirName(jobId)) throw stateError(source, `guestJobDir ${JSON.stringify(state.guestJobDir)} does not belong to job ${jobId}`);
+}
+
+function reachableVms(raw: unknown, source: string): JobVm[] {
+  const records = parseVmRecords(raw, source).sort((a, b) => a.rank - b.rank);
+  if (records[0]?.rank !== 0) throw stateError(source, 'has no VM of rank 0');
+  return records.map((r) => {
+    if (r.ip === null) throw stateError(source, `VM ${r.name} has no IP address`);
+    try {
+      parseHostKey(r.hostKey);
+    } catch (err) {
+      throw stateError(source, `VM ${r.name}: ${(err as Error).message}`, err);
+    }
+    return { name: r.name, rank: r.rank, ip: r.ip, hostKey: r.hostKey };
+  });
+}
