@@ -27,7 +27,16 @@ await build({
   legalComments: 'none',
   // ssh2's optional native crypto stays out (it falls back to pure JS); cpu-features likewise.
   external: ['cpu-features', '*.node', '../build/Release/libvirt'],
-  // CommonJS dependencies (handlebars, yargs) call require() for Node built-ins.
-  banner: { js: "import { createRequire as __vtqRequire } from 'node:module'; const require = __vtqRequire(import.meta.url);" },
+  // CommonJS dependencies call require() for Node built-ins (handlebars, yargs) and use __dirname (ssh2).
+  banner: {
+    js: [
+      "import { createRequire as __vtqRequire } from 'node:module';",
+      "import { fileURLToPath as __vtqFileURLToPath } from 'node:url';",
+      "import { dirname as __vtqDirname } from 'node:path';",
+      'const require = __vtqRequire(import.meta.url);',
+      'const __filename = __vtqFileURLToPath(import.meta.url);',
+      'const __dirname = __vtqDirname(__filename);',
+    ].join(' '),
+  },
   logLevel: 'warning',
 });

@@ -41,6 +41,8 @@ const CONFIG_FILE = 0o644;
 export function buildDesiredState(options: SetupOptions, layout: InstallLayout, sources: SourceTree, renderer: Renderer): DesiredState {
   const files: DesiredFile[] = sources.files.map((f) => ({ path: join(layout.libDir, f.rel), mode: f.mode, content: f.content }));
   files.push({ path: join(layout.libDir, 'package.json'), mode: DATA_FILE, content: Buffer.from(APP_PACKAGE_JSON) });
+  // Which config this installation uses, for entry points that get no say in their environment (the hooks).
+  files.push({ path: join(layout.libDir, 'config-path'), mode: DATA_FILE, content: Buffer.from(`${options.configPath}\n`) });
   const hookCtx = {
     momPriv: options.momPriv ?? join(options.torqueHome, 'mom_priv'),
     torqueHome: options.torqueHome,

@@ -2,6 +2,7 @@ import yaml from 'js-yaml';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ValidationError, VtorqueError } from '../errors.js';
+import { appLayout } from '../install/paths.js';
 import type { ConfigContext } from './rules.js';
 import { CONFIG_FIELDS, type SiteConfig } from './schema.js';
 import { defaultConfig, validateConfig } from './validate.js';
@@ -23,11 +24,29 @@ export interface LoadedConfig {
   warnings: string[];
 }
 
+/**
+ * --config FILE, else VTORQUE_CONFIG, else the config this installation was set up with
+ * (`<app root>/config-path`, written by `vtorque setup --config`), else /etc/vtorque/config.yaml.
+ * The installation's own record matters for the hooks, which get pbs_mom's near-empty environment.
+ */
 export function resolveConfigPath(options: LoadConfigOptions): { path: string; explicit: boolean } {
   const fromEnv = options.env?.VTORQUE_CONFIG;
   if (options.path) return { path: options.path, explicit: true };
   if (fromEnv) return { path: fromEnv, explicit: true };
+  const installed = installedConfigPath();
+  if (installed) return { path: installed, explicit: false };
   return { path: DEFAULT_CONFIG_PATH, explicit: false };
+}
+
+export const CONFIG_PATH_FILE = 'config-path';
+
+function installedConfigPath(): string | undefined {
+  try {
+    const text = readFileSync(join(appLayout(import.meta.url).root, CONFIG_PATH_FILE), 'utf8').trim();
+    return text.startsWith('/') && !text.includes('\n') ? text : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Read, parse and validate the site config; every problem is reported at once, one per line. */

@@ -1,0 +1,25 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { REPO } from '../helpers/site.js';
+
+// Every installed executable is one of these bundles: each must load and answer (a bundle that
+// throws at import time, e.g. on a CommonJS global missing in ESM, would break a whole role).
+const node = (bundle: string, args: string[]) => spawnSync(process.execPath, [join(REPO, 'dist', bundle), ...args], { encoding: 'utf8', env: { PATH: process.env.PATH } });
+
+describe('bundles', () => {
+  it('vtorque and vmgr print their help', () => {
+    expect(node('vtorque.mjs', ['--help']).status).toBe(0);
+    expect(node('vmgr.mjs', ['--help']).status).toBe(0);
+  });
+  it('the hook bundle loads and refuses an unknown hook cleanly', () => {
+    const r = node('hook.mjs', ['no-such-hook', '0']);
+    expect(r.stderr).toMatch(/unknown hook/);
+    expect(r.stderr).not.toMatch(/internal error/);
+  });
+  it('job-run loads and needs PBS_JOBID', () => {
+    const r = node('vtorque.mjs', ['job-run']);
+    expect(r.stderr).toMatch(/PBS_JOBID/);
+    expect(r.stderr).not.toMatch(/internal error|ReferenceError/);
+  });
+});
