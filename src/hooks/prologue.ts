@@ -97,7 +97,8 @@ export async function runPrologue(ctx: HookContext, deps: PrologueDeps): Promise
       await stopComponents(config, component, deps.log);
       throw err;
     }
-    say(`vTorque: ${started.vms.length} VM(s) ready in ${(started.timeline.at(-1)?.endMs ?? 0) / 1000} s; the job starts in ${started.vms[0]?.name}`);
+    const phases = started.timeline.map((m) => `${m.phase} ${((m.endMs - m.startMs) / 1000).toFixed(1)}s`).join(', ');
+    say(`vTorque: ${started.vms.length} VM(s) ready in ${((started.timeline.at(-1)?.endMs ?? 0) / 1000).toFixed(1)} s (${phases}); the job starts in ${started.vms[0]?.name}`);
     return PROLOGUE_EXIT.run;
   } catch (err) {
     return failed(ctx, deps, err, owner !== undefined && cancelRequested(c, ctx.jobId, owner.uid));

@@ -10,9 +10,10 @@ export interface GuestEnv {
 
 /**
  * The guest environment of a job, from the job's own (Torque) environment: every PBS_* variable as
- * it is, except that PBS_NODEFILE, and PBS_VMNODEFILE beside it, name the VM node file in the guest.
+ * it is, except that PBS_NODEFILE, and PBS_VMNODEFILE beside it, name the VM node file in the guest,
+ * and PBS_NP counts the VMs' vCPUs (the slots of that node file), not the host cores Torque gave.
  */
-export function jobGuestEnv(env: NodeJS.ProcessEnv, guestNodeFile: string): GuestEnv {
+export function jobGuestEnv(env: NodeJS.ProcessEnv, guestNodeFile: string, vmSlots?: number): GuestEnv {
   const vars: Record<string, string> = {};
   const skipped: string[] = [];
   for (const [name, value] of Object.entries(env)) {
@@ -22,5 +23,6 @@ export function jobGuestEnv(env: NodeJS.ProcessEnv, guestNodeFile: string): Gues
   }
   vars.PBS_NODEFILE = guestNodeFile;
   vars.PBS_VMNODEFILE = guestNodeFile;
+  if (vmSlots !== undefined) vars.PBS_NP = String(vmSlots);
   return { vars, skipped: skipped.sort() };
 }

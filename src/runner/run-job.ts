@@ -51,7 +51,7 @@ async function runJobSteps(o: RunJobOptions, say: (line: string) => void): Promi
   const settings = runnerSettings(o);
   const job = loadJobRun(o.config, o.env);
   const paths = guestPaths(settings.guestRoot, job.guestJobDir);
-  const guestEnv = jobGuestEnv(o.env, paths.nodeFile);
+  const guestEnv = jobGuestEnv(o.env, paths.nodeFile, job.vms.reduce((n, v) => n + v.vcpus, 0));
   if (guestEnv.skipped.length > 0) say(messages.notPassed(guestEnv.skipped));
   const envFile = buildJobEnv(guestEnv.vars, o.renderTemplates);
   const fleet = await openFleet(job, settings, o.signal);

@@ -18,6 +18,7 @@ export interface JobVm {
   readonly ip: string;
   /** `type base64 [comment]`, as the prologue generated it. */
   readonly hostKey: string;
+  readonly vcpus: number;
 }
 
 /** Everything the runner needs from the job's state dir. */
@@ -101,6 +102,6 @@ function reachableVms(raw: unknown, source: string): JobVm[] {
     } catch (err) {
       throw stateError(source, `VM ${r.name}: ${(err as Error).message}`, err);
     }
-    return { name: r.name, rank: r.rank, ip: r.ip, hostKey: r.hostKey };
+    return { name: r.name, rank: r.rank, ip: r.ip, hostKey: r.hostKey, vcpus: r.vcpus };
   });
 }

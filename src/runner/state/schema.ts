@@ -24,6 +24,7 @@ const VmSchema = v.object({
   rank: v.pipe(v.number(), v.integer(), v.minValue(0)),
   ip: v.nullable(v.pipe(v.string(), v.check((s) => isIP(s) !== 0, 'an IP address'))),
   hostKey: v.pipe(v.string(), v.minLength(1), v.maxLength(16384)),
+  vcpus: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1024)), 1),
 });
 const VmsSchema = v.pipe(v.array(VmSchema), v.minLength(1));
 export type RunnerVmRecord = v.InferOutput<typeof VmSchema>;
