@@ -1,30 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { buildQsubRequest, parseQsubArgv, scriptDirectives, splitDirectiveWords } from './qsub-request.js';
+import { buildQsubRequest } from './qsub-request.js';
 
 const env = new Map([['HOME', '/home/alice'], ['FOO', 'from-env'], ['PATH', '/usr/bin']]);
-
-describe('parseQsubArgv', () => {
-  it('reads clustered flags, attached and detached values, permuted operands and --', () => {
-    expect(parseQsubArgv(['-Vz', '-lnodes=1', 'job.sh', '-N', 'x', '--', '-odd'])).toEqual({
-      options: [{ letter: 'V', value: null }, { letter: 'z', value: null }, { letter: 'l', value: 'nodes=1' }, { letter: 'N', value: 'x' }],
-      operands: ['job.sh', '-odd'],
-    });
-    expect(() => parseQsubArgv(['-N'])).toThrow(/requires a value/);
-  });
-});
-
-describe('scriptDirectives', () => {
-  it('stops at the first command, skips blanks, comments, #! and : lines, joins continued lines', () => {
-    const script = '#!/bin/sh\n: x\n\n# note\n#PBS -N a\n  #PBS -l nodes=1:ppn=2,\\\nwalltime=60\necho hi\n#PBS -q late\n';
-    expect(scriptDirectives(script, '#PBS')).toEqual([['-N', 'a'], ['-l', 'nodes=1:ppn=2,walltime=60']]);
-    expect(scriptDirectives(script, '')).toEqual([]);
-  });
-
-  it('tokenizes like qsub: quotes group, backslash escapes', () => {
-    expect(splitDirectiveWords(` -F "a b" 'c d' e\\ f ""`, 'x')).toEqual(['-F', 'a b', 'c d', 'e f', '']);
-    expect(() => splitDirectiveWords('-N "x', 'line 3')).toThrow(/line 3: unmatched/);
-  });
-});
 
 describe('buildQsubRequest', () => {
   it('lets the command line win over directives, merges -l per key, defaults queue and name', () => {

@@ -2,25 +2,9 @@
  * Torque resource lists (`-l nodes=2:ppn=4,mem=8gb,walltime=1:00:00`) and the honest raise a VM
  * job needs: enough cores and memory per node for its VMs plus what the host keeps for itself.
  */
-export type ResourceList = Map<string, string>;
+import { mergeResourceLists, parseResourceList, type ResourceList } from '../../core/qsub/index.js';
 
-export function parseResourceList(text: string): ResourceList {
-  const list: ResourceList = new Map();
-  for (const part of text.split(',')) {
-    if (part.trim() === '') continue;
-    const eq = part.indexOf('=');
-    if (eq < 0) list.set(part.trim(), '');
-    else list.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
-  }
-  return list;
-}
-
-/** qsub merges -l per resource key: script directives first, then the command line, last wins. */
-export function mergeResourceLists(lists: readonly string[]): ResourceList {
-  const merged: ResourceList = new Map();
-  for (const text of lists) for (const [k, v] of parseResourceList(text)) merged.set(k, v);
-  return merged;
-}
+export { mergeResourceLists, parseResourceList, type ResourceList };
 
 export interface ResourceNeed {
   /** Cores one node must give the job: vCPUs of its VMs, the host's cores, IOcm cores. */

@@ -7,10 +7,10 @@ import type { AppLayout } from '../../core/install/paths.js';
 import { listPoolImages } from '../../core/pool/images.js';
 import { createRenderer } from '../../core/render/render.js';
 import { applyPolicy, buildRequest, parseVmSpecs, type VmRequest, type VmSpec } from '../../core/request/index.js';
-import { scanDirectives, type Directive } from './directives.js';
+import { scanDirectives, type Directive } from '../../core/qsub/index.js';
 import { VSUB_EXIT } from './exit-codes.js';
 import { extractOwnOptions } from './own-options.js';
-import { optionWords, parseQsubArgs, type ParsedQsubArgs } from './qsub-options.js';
+import { optionWords, parseQsubArgs, type ParsedQsubArgs } from '../../core/qsub/index.js';
 import { computeRaise, formatResourceList, mergeResourceLists } from './resources.js';
 import { buildWrapper } from './wrapper.js';
 

@@ -2,8 +2,8 @@ import { encodeRequestLine, encodeScriptLine } from '../../core/contract/job-scr
 import { VtorqueError } from '../../core/errors.js';
 import type { Renderer } from '../../core/render/render.js';
 import type { VmRequest } from '../../core/request/types.js';
-import type { Directive } from './directives.js';
-import { quoteWord } from './directives.js';
+import type { Directive } from '../../core/qsub/index.js';
+import { quoteWord } from '../../core/qsub/index.js';
 
 export interface WrapperInput {
   readonly request: VmRequest;

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { scanDirectives, splitWords, quoteWord } from './directives.js';
-import { parseQsubArgs } from './qsub-options.js';
-import { computeRaise, mergeResourceLists, sizeToMiB } from './resources.js';
+import { parseQsubArgs } from './options.js';
+import { computeRaise, sizeToMiB } from '../../cli/vsub/resources.js';
+import { mergeResourceLists } from './resource-list.js';
 
 describe('qsub directive scanning', () => {
   it('skips #! and : lines, continues over blanks and comments, stops at the first command', () => {

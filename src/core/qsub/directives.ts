@@ -1,5 +1,5 @@
-import { VtorqueError } from '../../core/errors.js';
-import { parseQsubArgs, type ParsedQsubArgs } from './qsub-options.js';
+import { VtorqueError } from '../errors.js';
+import { parseQsubArgs, type ParsedQsubArgs } from './options.js';
 
 export interface Directive {
   /** The directive's source lines, verbatim (more than one when continued with a backslash). */
