@@ -1,4 +1,4 @@
-import { closeSync, copyFileSync, fchmodSync, fchownSync, lstatSync, openSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdirSync, fchmodSync, fchownSync, lstatSync, openSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { VtorqueError } from '../../core/errors.js';
 import { infoPath } from '../../core/pool/images.js';
@@ -13,17 +13,31 @@ function poolEntry(dir: string, name: string): string {
   return join(dir, name);
 }
 
-/** Copy an image into the pool as root:root 0444 (atomically: temp name, then rename). */
-export function addImage(dir: string, source: string, description: string, name = basename(source)): string {
+/** Direct kernel boot files travel with their image: `<image>.vmlinuz` and `<image>.initrd`. */
+export const BOOT_SUFFIXES = ['.vmlinuz', '.initrd'] as const;
+
+/**
+ * Copy an image into the pool as root:root 0444 (atomically: temp name, then rename), with its
+ * kernel and initrd when they sit beside it. Returns the paths written.
+ */
+export function addImage(dir: string, source: string, description: string, name = basename(source)): string[] {
   requireRoot('add');
   const target = poolEntry(dir, name);
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const written = [copyInto(source, target)];
+  const boot = BOOT_SUFFIXES.filter((suffix) => lstatSync(`${source}${suffix}`, { throwIfNoEntry: false })?.isFile());
+  if (boot.length === BOOT_SUFFIXES.length) for (const suffix of boot) written.push(copyInto(`${source}${suffix}`, `${target}${suffix}`));
+  writeInfo(dir, name, description);
+  return written;
+}
+
+function copyInto(source: string, target: string): string {
   const st = lstatSync(source, { throwIfNoEntry: false });
-  if (!st?.isFile()) throw new VtorqueError('REQUEST_INVALID', `${source}: expected a regular image file (not a link or directory)`);
+  if (!st?.isFile()) throw new VtorqueError('REQUEST_INVALID', `${source}: expected a regular file (not a link or directory)`);
   const tmp = `${target}.vmgr-${process.pid}`;
   copyFileSync(source, tmp);
   fixOwnership(tmp);
   renameSync(tmp, target);
-  writeInfo(dir, name, description);
   return target;
 }
 
@@ -39,6 +53,7 @@ export function deleteImage(dir: string, name: string): void {
   if (!lstatSync(target, { throwIfNoEntry: false })) throw new VtorqueError('REQUEST_INVALID', `no image ${name} in ${dir}`);
   unlinkSync(target);
   rmSync(infoPath(dir, name), { force: true });
+  for (const suffix of BOOT_SUFFIXES) rmSync(`${target}${suffix}`, { force: true });
 }
 
 function writeInfo(dir: string, name: string, description: string): void {

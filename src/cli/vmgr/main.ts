@@ -35,7 +35,7 @@ await runMain('vmgr', async () => {
     })
     .command('add <image> [description]', 'copy an image into the pool (root)', (y) => y.positional('image', { type: 'string', demandOption: true }).positional('description', { type: 'string', default: '' }).option('name', { type: 'string', describe: 'name in the pool (default: the file name)' }), (a) => {
       const { config } = loadConfig({ path: a.config, env: process.env });
-      out(`added ${addImage(config.VM_IMG_DIR, a.image, a.description, a.name)}\n`);
+      for (const path of addImage(config.VM_IMG_DIR, a.image, a.description, a.name)) out(`added ${path}\n`);
     })
     .command('update <image> <description>', 'change an image description (root)', (y) => y.positional('image', { type: 'string', demandOption: true }).positional('description', { type: 'string', demandOption: true }), (a) => {
       const { config } = loadConfig({ path: a.config, env: process.env });

@@ -1,4 +1,6 @@
 import type { Argv } from 'yargs';
+import { addImage } from '../../admin/pool/manage.js';
+import { loadConfig } from '../../core/config/index.js';
 import { buildImage } from '../../image/index.js';
 import { formatSandboxStatus, sandboxDown, sandboxStatus, sandboxUp, type SandboxOptions } from '../../sandbox/index.js';
 
@@ -25,11 +27,18 @@ export function imageCommand<T>(y: Argv<T>) {
   return y
     .positional('action', { choices: ['build'] as const, demandOption: true })
     .option('out', { type: 'string', default: '/var/cache/vtorque/image', describe: 'output directory' })
-    .option('force', { type: 'boolean', default: false, describe: 'rebuild even when the inputs are unchanged' });
+    .option('force', { type: 'boolean', default: false, describe: 'rebuild even when the inputs are unchanged' })
+    .option('register', { type: 'boolean', default: false, describe: 'add it to the image pool (VM_IMG_DIR) as vmgr add does' })
+    .option('config', { type: 'string', describe: 'site config for --register' });
 }
 
-export async function runImageCommand(a: { out: string; force: boolean }): Promise<number> {
+export async function runImageCommand(a: { out: string; force: boolean; register: boolean; config?: string | undefined }): Promise<number> {
   const r = await buildImage({ outDir: a.out, cacheDir: '/var/cache/vtorque', log: say, force: a.force });
   process.stdout.write(`${r.cached ? 'up to date' : `built in ${Math.round(r.durationMs / 1000)} s`}: ${Object.values(r.artifacts).join(' ')}\n`);
+  if (a.register) {
+    const { config } = loadConfig({ path: a.config, env: process.env });
+    const description = `Debian 12 (bookworm) x86_64, cloud-init NoCloud, built by vtorque image build (inputs ${r.inputsHash.slice(0, 12)})`;
+    for (const path of addImage(config.VM_IMG_DIR, r.artifacts.qcow2, description)) process.stdout.write(`registered ${path}\n`);
+  }
   return 0;
 }
