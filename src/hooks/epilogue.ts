@@ -47,7 +47,10 @@ export async function runEpilogue(ctx: HookContext, deps: EpilogueDeps): Promise
   const node = readAllocation(deps.env.PBS_NODEFILE)?.localName ?? '';
   const problems = await stopComponents(c, { jobId: ctx.jobId, user: ctx.user, node, request: decoded.request }, deps.log);
   if (problems.length > 0) rc = rc || 1;
-  unlinkNoFollow(join(c.SPOOL_DIR, 'cancel', ctx.jobId));
+  // The cancel dir exists only where a Node prologue ran (never on a sister, nor on a node whose
+  // prologue was refused, killed or stopped by the site's .orig): no dir, no marker to remove.
+  const cancelDir = join(c.SPOOL_DIR, 'cancel');
+  if (lstatNoFollow(cancelDir, { trusted: true })) unlinkNoFollow(join(cancelDir, ctx.jobId));
   if (owner && c.KILL_USER_PROCESSES_AFTER_JOB && nodeWasExclusive(c, ctx.jobId)) {
     // Only here: on a node shared with other jobs this would kill them too (the original did it anyway).
     await run('pkill', ['-KILL', '-U', String(owner.uid)], { reject: false, timeoutMs: 10_000 });

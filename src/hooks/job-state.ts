@@ -54,6 +54,20 @@ export function countAttempt(config: SiteConfig, jobId: string): number {
   return n + 1;
 }
 
+/**
+ * The job has left Torque's prologue requeue loop (its VMs started, or it is aborted): drop its
+ * node-fault counter, which would otherwise stay forever and count against a later start of the
+ * same job id (qrerun, or ids restarting after `pbs_server -t create`). Best effort.
+ */
+export function clearAttempts(config: SiteConfig, jobId: string): void {
+  const dir = join(config.SPOOL_DIR, 'attempts');
+  try {
+    if (lstatNoFollow(dir, { trusted: true })) unlinkNoFollow(join(dir, jobDirName(jobId)));
+  } catch {
+    // Best effort: a stale counter must never turn a started (or aborted) job into something else.
+  }
+}
+
 /** The cancel marker `epilogue.precancel` (running as the job owner) drops; only the owner's counts. */
 export function cancelRequested(config: SiteConfig, jobId: string, ownerUid: number): boolean {
   const st = lstatNoFollow(join(config.SPOOL_DIR, 'cancel', jobId), { trusted: true });

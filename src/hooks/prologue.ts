@@ -16,7 +16,7 @@ import { isRequestError, reason } from './classify.js';
 import type { HookContext } from './context.js';
 import { bootFilesFor, nodeEngine, poolImagePath } from './engine-context.js';
 import { MAX_NODE_FAULTS, PROLOGUE_EXIT } from './exit-codes.js';
-import { cancelRequested, countAttempt, writeJobState } from './job-state.js';
+import { cancelRequested, clearAttempts, countAttempt, writeJobState } from './job-state.js';
 import { readAllocation } from './nodes.js';
 import { resolveOwner } from './owner.js';
 
@@ -98,6 +98,7 @@ export async function runPrologue(ctx: HookContext, deps: PrologueDeps): Promise
       throw err;
     }
     const phases = started.timeline.map((m) => `${m.phase} ${((m.endMs - m.startMs) / 1000).toFixed(1)}s`).join(', ');
+    clearAttempts(c, ctx.jobId);
     say(`vTorque: ${started.vms.length} VM(s) ready in ${((started.timeline.at(-1)?.endMs ?? 0) / 1000).toFixed(1)} s (${phases}); the job starts in ${started.vms[0]?.name}`);
     return PROLOGUE_EXIT.run;
   } catch (err) {
@@ -111,11 +112,13 @@ export async function runPrologue(ctx: HookContext, deps: PrologueDeps): Promise
 function failed(ctx: HookContext, deps: PrologueDeps, err: unknown, cancelled: boolean): number {
   deps.log.warn({ err: reason(err) }, 'prologue failed');
   if (cancelled || isRequestError(err)) {
+    clearAttempts(deps.config, ctx.jobId);
     deps.say(`vTorque: the VM job cannot start: ${reason(err)}. The job is aborted.`);
     return PROLOGUE_EXIT.abort;
   }
   const attempt = countAttempt(deps.config, ctx.jobId);
   if (attempt >= MAX_NODE_FAULTS) {
+    clearAttempts(deps.config, ctx.jobId);
     deps.say(`vTorque: the VMs failed to start on this node ${attempt} times (last: ${reason(err)}). The job is aborted instead of requeued again.`);
     return PROLOGUE_EXIT.abort;
   }

@@ -25,6 +25,9 @@ export interface HookFrontVars {
   nodePath: string;
   hookBundle: string;
   isPrecancel: boolean;
+  /** The mother superior's prologue (root): it makes the cancel directory. */
+  isMotherPrologue: boolean;
+  spoolDir: string;
   /** Where epilogue.precancel (as the job owner) drops its cancel marker: SPOOL_DIR/cancel. */
   cancelDir: string;
 }
@@ -49,6 +52,8 @@ export function hookFrontVars(name: HookName, ctx: HookFrontContext): HookFrontV
     nodePath: ctx.nodePath,
     hookBundle: ctx.hookBundle,
     isPrecancel: name === 'epilogue.precancel',
+    isMotherPrologue: name === 'prologue',
+    spoolDir: ctx.spoolDir,
     cancelDir: join(ctx.spoolDir, 'cancel'),
   };
 }

@@ -1,0 +1,319 @@
+import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { jobDirName } from '../../src/core/contract/job-state.v1.js';
+import { callHook, DEAD_URI, entries, epilogueArgv, HOST, IMAGE, makeHookSite, prologueArgv, stageJob, TEST_USER, unstageJob, vmJobScript, type HookSite } from './fixture.js';
+
+// Torque contract tests of OUR installed hooks (vtorque setup into a temp prefix, fronting a temp
+// mom_priv that had site hooks), driven by run-local exactly as pbs_mom 6.1 drives them, or called
+// directly with pbs_mom's argv/env/cwd. libvirt is the in-process test driver (each hook process
+// has fresh state; domain type `test` skips IP/SSH waits), so the prologue boots "VMs" at once and
+// the job runner then fails for lack of an IP: expected in this tier (the e2e tier has real guests).
+let s: HookSite;
+beforeAll(async () => {
+  s = await makeHookSite();
+}, 60_000);
+afterAll(() => s?.cleanup());
+beforeEach(() => s.reset());
+
+const vmJob = ['-vm', 'vcpus=1', 'job.sh'];
+const plainJob = ['-l', 'walltime=00:05:00', 'job.sh'];
+/** VM state dirs under SPOOL_DIR/jobs. */
+const stateDirs = (): string[] => entries(join(s.spool, 'jobs'));
+const attemptFiles = (): string[] => entries(join(s.spool, 'attempts'));
+const cancelMarkers = (): string[] => entries(join(s.spool, 'cancel'));
+/** The Node side's logs: a file appears as soon as that hook's Node process starts. */
+const nodeLogs = (): string[] => entries(s.logDir);
+/** Where earlier VM prologues leave the precancel marker dir on a node (root, sticky, 1733). */
+const makeCancelDir = (): void => {
+  mkdirSync(join(s.spool, 'cancel'), { recursive: true });
+  chmodSync(join(s.spool, 'cancel'), 0o1733);
+};
+/** A site epilogue snippet recording which VM state dirs exist when the epilogue starts (before our teardown). */
+const recordStateSnippet = (): string => `ls '${join(s.spool, 'jobs')}' > '${s.ctl}/state-at-epilogue' 2>/dev/null`;
+const stateAtEpilogue = (): string => s.ctlFile('state-at-epilogue');
+
+describe('1. plain jobs never start Node', () => {
+  it('runs a plain job to completion through our fronts with libvirt dead; no Node hook log appears', async () => {
+    s.configure({ LIBVIRT_URI: DEAD_URI }); // Node would fail (and log) if it were ever started
+    const r = await s.run(plainJob);
+    expect(r).toMatchObject({ verdict: 'run', exitStatus: 0, canceled: false, attempts: [{ prologueRc: 0, epilogueRc: 0, exitStatus: 0 }] });
+    expect(r.stdout).toBe(`plain job on ${HOST} as ${TEST_USER}\n`);
+    expect(r.stderr).toBe('plain job stderr\n');
+    expect(r.hooks.map((h) => [h.hook, h.rc])).toEqual([['prologue', 0], ['epilogue', 0]]);
+    expect(nodeLogs()).toEqual([]); // no prologue.log, no epilogue.log
+    // The site's own hooks still ran, with pbs_mom's argv, as root.
+    expect(s.siteRuns('prologue')).toEqual([[8, 0]]);
+    expect(s.siteRuns('epilogue')).toEqual([[11, 0]]);
+    expect(stateDirs()).toEqual([]);
+  });
+});
+
+describe('2. a VM job with the libvirt test driver', () => {
+  it('prologue 0 with our progress lines; the runner fails (no IP); the epilogue removes the state dir', async () => {
+    s.site('epilogue', { sh: recordStateSnippet() });
+    const r = await s.run(vmJob);
+    expect(r.verdict).toBe('run');
+    expect(r.attempts).toEqual([expect.objectContaining({ prologueRc: 0, epilogueRc: 0 })]);
+    expect(r.stdout).toMatch(/planned 1 VM\(s\): \S+ \(1 vCPU, 256 MiB\)/);
+    expect(r.stdout).toMatch(/vTorque: 1 VM\(s\) ready in \d+\.\d s \(.*\); the job starts in \S+/);
+    expect(r.stderr).toContain('has no IP address');
+    expect(r.exitStatus).not.toBe(0);
+    expect(r.attempts[0]?.exitStatus).toBe(r.exitStatus);
+    // Created by the prologue (still there when the epilogue started), removed by the epilogue.
+    expect(stateAtEpilogue()).toBe(`${jobDirName(r.jobId)}\n`);
+    expect(stateDirs()).toEqual([]);
+    expect(attemptFiles()).toEqual([]); // only node faults leave a counter
+    expect(cancelMarkers()).toEqual([]);
+    expect(nodeLogs()).toEqual(['epilogue.log', 'prologue.log']);
+  });
+});
+
+describe('3. the site hooks (.orig) are chained and their verdicts kept', () => {
+  it('setup moved the site hooks to <hook>.orig and linked ours in their place', () => {
+    for (const hook of ['prologue', 'epilogue', 'epilogue.precancel'] as const) {
+      const link = join(s.momPriv, hook);
+      expect(lstatSync(link).isSymbolicLink()).toBe(true);
+      expect(readlinkSync(link)).toBe(join(s.hooksDir, hook));
+      expect(statSync(link).mode & 0o7777).toBe(hook === 'epilogue.precancel' ? 0o555 : 0o500);
+      expect(statSync(link).uid).toBe(0);
+      expect(readFileSync(`${link}.orig`, 'utf8')).toContain(`'${s.ctl}'/${hook}`);
+      expect(statSync(`${link}.orig`).mode & 0o7777).toBe(hook === 'epilogue.precancel' ? 0o555 : 0o700);
+    }
+    expect(s.setupLines).toContain(`rename ${join(s.momPriv, 'prologue')} -> prologue.orig`);
+  });
+
+  it('(a) prologue.orig exits 0 and prints: its line is in the .OU, then the VM job runs', async () => {
+    s.site('prologue', { say: 'site prologue: checked the scratch fs' });
+    const r = await s.run(vmJob);
+    expect(r.attempts).toEqual([expect.objectContaining({ prologueRc: 0, epilogueRc: 0 })]);
+    expect(r.stdout.split('\n')[0]).toBe('site prologue: checked the scratch fs');
+    expect(r.stdout).toMatch(/VM\(s\) ready in/);
+    expect(r.stderr).toContain('has no IP address');
+    expect(s.siteRuns('prologue')).toEqual([[8, 0]]);
+    expect(stateDirs()).toEqual([]);
+  });
+
+  it('(b) prologue.orig exits 1: aborted, our Node prologue never ran, the epilogue still ran', async () => {
+    s.site('prologue', { rc: 1, say: 'site prologue: node unhealthy' });
+    const r = await s.run(vmJob, { maxStarts: 3 });
+    expect(r).toMatchObject({ verdict: 'aborted', exitStatus: -2, attempts: [{ prologueRc: 1, epilogueRc: 0, exitStatus: -2 }] });
+    expect(r.stdout).toBe('site prologue: node unhealthy\n');
+    expect(nodeLogs()).toEqual(['epilogue.log']); // no prologue.log: Node never started for the prologue
+    expect(s.siteRuns('epilogue')).toEqual([[11, 0]]);
+    expect(stateDirs()).toEqual([]);
+  });
+
+  it('(b2) prologue.orig exits 2: kept as a requeue, Node not started', async () => {
+    s.site('prologue', { rc: 2 });
+    const r = await s.run(vmJob, { maxStarts: 2 });
+    expect(r.verdict).toBe('requeued-limit');
+    expect(r.attempts.map((a) => [a.prologueRc, a.epilogueRc])).toEqual([[2, 0], [2, 0]]);
+    expect(nodeLogs()).toEqual(['epilogue.log']);
+    expect(attemptFiles()).toEqual([]); // the site's faults are not counted as ours
+  });
+
+  it('(c) epilogue.orig exits 3: the epilogue returns 3 and our teardown still happened', async () => {
+    s.site('epilogue', { rc: 3, sh: recordStateSnippet() });
+    const r = await s.run(vmJob);
+    expect(r.attempts).toEqual([expect.objectContaining({ prologueRc: 0, epilogueRc: 3 })]);
+    expect(r.verdict).toBe('run');
+    expect(stateAtEpilogue()).toBe(`${jobDirName(r.jobId)}\n`);
+    expect(stateDirs()).toEqual([]);
+  });
+});
+
+describe('4. exit-code mapping: node faults requeue, but never in a hot loop', () => {
+  it('libvirt unreachable: prologue 2, 2, then 1 ("aborted instead of requeued"), nothing left', async () => {
+    s.configure({ LIBVIRT_URI: DEAD_URI });
+    // Torque recreates the .OU at each start: the site epilogue keeps a copy of every start's,
+    // and of our node-fault counter as the epilogue finds it.
+    const all = `'${s.ctl}/ou-all'`;
+    s.site('epilogue', { sh: `cat "$(readlink /proc/$$/fd/1)" >> ${all}; echo "counter: $(cat '${s.spool}/attempts'/* 2>/dev/null)" >> ${all}; echo '--- end of start' >> ${all}` });
+    const r = await s.run(vmJob, { maxStarts: 5 });
+    expect(r.attempts.map((a) => a.prologueRc)).toEqual([2, 2, 1]);
+    expect(r.attempts.map((a) => a.exitStatus)).toEqual([-14, -14, -2]);
+    expect(r).toMatchObject({ verdict: 'aborted', exitStatus: -2 });
+    const starts = s.ctlFile('ou-all').split('--- end of start\n').filter(Boolean);
+    expect(starts).toHaveLength(3);
+    expect(starts[0]).toMatch(/vTorque: the VMs failed to start \(attempt 1 of 3\): libvirt open .*\. Torque will requeue the job\./);
+    expect(starts[1]).toContain('failed to start (attempt 2 of 3)');
+    expect(starts[2]).toMatch(/failed to start on this node 3 times \(last: libvirt open .*\)\. The job is aborted instead of requeued again\./);
+    expect(starts.map((t) => /counter: (.*)\n/.exec(t)?.[1])).toEqual(['1', '2', '']); // kept across requeues, dropped at the abort
+    expect(r.stdout).toContain('aborted instead of requeued');
+    // The epilogue could not reach libvirt either: it says so and returns 1 (logged only by pbs_mom).
+    expect(r.attempts.map((a) => a.epilogueRc)).toEqual([1, 1, 1]);
+    expect(r.stdout).toContain(`vTorque: teardown of job ${r.jobId} failed`);
+    expect(stateDirs()).toEqual([]);
+    expect(attemptFiles()).toEqual([]); // the job is over: its fault counter goes with it
+  }, 60_000);
+
+  it('a transient node fault: requeued once, the second start boots and drops the counter', async () => {
+    const good = join(s.ctl, 'good.yaml');
+    writeFileSync(good, readFileSync(s.configPath));
+    s.configure({ LIBVIRT_URI: DEAD_URI });
+    // libvirt "comes back" during the first start's epilogue (the site's part runs before ours).
+    s.site('epilogue', { sh: `cp '${good}' '${s.configPath}'; echo "counter: $(cat '${s.spool}/attempts'/* 2>/dev/null)" >> '${s.ctl}/counters'` });
+    const r = await s.run(vmJob, { maxStarts: 5 });
+    expect(r.attempts.map((a) => a.prologueRc)).toEqual([2, 0]);
+    expect(r.verdict).toBe('run');
+    expect(r.stdout).toMatch(/VM\(s\) ready in/);
+    expect(s.ctlFile('counters')).toBe('counter: 1\ncounter: \n');
+    expect(attemptFiles()).toEqual([]);
+    expect(stateDirs()).toEqual([]);
+  }, 30_000);
+});
+
+describe('5. a request or policy error aborts at once (exit 1, no requeue)', () => {
+  it('the image vanished from the pool between submit and prologue', async () => {
+    s.site('prologue', { sh: `rm -f '${join(s.pool, IMAGE)}'` }); // runs as root just before our Node prologue
+    const r = await s.run(vmJob, { maxStarts: 5 });
+    expect(r).toMatchObject({ verdict: 'aborted', exitStatus: -2, attempts: [{ prologueRc: 1, exitStatus: -2 }] });
+    expect(r.stdout).toMatch(/vTorque: the VM job cannot start: img = "debian-12-x86_64\.qcow2".*\. The job is aborted\.\n/);
+    expect(nodeLogs()).toContain('prologue.log');
+    expect(attemptFiles()).toEqual([]);
+    expect(stateDirs()).toEqual([]);
+  });
+
+  it('more vCPUs than PBS_NODEFILE gives the job (called directly as pbs_mom does)', async () => {
+    const job = stageJob(s, `501.${HOST}`, vmJobScript({ vcpus: 2 }), 1);
+    try {
+      const pro = await callHook(s, 'prologue', prologueArgv(job), job.nodefile);
+      expect(pro.rc).toBe(1);
+      expect(pro.stdout).toContain(`vTorque: the VM job cannot start: Torque gave this job 1 core(s) on ${HOST}, its VMs need 3 (1 x 2 vCPUs + 1 for the host)`);
+      expect(pro.stdout).toContain('The job is aborted.');
+      expect(attemptFiles()).toEqual([]);
+      expect(stateDirs()).toEqual([]);
+    } finally {
+      unstageJob(s, job);
+    }
+  });
+});
+
+describe('6. older Torque: no .SC argument, derived from TORQUE_HOME/mom_priv/jobs/<jobid>.SC', () => {
+  it('plain job: prologue with 7 and epilogue with 10 arguments pass through (rc 0, no Node)', async () => {
+    const job = stageJob(s, `601.${HOST}`, '#!/bin/sh\necho plain\n', 2);
+    try {
+      const pro = await callHook(s, 'prologue', prologueArgv(job, false), job.nodefile);
+      expect(pro).toMatchObject({ rc: 0, stdout: '' });
+      const epi = await callHook(s, 'epilogue', epilogueArgv(job, { session: '4242', used: 'cput=00:00:00', withScript: false }), job.nodefile);
+      expect(epi).toMatchObject({ rc: 0, stdout: '' });
+      expect(s.siteRuns('prologue')).toEqual([[7, 0]]);
+      expect(s.siteRuns('epilogue')).toEqual([[10, 0]]);
+      expect(nodeLogs()).toEqual([]);
+    } finally {
+      unstageJob(s, job);
+    }
+  });
+
+  it('VM job: the 7-argument prologue finds the .SC and boots; the 10-argument epilogue tears down', async () => {
+    const job = stageJob(s, `602.${HOST}`, vmJobScript(), 2);
+    try {
+      const pro = await callHook(s, 'prologue', prologueArgv(job, false), job.nodefile);
+      expect(pro.stdout).toMatch(/planned 1 VM\(s\)/);
+      expect(pro.stdout).toMatch(/vTorque: 1 VM\(s\) ready in/);
+      expect(pro.rc).toBe(0);
+      expect(stateDirs()).toEqual([jobDirName(job.jobId)]);
+      const epi = await callHook(s, 'epilogue', epilogueArgv(job, { session: '4242', used: 'cput=00:00:00', exit: 1, withScript: false }), job.nodefile);
+      expect(epi.rc).toBe(0);
+      expect(stateDirs()).toEqual([]);
+    } finally {
+      unstageJob(s, job);
+    }
+  });
+});
+
+describe('7. pbs_mom permission checks apply to the installed hook', () => {
+  it('a group-writable prologue target is refused (rc -1) and the job requeued, never executed', async () => {
+    const target = join(s.hooksDir, 'prologue');
+    chmodSync(target, 0o520);
+    try {
+      const r = await s.run(plainJob, { maxStarts: 2 });
+      expect(r.hooks.filter((h) => h.hook === 'prologue').map((h) => h.rc)).toEqual([-1, -1]);
+      expect(r).toMatchObject({ verdict: 'requeued-limit', exitStatus: -14 });
+      expect(s.siteRuns('prologue')).toEqual([]); // not even the front ran
+      expect(s.siteRuns('epilogue')).toHaveLength(2);
+    } finally {
+      chmodSync(target, 0o500);
+    }
+  });
+});
+
+describe('8. $prologalarm', () => {
+  it('13 s (alarm 3 s) kills a 20 s prologue.orig: rc -4, the epilogue still runs and leaves nothing', async () => {
+    s.site('prologue', { sleep: 20 });
+    const r = await s.run(vmJob, { prologalarm: 13, maxStarts: 1 });
+    const pro = r.hooks.find((h) => h.hook === 'prologue');
+    expect(pro?.rc).toBe(-4);
+    expect(pro?.ms).toBeGreaterThanOrEqual(2900);
+    expect(pro?.ms).toBeLessThan(6000);
+    expect(r).toMatchObject({ verdict: 'requeued-limit', attempts: [{ prologueRc: -4, epilogueRc: 0, exitStatus: -14 }] });
+    expect(nodeLogs()).toEqual(['epilogue.log']);
+    expect(stateDirs()).toEqual([]);
+    expect(attemptFiles()).toEqual([]);
+  }, 30_000);
+});
+
+describe('9. epilogue.precancel runs as the owner and only drops a marker', () => {
+  it('qdel during the prologue: the owner\'s marker stops the Node prologue ("cancelled"), the epilogue removes it', async () => {
+    makeCancelDir();
+    s.site('prologue', { sleep: 2 }); // the cancel lands while the site prologue still runs
+    s.site('epilogue', { sh: `stat -c %u '${join(s.spool, 'cancel')}'/"$1" > '${s.ctl}/marker-owner' 2>/dev/null` });
+    const r = await s.run(vmJob, { cancelAfter: 0.5, maxStarts: 3 });
+    expect(r.hooks.map((h) => [h.hook, h.rc])).toEqual([['epilogue.precancel', 0], ['prologue', 1], ['epilogue', 0]]);
+    expect(r).toMatchObject({ verdict: 'aborted', exitStatus: 271, canceled: true });
+    expect(r.stdout).toContain('vTorque: the VM job cannot start: the job was cancelled before its VMs started. The job is aborted.');
+    expect(s.siteRuns('epilogue.precancel')).toEqual([[11, s.uid]]);
+    expect(s.ctlFile('marker-owner')).toBe(`${s.uid}\n`);
+    expect(cancelMarkers()).toEqual([]);
+    expect(stateDirs()).toEqual([]);
+    expect(attemptFiles()).toEqual([]);
+  });
+
+  it('called directly as the owner: the marker is the owner\'s, the next prologue exits 1 "cancelled"', async () => {
+    makeCancelDir();
+    const job = stageJob(s, `901.${HOST}`, vmJobScript(), 2);
+    try {
+      const pc = await callHook(s, 'epilogue.precancel', epilogueArgv(job, { session: '4242', exit: 0 }));
+      expect(pc).toMatchObject({ rc: 0, stdout: '' });
+      const marker = statSync(join(s.spool, 'cancel', job.jobId));
+      expect(marker.uid).toBe(s.uid);
+      expect(nodeLogs()).toEqual([]); // precancel never starts Node (it blocks pbs_mom)
+      const pro = await callHook(s, 'prologue', prologueArgv(job), job.nodefile);
+      expect(pro.rc).toBe(1);
+      expect(pro.stdout).toContain('cancelled');
+      expect(stateDirs()).toEqual([]);
+      const epi = await callHook(s, 'epilogue', epilogueArgv(job, { exit: 271 }), job.nodefile);
+      expect(epi.rc).toBe(0);
+      expect(cancelMarkers()).toEqual([]);
+    } finally {
+      unstageJob(s, job);
+    }
+  });
+
+  it('qdel of a plain job: the owner\'s marker is dropped and removed by the epilogue front (Node never starts)', async () => {
+    makeCancelDir();
+    writeFileSync(join(s.work, 'sleepy.sh'), '#!/bin/sh\nsleep 20\n', { mode: 0o755 });
+    chownSync(join(s.work, 'sleepy.sh'), s.uid, s.uid);
+    s.site('epilogue', { sh: `stat -c %u '${join(s.spool, 'cancel')}'/"$1" > '${s.ctl}/marker-owner' 2>/dev/null` });
+    const r = await s.run(['sleepy.sh'], { cancelAfter: 1 });
+    expect(r.hooks.map((h) => [h.hook, h.rc])).toEqual([['prologue', 0], ['epilogue.precancel', 0], ['epilogue', 0]]);
+    expect(r).toMatchObject({ verdict: 'run', exitStatus: 271, canceled: true });
+    expect(s.ctlFile('marker-owner')).toBe(`${s.uid}\n`);
+    expect(cancelMarkers()).toEqual([]); // else it would stay forever, and abort a later VM job reusing the id
+    expect(nodeLogs()).toEqual([]);
+  });
+
+  it('a marker owned by another user is ignored: the prologue proceeds', async () => {
+    // A root-run site prologue plants a marker owned by nobody (65534) just before ours runs.
+    const dir = join(s.spool, 'cancel');
+    s.site('prologue', { sh: `mkdir -p -m 1733 '${dir}' && : > '${dir}'/"$1" && chown 65534:65534 '${dir}'/"$1"` });
+    s.site('epilogue', { sh: `stat -c %u '${dir}'/"$1" > '${s.ctl}/marker-owner' 2>/dev/null` });
+    const r = await s.run(vmJob);
+    expect(r.attempts).toEqual([expect.objectContaining({ prologueRc: 0, epilogueRc: 0 })]);
+    expect(r.stdout).toMatch(/VM\(s\) ready in/);
+    expect(s.ctlFile('marker-owner')).toBe('65534\n');
+    expect(cancelMarkers()).toEqual([]); // the epilogue removes whatever marker the job has
+    expect(stateDirs()).toEqual([]);
+  });
+});
