@@ -3,6 +3,7 @@ const benches: Record<string, () => Promise<void>> = {
   vsub: async () => (await import('./vsub.js')).benchVsub(),
   engine: async () => (await import('./engine.js')).benchEngine(),
   hooks: async () => (await import('./hooks.js')).benchHooks(),
+  e2e: async () => (await import('./e2e.js')).benchE2e(),
 };
 
 const names = process.argv.slice(2);

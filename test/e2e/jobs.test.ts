@@ -1,0 +1,182 @@
+import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findExecutable } from '../../src/core/exec/which.js';
+import type { RunLocalResult } from '../../src/runlocal/index.js';
+import { arpLinesOf, createVmSite, nodeFileIps, type VmSite } from './helpers/vm-site.js';
+
+// Real VM jobs through the installed hooks: one sandbox (libvirtd + an isolated network in the
+// netns `vtqjobs`), one scratch `vtorque setup`, jobs run by runLocal as pbs_mom would run them.
+// TCG guests here take 60-90 s to answer SSH, so scenarios share boots where they can.
+const NS = 'vtqjobs';
+const USER = 'vtqe2e';
+const SUBNET = '10.213.10';
+const t0 = performance.now();
+const log = (line: string): void => void process.stderr.write(`[jobs +${((performance.now() - t0) / 1000).toFixed(0)}s] ${line}\n`);
+const canRun = process.getuid?.() === 0 && ['virsh', 'qemu-img', 'setpriv', 'useradd'].every((f) => findExecutable(f) !== null);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+const site: VmSite = createVmSite({
+  name: NS,
+  network: { name: 'vtq-jobs-net', bridge: 'vtqjobsbr0', subnet: SUBNET },
+  root: process.env.VTQ_TEST_JOBS_DIR ?? '/var/tmp/vtorque-e2e/jobs',
+  user: USER,
+  log,
+});
+
+/** Everything a finished job may have left: none of it may be there. */
+async function expectNothingLeft(what: string, ips: readonly string[] = []): Promise<void> {
+  const left = await site.leftovers(ips);
+  expect(left, `${what}: leftovers`).toEqual({ domains: [], jobDirs: [], mounts: [], torqueFiles: [], arp: [], cancelMarkers: [], attemptCounters: [] });
+  if (ips.length > 0) log(`${what}: ARP for ${ips.join(', ')}: ${JSON.stringify(arpLinesOf(await site.arpTable(), ips))}`);
+}
+
+function report(what: string, r: RunLocalResult): void {
+  const attempts = r.attempts.map((a) => `prologue ${a.prologueRc}/epilogue ${a.epilogueRc}/exit ${a.exitStatus} in ${(a.ms / 1000).toFixed(1)} s`).join('; ');
+  log(`${what}: ${r.jobId} verdict ${r.verdict}, exit ${r.exitStatus}, canceled ${r.canceled}; ${attempts}`);
+  for (const line of r.stdout.split('\n').filter(Boolean)) log(`  OU| ${line}`);
+  for (const line of r.stderr.split('\n').filter(Boolean)) log(`  ER| ${line}`);
+}
+
+const ms = (r: RunLocalResult, hook: string): number[] => r.hooks.filter((h) => h.hook === hook).map((h) => h.ms);
+
+describe.skipIf(!canRun)('VM jobs through the installed hooks (slow: TCG guests, about 10 minutes)', () => {
+  beforeAll(async () => {
+    await site.open();
+    log(`site ready: ${site.uri}`);
+  }, 10 * 60_000);
+
+  afterAll(async () => {
+    await site.close();
+    log('uninstalled, sandbox down');
+  }, 5 * 60_000);
+
+  it('a. a batch job with vm_prologue exits 3 with its output in .OU; the same job again runs too, leaving no domain, job dir or ARP entry', async () => {
+    site.configure();
+    site.writeUserFile('pre.sh', '#!/bin/sh\necho "VMPROLOGUE marker as $(id -un) in $(hostname)"\n', 0o755);
+    site.writeUserFile(
+      'exit3.sh',
+      [
+        '#!/bin/sh',
+        '#PBS -N e2e-exit3',
+        '#PBS -l walltime=00:10:00',
+        'echo "JOB first line from $(hostname) as $(id -un)"',
+        'echo "JOB node file:"; cat "$PBS_VMNODEFILE"',
+        'echo "JOB PBS_JOBNAME=$PBS_JOBNAME"',
+        'echo "JOB to stderr" >&2',
+        'exit 3',
+        '',
+      ].join('\n'),
+      0o755,
+    );
+    const seen: string[] = [];
+    for (const round of [1, 2]) {
+      const t = performance.now();
+      const r = await site.runJob(['-vm', 'vcpus=1,ram=1G,vm_prologue=pre.sh', 'exit3.sh']);
+      report(`a.${round} (${((performance.now() - t) / 1000).toFixed(0)} s)`, r);
+      expect(r.verdict).toBe('run');
+      expect(r.exitStatus).toBe(3);
+      expect(r.attempts).toEqual([expect.objectContaining({ prologueRc: 0, exitStatus: 3 })]);
+      expect(r.stdout).toMatch(/vTorque: 1 VM\(s\) ready in [\d.]+ s \(plan .*ssh .*nodefile [\d.]+s\)/);
+      expect(r.stdout).toMatch(new RegExp(`VMPROLOGUE marker as ${USER} in v\\S+-1\\n`));
+      expect(r.stdout).toMatch(new RegExp(`JOB first line from v\\S+-1 as ${USER}\\n`));
+      expect(r.stdout.indexOf('VMPROLOGUE')).toBeLessThan(r.stdout.indexOf('JOB first line'));
+      expect(r.stdout).toContain('JOB PBS_JOBNAME=e2e-exit3\n');
+      expect(r.stderr).toContain('JOB to stderr');
+      const ips = nodeFileIps(r.stdout);
+      expect(ips).toHaveLength(1);
+      expect(ips[0]).toMatch(new RegExp(`^${SUBNET.replaceAll('.', '\\.')}\\.1\\d\\d$`));
+      seen.push(...ips);
+      await expectNothingLeft(`a.${round}`, seen);
+    }
+  });
+
+  it('b+c. a STDIN job with vms_per_node=2,vcpus=1 and HOST_OS_CORE_COUNT 0: its output comes back, two VMs pinned to different CPUs, two different IPs in the node file', async () => {
+    site.configure({ HOST_OS_CORE_COUNT: 0 });
+    const script = ['#!/bin/sh', 'echo "STDIN job $PBS_JOBNAME in $(hostname), PBS_NP=$PBS_NP"', 'echo "NODEFILE:"', 'cat "$PBS_VMNODEFILE"', 'echo "STDIN done"', ''].join('\n');
+    // While the job runs, ask libvirt which host CPU each of its vCPUs may run on.
+    const pins = new Map<string, string>();
+    let running = true;
+    const poller = (async () => {
+      while (running) {
+        const names = await site.virsh(['list', '--name']).catch(() => '');
+        for (const d of names.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('vtq-'))) {
+          if (pins.has(d)) continue;
+          const out = await site.virsh(['vcpupin', d]).catch(() => '');
+          const rows = out.split('\n').map((l) => l.trim().split(/\s+/)).filter((c) => /^\d+$/.test(c[0] ?? ''));
+          if (rows.length > 0) pins.set(d, rows.map((c) => `${c[0]}:${c[1]}`).join(' '));
+        }
+        await sleep(2000);
+      }
+    })();
+    const t = performance.now();
+    let r: RunLocalResult;
+    try {
+      r = await site.runJob(['-vm', 'vms_per_node=2,vcpus=1,ram=1G'], { stdin: script });
+    } finally {
+      running = false;
+      await poller;
+    }
+    report(`b+c (${((performance.now() - t) / 1000).toFixed(0)} s)`, r);
+    log(`b+c: live vCPU affinity (vcpu:cpus) ${JSON.stringify(Object.fromEntries(pins))}`);
+    expect(r.verdict).toBe('run');
+    expect(r.exitStatus).toBe(0);
+    expect(r.stdout).toMatch(/vTorque: 2 VM\(s\) ready in /);
+    expect(r.stdout).toMatch(/STDIN job STDIN in v\S+-1, PBS_NP=2\n/);
+    expect(r.stdout).toContain('STDIN done\n');
+    const ips = nodeFileIps(r.stdout.slice(r.stdout.indexOf('NODEFILE:')));
+    expect(ips).toHaveLength(2); // one line per vCPU
+    expect(new Set(ips).size).toBe(2);
+    // Both domains seen, each vCPU pinned to one host CPU, and not the same one.
+    expect(pins.size).toBe(2);
+    const cpus = [...pins.values()].map((p) => p.split(':')[1]);
+    expect(cpus.every((c) => /^\d+$/.test(c ?? ''))).toBe(true);
+    expect(new Set(cpus)).toEqual(new Set(['0', '1']));
+    await expectNothingLeft('b+c', ips);
+  });
+
+  it('e. a cancel 15 s into the boot stops the prologue early: aborted, nothing left', async () => {
+    site.configure();
+    site.writeUserFile('sleepy.sh', '#!/bin/sh\n#PBS -N e2e-cancel\necho "JOB must not run"\nsleep 600\n', 0o755);
+    const t = performance.now();
+    const r = await site.runJob(['-vm', 'vcpus=1,ram=1G', 'sleepy.sh'], { cancelAfter: 15 });
+    report(`e (${((performance.now() - t) / 1000).toFixed(0)} s)`, r);
+    expect(r.canceled).toBe(true);
+    expect(r.verdict).toBe('aborted');
+    expect(r.exitStatus).toBe(271);
+    expect(r.attempts).toHaveLength(1);
+    expect(r.attempts[0]?.prologueRc).toBe(1);
+    // The guest needs 60-90 s to answer SSH here: the prologue ended within seconds of the cancel.
+    const [prologueMs] = ms(r, 'prologue');
+    expect(prologueMs).toBeGreaterThan(14_000);
+    expect(prologueMs).toBeLessThan(30_000);
+    expect(r.stdout).toMatch(/cancelled/);
+    expect(r.stdout).not.toContain('JOB must not run');
+    await expectNothingLeft('e');
+  });
+
+  it('d. a guest that never comes up: each prologue fails within its deadline, the 3rd node fault aborts, the reason is in .OU, nothing left', async () => {
+    site.configure({ TIMEOUT: 25, PROLOGUE_TIMEOUT: 60 });
+    const broken = join(site.poolDir, 'broken.qcow2'); // no OS, no kernel beside it: the firmware finds nothing to boot
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', broken, '1G']);
+    try {
+      site.writeUserFile('never.sh', '#!/bin/sh\n#PBS -N e2e-broken\necho "JOB must not run"\n', 0o755);
+      const t = performance.now();
+      const r = await site.runJob(['-vm', 'img=broken.qcow2,distro=debian,vcpus=1,ram=1G', 'never.sh']);
+      report(`d (${((performance.now() - t) / 1000).toFixed(0)} s)`, r);
+      log(`d: prologue ms ${JSON.stringify(ms(r, 'prologue'))}, epilogue ms ${JSON.stringify(ms(r, 'epilogue'))}`);
+      expect(r.verdict).toBe('aborted');
+      expect(r.exitStatus).toBe(-2);
+      expect(r.attempts.map((a) => a.prologueRc)).toEqual([2, 2, 1]);
+      for (const p of ms(r, 'prologue')) expect(p).toBeLessThan(60_000);
+      for (const a of r.attempts) expect(a.ms).toBeLessThan(60_000 + 30_000); // + the epilogue's teardown
+      expect(r.stdout).toMatch(/failed to start on this node 3 times \(last: no IP address after \d+ ms/);
+      expect(r.stdout).toMatch(/aborted/);
+      expect(r.stdout).not.toContain('JOB must not run');
+      await expectNothingLeft('d');
+    } finally {
+      rmSync(broken, { force: true });
+    }
+  });
+});
