@@ -1,5 +1,6 @@
+import { readFdFully } from '../core/fs/read-fd.js';
 import { spawn } from 'node:child_process';
-import { chmodSync, chownSync, closeSync, constants as C, fstatSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants as C, fstatSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import yaml from 'js-yaml';
@@ -99,14 +100,7 @@ export function readOwnedFile(path: string, uid: number, maxBytes: number): stri
     const st = fstatSync(fd);
     if (!st.isFile() || st.uid !== uid) throw new VtorqueError('UNSAFE_PATH', `refusing the captured ${path}: not a regular file of uid ${uid}`);
     if (st.size > maxBytes) throw new VtorqueError('NOT_SUPPORTED', `the captured ${path} is ${st.size} bytes, more than ${maxBytes}`);
-    const buf = Buffer.alloc(st.size);
-    let off = 0;
-    while (off < st.size) {
-      const n = readSync(fd, buf, off, st.size - off, off);
-      if (n === 0) break;
-      off += n;
-    }
-    return buf.subarray(0, off).toString('utf8');
+    return readFdFully(fd, st.size).toString('utf8');
   } finally {
     closeSync(fd);
   }

@@ -1,4 +1,5 @@
-import { closeSync, constants as C, fchmodSync, fchownSync, fstatSync, lstatSync, openSync, readSync, unlinkSync, writeSync, type Stats } from 'node:fs';
+import { readFdFully } from './read-fd.js';
+import { closeSync, constants as C, fchmodSync, fchownSync, fstatSync, lstatSync, openSync, unlinkSync, writeSync, type Stats } from 'node:fs';
 import { UnsafePathError } from '../errors.js';
 import { at, closeDir, createDir, modeText, pathElements, walk, type DirHandle } from './walk.js';
 
@@ -102,14 +103,7 @@ export function readFileNoFollow(path: string, maxBytes = 1 << 20): string {
     try {
       const st = fstatSync(fd);
       if (st.size > maxBytes) throw new UnsafePathError(path, `is ${st.size} bytes, more than ${maxBytes}`);
-      const buf = Buffer.alloc(st.size);
-      let off = 0;
-      while (off < st.size) {
-        const n = readSync(fd, buf, off, st.size - off, off);
-        if (n === 0) break;
-        off += n;
-      }
-      return buf.subarray(0, off).toString('utf8');
+      return readFdFully(fd, st.size).toString('utf8');
     } finally {
       closeSync(fd);
     }

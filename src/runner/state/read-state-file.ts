@@ -1,4 +1,5 @@
-import { closeSync, constants as C, fstatSync, openSync, readSync } from 'node:fs';
+import { readFdFully } from '../../core/fs/read-fd.js';
+import { closeSync, constants as C, fstatSync, openSync } from 'node:fs';
 import { VtorqueError } from '../../core/errors.js';
 import { RUNNER_EXIT } from '../exit-codes.js';
 
@@ -23,14 +24,7 @@ export function readStateFile(path: string, owner: StateFileOwner, maxBytes: num
     const want = owner === 'root' ? 0 : uid;
     if (st.uid !== want) throw stateError(path, `is owned by uid ${st.uid}, expected uid ${want} (${owner === 'root' ? 'root' : 'the job owner'})`);
     if (st.size > maxBytes) throw stateError(path, `is ${st.size} bytes, more than ${maxBytes}`);
-    const buf = Buffer.alloc(st.size);
-    let off = 0;
-    while (off < st.size) {
-      const n = readSync(fd, buf, off, st.size - off, off);
-      if (n === 0) break;
-      off += n;
-    }
-    return buf.subarray(0, off);
+    return readFdFully(fd, st.size);
   } finally {
     closeSync(fd);
   }
