@@ -1,6 +1,6 @@
-import { Client, type ServerHostKeyAlgorithm } from 'ssh2';
+import { Client } from 'ssh2';
 import { VtorqueError } from '../core/errors.js';
-import { parseHostKey } from './discover/index.js';
+import { hostKeyAlgorithms, parseHostKey } from '../core/ssh/host-key.js';
 
 export interface GuestFileTarget {
   readonly host: string;
@@ -40,7 +40,7 @@ export function writeGuestFile(target: GuestFileTarget, path: string, content: s
         username: target.user,
         privateKey: target.privateKey,
         readyTimeout: target.timeoutMs,
-        algorithms: { serverHostKey: [expected.type as ServerHostKeyAlgorithm] },
+        algorithms: { serverHostKey: hostKeyAlgorithms(expected.type) },
         hostVerifier: (key: Buffer) => key.equals(expected.blob),
       });
   });

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { fingerprint, hostKeyAlgorithms, keyType, parseHostKey, type ExpectedKey } from '../../core/ssh/host-key.js';
 import ssh2 from 'ssh2';
 import { VtorqueError } from '../../core/errors.js';
 import type { EngineLog } from '../libvirt/index.js';
@@ -39,11 +39,6 @@ export class SshNotReadyError extends VtorqueError {
     this.vm = vm;
     this.lastError = lastError;
   }
-}
-
-interface ExpectedKey {
-  readonly type: string;
-  readonly blob: Buffer;
 }
 
 type Attempt = { kind: 'ok' } | { kind: 'retry'; reason: string; timedOut?: true } | { kind: 'mismatch'; offered: Buffer };
@@ -131,29 +126,5 @@ function attempt(opts: WaitForSshOptions, port: number, expected: ExpectedKey, t
   });
 }
 
-/** `type base64 [comment]` → the key blob, checked to be of the type it claims. */
-export function parseHostKey(line: string): ExpectedKey {
-  const [type, b64] = line.trim().split(/\s+/);
-  const blob = Buffer.from(b64 ?? '', 'base64');
-  if (!type || !b64 || blob.length < 8 || keyType(blob) !== type) {
-    throw new VtorqueError('INTERNAL', `expected host key ${JSON.stringify(line.slice(0, 40))}…: not an OpenSSH public key line`);
-  }
-  return { type, blob };
-}
 
-/** The algorithm name inside an SSH public key blob (a uint32 length, then the name). */
-function keyType(blob: Buffer): string {
-  if (blob.length < 4) return '?';
-  const len = blob.readUInt32BE(0);
-  return len > 0 && len < 64 && blob.length >= 4 + len ? blob.subarray(4, 4 + len).toString('latin1') : '?';
-}
-
-function fingerprint(blob: Buffer): string {
-  return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
-}
-
-/** Only the expected key's algorithm(s) are offered, so the server cannot pick another of its keys. */
-function hostKeyAlgorithms(type: string): ssh2.ServerHostKeyAlgorithm[] {
-  if (type === 'ssh-rsa') return ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
-  return [type as ssh2.ServerHostKeyAlgorithm];
-}
+export { parseHostKey };

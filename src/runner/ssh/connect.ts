@@ -1,6 +1,5 @@
-import { createHash } from 'node:crypto';
-import ssh2, { type ServerHostKeyAlgorithm } from 'ssh2';
-import { parseHostKey } from '../../engine/discover/index.js';
+import ssh2 from 'ssh2';
+import { fingerprint, hostKeyAlgorithms, keyType, parseHostKey } from '../../core/ssh/host-key.js';
 import { HostKeyRefusedError, SshConnectError } from './errors.js';
 import { VmSession } from './session.js';
 
@@ -81,18 +80,3 @@ export function connectVm(t: VmTarget, limits: SshLimits, signal?: AbortSignal):
   });
 }
 
-/** Only the recorded key's algorithm(s): an RSA key signs with rsa-sha2-*, never plain SHA-1 if avoidable. */
-function hostKeyAlgorithms(type: string): ServerHostKeyAlgorithm[] {
-  if (type === 'ssh-rsa') return ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
-  return [type as ServerHostKeyAlgorithm];
-}
-
-function keyType(blob: Buffer): string {
-  if (blob.length < 4) return '?';
-  const len = blob.readUInt32BE(0);
-  return len > 0 && len < 64 && blob.length >= 4 + len ? blob.subarray(4, 4 + len).toString('latin1') : '?';
-}
-
-function fingerprint(blob: Buffer): string {
-  return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
-}

@@ -3,7 +3,7 @@ import ssh2 from 'ssh2';
 import type { SiteConfig } from '../../core/config/schema.js';
 import { VtorqueError } from '../../core/errors.js';
 import { jobDirName, jobDirPath, VMS_FILE } from '../../engine/index.js';
-import { parseHostKey } from '../../engine/discover/index.js';
+import { parseHostKey } from '../../core/ssh/host-key.js';
 import { statePath as contractStatePath } from '../../core/contract/job-state.v1.js';
 
 const statePath = (config: SiteConfig, jobId: string, file: Parameters<typeof contractStatePath>[2]): string => contractStatePath(config.SPOOL_DIR, jobId, file);
