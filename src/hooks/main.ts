@@ -1,5 +1,6 @@
 import { loadConfig, readPrologAlarm } from '../core/config/index.js';
 import { appLayout } from '../core/install/paths.js';
+import { formatSelfCheck, selfCheck } from '../core/install/self-check.js';
 import { createLogger } from '../core/log/logger.js';
 import { runMain } from '../core/run-main.js';
 import { reason } from './classify.js';
@@ -18,12 +19,21 @@ await runMain('vtorque', async () => {
   const hook = argv[0] ?? '';
   const say = (line: string): void => void process.stdout.write(`${line}\n`);
   let config;
+  let configPath: string;
   try {
-    config = loadConfig({ env: process.env }).config;
+    const loaded = loadConfig({ env: process.env });
+    config = loaded.config;
+    configPath = loaded.path;
   } catch (err) {
     // A broken node config is a node fault: requeue (the job is fine), say why in the job's output.
     say(`vTorque: this node's configuration is invalid: ${reason(err)}`);
     return hook === 'prologue' ? PROLOGUE_EXIT.requeue : 1;
+  }
+  // As pbs_mom does for its hooks: never run as root from files someone else could have changed.
+  const unsafe = selfCheck(appLayout(import.meta.url), configPath);
+  if (unsafe.length > 0) {
+    for (const line of formatSelfCheck(unsafe)) say(`vTorque: refusing to run: ${line}`);
+    return 1;
   }
   const ctx = parseHookArgv(argv, config.TORQUE_HOME);
   const log = createLogger({ component: ctx.hook, level: config.LOG_LEVEL, logDir: config.LOG_DIR, human: config.PRINT_TO_STDOUT ? process.stdout : null }).child({ jobId: ctx.jobId });

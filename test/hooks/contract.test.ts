@@ -317,3 +317,26 @@ describe('9. epilogue.precancel runs as the owner and only drops a marker', () =
     expect(stateDirs()).toEqual([]);
   });
 });
+
+describe('10. self-check: the hooks refuse to run from files someone other than root could change', () => {
+  it('a group-writable template or config stops the VM prologue with the exact fix; a plain job is unaffected', async () => {
+    const template = join(s.prefix, 'lib', 'vtorque', 'templates-vm', 'domain-linux.xml.hbs');
+    const job = stageJob(s, `1001.${HOST}`, vmJobScript(), 2);
+    try {
+      chmodSync(template, 0o464);
+      const pro = await callHook(s, 'prologue', prologueArgv(job), job.nodefile);
+      expect(pro.rc).toBe(1);
+      expect(pro.stdout).toContain(`vTorque: refusing to run: ${template}: writable by group; fix: chmod go-w ${template}`);
+      expect(pro.stdout).not.toMatch(/planned/);
+      chmodSync(template, 0o444);
+      chmodSync(s.configPath, 0o666);
+      const again = await callHook(s, 'prologue', prologueArgv(job), job.nodefile);
+      expect(again.rc).toBe(1);
+      expect(again.stdout).toContain(`fix: chmod go-w ${s.configPath}`);
+    } finally {
+      chmodSync(template, 0o444);
+      chmodSync(s.configPath, 0o644);
+      unstageJob(s, job);
+    }
+  });
+});

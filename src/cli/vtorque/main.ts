@@ -5,6 +5,7 @@ import { runConfigCommand } from './config-command.js';
 import { runSetupCommand, setupOptions } from './setup-command.js';
 import { imageCommand, runImageCommand, runSandboxCommand, sandboxCommand } from './lab-commands.js';
 import { runLocalCommand, runLocalOptions } from './run-local-command.js';
+import { runDoctor } from './doctor-command.js';
 import { runJobFromProcess } from '../../runner/index.js';
 
 const out = (s: string): void => void process.stdout.write(s);
@@ -37,6 +38,9 @@ await runMain('vtorque', async () => {
     )
     .command('run-local', "run one job's whole lifecycle on this machine as pbs_mom would: vtorque run-local [options] -- <vsub arguments>", runLocalOptions, async (a) => {
       code = await runLocalCommand(a, import.meta.url);
+    })
+    .command('doctor', 'check this node can run VM jobs: config, own files root-only, tools, libvirt', (y) => y.option('config', { type: 'string' }), async (a) => {
+      code = await runDoctor(a.config, import.meta.url, out);
     })
     .command('sandbox <action>', 'libvirtd and an isolated network inside a network namespace, for trying vTorque on one machine', sandboxCommand, async (a) => {
       code = await runSandboxCommand(a);
