@@ -38,7 +38,14 @@ export interface PrologueDeps {
  */
 export async function runPrologue(ctx: HookContext, deps: PrologueDeps): Promise<number> {
   const { config: c, say } = deps;
-  const decoded = decodeJobScript(readFileNoFollow(ctx.scriptPath, 64 << 20), ctx.scriptPath);
+  let decoded;
+  try {
+    decoded = decodeJobScript(readFileNoFollow(ctx.scriptPath, 64 << 20), ctx.scriptPath);
+  } catch (err) {
+    // A malformed or forged request: the user's to fix, so say it in the job's output and abort.
+    deps.say(`vTorque: the VM job cannot start: ${reason(err)}. The job is aborted.`);
+    return PROLOGUE_EXIT.abort;
+  }
   if (!decoded) return ctx.origRc; // the front saw the marker, the file no longer has it: plain job
   let engine: EngineContext | undefined;
   let owner: Awaited<ReturnType<typeof resolveOwner>> | undefined;

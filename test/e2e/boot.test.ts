@@ -52,14 +52,15 @@ describe.skipIf(!canRun)('a job guest boots in the sandbox (slow: TCG boot, abou
     expect(ip).toMatch(/^10\.213\.8\.(1\d\d)$/);
 
     const [sshFile, ...sshPrefix] = inSandbox(NS, 'ssh', []);
-    const ssh = (cmd: readonly string[], reject = true): ReturnType<typeof run> =>
-      run(sshFile as string, [...sshPrefix, ...sshArgs(g, ip, cmd)], { timeoutMs: 60_000, reject });
+    // Generous bounds: under TCG on a busy 2-core host cloud-init can take minutes after SSH is up.
+    const ssh = (cmd: readonly string[], reject = true, timeoutMs = 60_000): ReturnType<typeof run> =>
+      run(sshFile as string, [...sshPrefix, ...sshArgs(g, ip, cmd)], { timeoutMs, reject });
     await poll('SSH login', 180_000, 1000, async () => ((await ssh(['true'], false)).exitCode === 0 ? true : null));
     log(`SSH login after ${since()}`);
     expect((await ssh(['hostname'])).stdout.trim()).toBe('smoke1');
     expect((await ssh(['id', '-un'])).stdout.trim()).toBe('job');
     expect((await ssh(['sh', '-c', 'command -v sudo || echo none'])).stdout.trim()).toBe('none');
-    const ci = await ssh(['cloud-init', 'status', '--wait'], false);
+    const ci = await ssh(['cloud-init', 'status', '--wait'], false, 600_000);
     log(`cloud-init: ${ci.stdout.trim().split('\n').pop() ?? ''} after ${since()}`);
     expect(ci.stdout).toMatch(/status: done/);
     // The guest reaches nothing but the bridge: the sandbox network has no <forward>.
