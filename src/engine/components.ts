@@ -15,7 +15,8 @@ export interface ComponentJob {
   readonly jobId: string;
   readonly user: string;
   readonly node: string;
-  readonly request: VmRequest;
+  /** What the job asked for; a teardown that cannot trust the request passes every feature on. */
+  readonly request: Pick<VmRequest, 'vrdma' | 'iocm' | 'iocm_min_cores' | 'iocm_max_cores'>;
 }
 
 interface Component {

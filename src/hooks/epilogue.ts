@@ -5,7 +5,7 @@ import { decodeJobScript } from '../core/contract/job-script.v1.js';
 import { run } from '../core/exec/run.js';
 import { lstatNoFollow, readFileNoFollow, unlinkNoFollow } from '../core/fs/index.js';
 import type { AppLayout } from '../core/install/paths.js';
-import { stopComponents, stopJobVms, type EngineContext, type EngineLog } from '../engine/index.js';
+import { jobDirPath, stopComponents, stopJobVms, type EngineContext, type EngineLog } from '../engine/index.js';
 import { reason } from './classify.js';
 import type { HookContext } from './context.js';
 import { nodeEngine } from './engine-context.js';
@@ -28,13 +28,22 @@ export interface EpilogueDeps {
  */
 export async function runEpilogue(ctx: HookContext, deps: EpilogueDeps): Promise<number> {
   const c = deps.config;
-  const decoded = decodeJobScript(readFileNoFollow(ctx.scriptPath, 64 << 20), ctx.scriptPath);
-  if (!decoded) return ctx.origRc;
+  // The .SC is the owner's by now (Torque chowns it at job start): it may have been rewritten, so a
+  // VM job is also one whose root-owned state dir exists, and an unreadable request stops nothing less.
+  let decoded: ReturnType<typeof decodeJobScript> = null;
+  try {
+    decoded = decodeJobScript(readFileNoFollow(ctx.scriptPath, 64 << 20), ctx.scriptPath);
+  } catch (err) {
+    deps.log.warn({ err: reason(err) }, 'the job script no longer holds a valid request; tearing down by job id');
+  }
+  const hasState = lstatNoFollow(jobDirPath(c, ctx.jobId), { trusted: true }) !== null;
+  if (!decoded && !hasState) return ctx.origRc;
+  const request = decoded?.request ?? { debug: false, vrdma: true, iocm: true, iocm_min_cores: c.IOCM_MIN_CORES_DEFAULT, iocm_max_cores: c.IOCM_MAX_CORES_DEFAULT };
   let engine: EngineContext | undefined;
   let rc = ctx.origRc;
   try {
     engine = await nodeEngine(c, deps.layout, deps.log, () => undefined);
-    const stopped = await stopJobVms(ctx.jobId, engine, { keepLogs: decoded.request.debug });
+    const stopped = await stopJobVms(ctx.jobId, engine, { keepLogs: request.debug });
     if (stopped.domains.length > 0) deps.say(`vTorque: ${stopped.domains.length} VM(s) of job ${ctx.jobId} torn down`);
   } catch (err) {
     deps.log.warn({ err: reason(err) }, 'teardown failed; `vtorque gc` will retry');
@@ -45,7 +54,7 @@ export async function runEpilogue(ctx: HookContext, deps: EpilogueDeps): Promise
   }
   const owner = await resolveOwner(ctx.user, ctx.group).catch(() => null);
   const node = readAllocation(deps.env.PBS_NODEFILE)?.localName ?? '';
-  const problems = await stopComponents(c, { jobId: ctx.jobId, user: ctx.user, node, request: decoded.request }, deps.log);
+  const problems = await stopComponents(c, { jobId: ctx.jobId, user: ctx.user, node, request }, deps.log);
   if (problems.length > 0) rc = rc || 1;
   // The cancel dir exists only where a Node prologue ran (never on a sister, nor on a node whose
   // prologue was refused, killed or stopped by the site's .orig): no dir, no marker to remove.

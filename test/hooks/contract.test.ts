@@ -340,3 +340,25 @@ describe('10. self-check: the hooks refuse to run from files someone other than 
     }
   });
 });
+
+describe('11. teardown never depends on the owner-editable .SC (Torque chowns it to the owner at job start)', () => {
+  it.each([
+    ['rewritten as a plain script', '#!/bin/sh\necho now a plain job\n'],
+    ['with a malformed request line', '#!/bin/sh\n#VTORQUE-REQUEST v1 !!!not-base64-json\necho x\n'],
+  ])('%s after the prologue booted: the epilogue still tears down', async (_label, rewritten) => {
+    const job = stageJob(s, `11${_label.length}.${HOST}`, vmJobScript(), 2);
+    try {
+      const pro = await callHook(s, 'prologue', prologueArgv(job), job.nodefile);
+      expect(pro.rc).toBe(0);
+      const stateDir = join(s.spool, 'jobs', jobDirName(job.jobId));
+      expect(lstatSync(stateDir).isDirectory()).toBe(true);
+      chownSync(job.sc, s.uid, s.uid);
+      writeFileSync(job.sc, rewritten);
+      const epi = await callHook(s, 'epilogue', epilogueArgv(job, { session: '4242', used: 'cput=00:00:00' }), job.nodefile);
+      expect(epi.rc).toBe(0);
+      expect(entries(join(s.spool, 'jobs'))).toEqual([]);
+    } finally {
+      unstageJob(s, job);
+    }
+  });
+});

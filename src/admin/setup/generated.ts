@@ -25,6 +25,8 @@ export interface HookFrontVars {
   nodePath: string;
   hookBundle: string;
   isPrecancel: boolean;
+  /** SPOOL_DIR/jobs: an epilogue for a job with a state dir there is a VM job, whatever its .SC says. */
+  jobsStateDir: string;
   /** The mother superior's prologue (root): it makes the cancel directory. */
   isMotherPrologue: boolean;
   spoolDir: string;
@@ -53,6 +55,7 @@ export function hookFrontVars(name: HookName, ctx: HookFrontContext): HookFrontV
     hookBundle: ctx.hookBundle,
     isPrecancel: name === 'epilogue.precancel',
     isMotherPrologue: name === 'prologue',
+    jobsStateDir: join(ctx.spoolDir, 'jobs'),
     spoolDir: ctx.spoolDir,
     cancelDir: join(ctx.spoolDir, 'cancel'),
   };
