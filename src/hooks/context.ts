@@ -1,8 +1,9 @@
 import { join } from 'node:path';
 import { VtorqueError } from '../core/errors.js';
 
-export const HOOK_NAMES = ['prologue', 'prologue.parallel', 'epilogue', 'epilogue.parallel', 'epilogue.precancel'] as const;
-export type HookName = (typeof HOOK_NAMES)[number];
+import { HOOK_NAMES, type HookName } from '../core/contract/torque-hooks.js';
+
+export { HOOK_NAMES, type HookName };
 
 /**
  * What pbs_mom tells a hook, by position (torque-hook-contract.md §5.1). Empty values arrive as ""

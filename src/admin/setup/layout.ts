@@ -1,8 +1,8 @@
 import { basename, dirname, join } from 'node:path';
 
-/** The five Torque hooks vTorque fronts, in the order setup handles them. */
-export const HOOK_NAMES = ['prologue', 'prologue.parallel', 'epilogue', 'epilogue.parallel', 'epilogue.precancel'] as const;
-export type HookName = (typeof HOOK_NAMES)[number];
+import { HOOK_NAMES, type HookName } from '../../core/contract/torque-hooks.js';
+
+export { HOOK_NAMES, type HookName };
 
 /** The commands put on PATH, each a shim over `dist/<name>.mjs`. */
 export const BIN_NAMES = ['vsub', 'vmgr', 'vtorque'] as const;

@@ -1,7 +1,6 @@
-import { join } from 'node:path';
+import { jobDirPath as contractJobDirPath } from '../../core/contract/job-state.v1.js';
 import type { SiteConfig } from '../../core/config/schema.js';
 import { removeTree } from '../../core/fs/index.js';
-import { jobDirName } from '../naming.js';
 import { ramdiskPath, unmountRamdisk } from './ramdisk.js';
 import { resolveTools } from './tools.js';
 import type { LogFn, PrepareTools } from './types.js';
@@ -16,7 +15,7 @@ export interface RemoveJobFilesOptions {
 const CONSOLE_LOG = /^vms\/[^/]+\/console\.log$/;
 
 export function jobDirPath(config: SiteConfig, jobId: string): string {
-  return join(config.SPOOL_DIR, 'jobs', jobDirName(jobId));
+  return contractJobDirPath(config.SPOOL_DIR, jobId);
 }
 
 /**
