@@ -9,13 +9,15 @@ import type { Renderer } from '../core/render/render.js';
 import type { VmRequest } from '../core/request/types.js';
 import { NODE_FILE_DIR, type UserDataBase } from '../guest/index.js';
 import { bootVms } from './boot/index.js';
-import { forgetArp, leaseLookup, waitForIps, waitForSsh } from './discover/index.js';
+import { forgetArp, ipsOfMacs, leaseLookup, waitForIps, waitForSsh } from './discover/index.js';
 import { toDomainSpec, type EngineLog, type LibvirtNode } from './libvirt/index.js';
 import { customMacs } from './custom-mac.js';
 import { vmNodeFile, writeGuestFile } from './guest-files.js';
 import { jobDirName } from './naming.js';
 import { planJob } from './plan.js';
 import { jobDirPath, prepareJob, removeJobFiles, virtiofsShares, type PreparedJob } from './prepare/index.js';
+import { ensureRootDir } from './prepare/spool.js';
+import { acquireNodeLock } from '../core/node/lock.js';
 import { teardownJob } from './teardown/index.js';
 import { Timeline, type PhaseMark } from './timeline.js';
 import type { DomainType, JobIdentity, JobPlan, NodeState } from './types.js';
@@ -35,7 +37,11 @@ export interface EngineContext {
 export interface StartInput {
   readonly job: JobIdentity;
   readonly request: VmRequest;
-  readonly nodes: readonly NodeState[];
+  /**
+   * The job's nodes, or how to observe them: a function is called under the node lock, so two
+   * jobs starting at once on a node never plan against the same free CPUs and MACs.
+   */
+  readonly nodes: readonly NodeState[] | (() => Promise<readonly NodeState[]>);
   readonly baseImage: string;
   /** Direct kernel boot files of the image, when the pool has them beside it. */
   readonly boot: { readonly kernel: string; readonly initrd: string; readonly cmdline: string } | null;
@@ -55,6 +61,8 @@ export interface StartedJob {
 }
 
 export const VMS_FILE = 'vms.json';
+/** In SPOOL_DIR: held while a job observes the node and defines its domains. */
+export const NODE_LOCK_FILE = 'node.lock';
 
 /**
  * plan → prepare → boot → ready for one job, under one overall deadline (PROLOGUE_TIMEOUT) with a
@@ -67,33 +75,54 @@ export async function startJobVms(input: StartInput, ctx: EngineContext): Promis
   const left = (): number => Math.max(1, Math.min(c.TIMEOUT * 1000, deadline - t.elapsedMs()));
   const say = (line: string): void => ctx.progress?.(`[vtorque ${(t.elapsedMs() / 1000).toFixed(1)}s] ${line}`);
 
-  const plan = await t.phase('plan', async () => {
-    const macs = c.CUSTOM_IP_MAPPING ? await customMacs(c, input.nodes.map((n) => n.name), input.request.vms_per_node) : undefined;
-    return planJob({ job: input.job, request: input.request, config: c, nodes: input.nodes, baseImage: input.baseImage, uuid: input.uuid }, macs);
+  // Observe → plan → prepare → define/start under the node lock: the next job's plan sees these
+  // domains (their MACs, their pinned CPUs). The long waits (IP, SSH) run after its release.
+  ensureRootDir(c.SPOOL_DIR, 'SPOOL_DIR');
+  const lock = await acquireNodeLock(join(c.SPOOL_DIR, NODE_LOCK_FILE), {
+    timeoutMs: left(),
+    onWait: () => say('another job is starting VMs on this node; waiting for the node lock'),
   });
-  say(`planned ${plan.vms.length} VM(s): ${plan.vms.map((v) => `${v.name} (${v.vcpus} vCPU, ${v.memoryMiB} MiB)`).join(', ')}`);
+  let plan: JobPlan;
   let prepared: PreparedJob | undefined;
   try {
-    prepared = await t.phase('prepare', () =>
-      prepareJob(plan, {
-        config: c,
-        userDataBase: ctx.userDataBase,
-        guestEnv: input.guestEnv,
-        renderTemplates: ctx.renderTemplates,
-        log: (msg, fields) => ctx.log.info(fields ?? {}, msg),
-      }),
-    );
+    if (lock.waitedMs >= 200) ctx.log.info({ phase: 'lock', elapsedMs: lock.waitedMs }, 'node lock taken');
+    plan = await t.phase('plan', async () => {
+      const nodes = typeof input.nodes === 'function' ? await input.nodes() : input.nodes;
+      const macs = c.CUSTOM_IP_MAPPING ? await customMacs(c, nodes.map((n) => n.name), input.request.vms_per_node) : undefined;
+      return planJob({ job: input.job, request: input.request, config: c, nodes, baseImage: input.baseImage, uuid: input.uuid }, macs);
+    });
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
+  say(`planned ${plan.vms.length} VM(s): ${plan.vms.map((v) => `${v.name} (${v.vcpus} vCPU, ${v.memoryMiB} MiB)`).join(', ')}`);
+  try {
+    let domains: { name: string; xml: string }[];
+    try {
+      prepared = await t.phase('prepare', () =>
+        prepareJob(plan, {
+          config: c,
+          userDataBase: ctx.userDataBase,
+          guestEnv: input.guestEnv,
+          renderTemplates: ctx.renderTemplates,
+          log: (msg, fields) => ctx.log.info(fields ?? {}, msg),
+        }),
+      );
+      const made = prepared;
+      const shares = virtiofsShares(c).map((s) => ({ dir: s.dir, tag: s.tag }));
+      say('disks and seeds ready; starting VMs');
+      domains = made.vms.map((vm) => ({
+        name: vm.plan.name,
+        xml: buildDomainXml(
+          toDomainSpec(vm.plan, plan, { type: ctx.domainType, config: c, disk: vm.disk, seedIso: vm.plan.seedIso, boot: input.boot, persistentDisk: vm.persistentDisk, virtiofs: shares }),
+          ctx.renderTemplatesVm,
+        ),
+      }));
+      await t.phase('boot', () => bootVms(ctx.libvirt, domains, { parallel: c.PARALLEL ? 8 : 1, deadlineMs: left(), log: ctx.log }));
+    } finally {
+      await lock.release();
+    }
     const ready = prepared;
-    const shares = virtiofsShares(c).map((s) => ({ dir: s.dir, tag: s.tag }));
-    say('disks and seeds ready; starting VMs');
-    const domains = ready.vms.map((vm) => ({
-      name: vm.plan.name,
-      xml: buildDomainXml(
-        toDomainSpec(vm.plan, plan, { type: ctx.domainType, config: c, disk: vm.disk, seedIso: vm.plan.seedIso, boot: input.boot, persistentDisk: vm.persistentDisk, virtiofs: shares }),
-        ctx.renderTemplatesVm,
-      ),
-    }));
-    await t.phase('boot', () => bootVms(ctx.libvirt, domains, { parallel: c.PARALLEL ? 8 : 1, deadlineMs: left(), log: ctx.log }));
     say(`${domains.length} VM(s) running; waiting for their addresses`);
 
     let ips = new Map<string, string>();
@@ -177,7 +206,11 @@ export async function stopJobVms(jobId: string, ctx: EngineContext, opts: { keep
   const records = readVmRecords(c, jobId);
   const graceful = new Set(records.filter((r) => r.persistentDisk).map((r) => r.name));
   const torn = await teardownJob(ctx.libvirt, jobId, { graceful, shutdownTimeoutMs: c.TIMEOUT * 1000, parallel: c.PARALLEL ? 8 : 1, log: ctx.log });
-  const arp = ctx.domainType === 'test' ? [] : await forgetArp(records.flatMap((r) => (r.ip ? [r.ip] : [])), { log: ctx.log });
+  // Addresses from the records, and from the neighbour table by MAC: a start that failed after
+  // its VMs got addresses (SSH never up) wrote no records, but its ARP entries must go too.
+  const ips = new Set(records.flatMap((r) => (r.ip ? [r.ip] : [])));
+  if (ctx.domainType !== 'test') for (const ip of await ipsOfMacs([...torn.macs, ...records.map((r) => r.mac)]).catch(() => [])) ips.add(ip);
+  const arp = ctx.domainType === 'test' ? [] : await forgetArp([...ips], { log: ctx.log });
   const files = await removeJobFiles(c, jobId, { keepLogs: opts.keepLogs });
   return { domains: torn.removed, files, arp };
 }
