@@ -2,7 +2,7 @@ import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { forgetArp, parseProcNetArp } from './arp.js';
+import { forgetArp, ipsOfMacs, parseProcNetArp } from './arp.js';
 
 export const SAMPLE = [
   'IP address       HW type     Flags       HW address            Mask     Device',
@@ -39,5 +39,31 @@ describe('forgetArp', () => {
       'neigh del 192.168.122.47 dev virbr0',
     ]);
     expect(await forgetArp(['10.1.1.1'], { dev: 'br0', ipBin })).toEqual(['10.1.1.1']);
+  });
+});
+
+describe('ipsOfMacs', () => {
+  it('finds the addresses of complete entries by MAC, case-insensitively, sorted and deduplicated', async () => {
+    const table = [
+      SAMPLE.trimEnd(),
+      '192.168.122.44   0x1         0x2         52:54:00:ab:cd:01     *        virbr1',
+      '192.168.122.45   0x1         0x2         52:54:00:ab:cd:01     *        virbr1',
+      '192.168.122.48   0x1         0x0         52:54:00:ab:cd:03     *        virbr0',
+      '',
+    ].join('\n');
+    let reads = 0;
+    const read = async () => (reads++, table);
+    expect(await ipsOfMacs(['52:54:00:AB:CD:01'], read)).toEqual(['192.168.122.44', '192.168.122.45']);
+    expect(await ipsOfMacs(['52:54:00:ab:cd:02', 'AA:BB:CC:DD:EE:FF', '52:54:00:ab:cd:02'], read)).toEqual(['10.0.0.1', '192.168.122.47']);
+    // An incomplete entry (flags 0x0) is skipped even when its MAC is known.
+    expect(await ipsOfMacs(['52:54:00:ab:cd:03'], read)).toEqual([]);
+    expect(await ipsOfMacs(['00:00:00:00:00:00', '52:54:00:ff:ff:ff'], read)).toEqual([]);
+    expect(reads).toBe(4);
+  });
+
+  it('asks for no table when there are no MACs', async () => {
+    let reads = 0;
+    expect(await ipsOfMacs([], async () => (reads++, SAMPLE))).toEqual([]);
+    expect(reads).toBe(0);
   });
 });

@@ -36,6 +36,13 @@ export function readProcNetArp(): Promise<string> {
   return readFile('/proc/net/arp', 'utf8');
 }
 
+/** Addresses the neighbour table holds for these MACs (a VM's IP when no record of it was kept). */
+export async function ipsOfMacs(macs: readonly string[], read: () => Promise<string> = readProcNetArp): Promise<string[]> {
+  if (macs.length === 0) return [];
+  const wanted = new Set(macs.map((m) => m.toLowerCase()));
+  return [...new Set(parseProcNetArp(await read()).filter((e) => wanted.has(e.mac)).map((e) => e.ip))].sort();
+}
+
 export interface ForgetArpOptions {
   /** Interface of the entries; default: looked up per IP in /proc/net/arp (entries not there are skipped). */
   readonly dev?: string;

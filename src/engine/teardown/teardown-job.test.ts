@@ -49,6 +49,6 @@ describe('teardownJob', () => {
     const result = await teardownJob(f.node, '7.srv', { graceful: new Set(['vtq-7.srv-n-1']), shutdownTimeoutMs: 300, pollMs: 50, parallel: 2, log: silentLog });
     expect(performance.now() - t0).toBeGreaterThanOrEqual(290);
     expect(f.calls).toEqual(['shutdown vtq-7.srv-n-1', 'destroy vtq-7.srv-n-1', 'undefine vtq-7.srv-n-1']);
-    expect(result).toEqual({ removed: ['vtq-7.srv-n-1'], skipped: [] });
+    expect(result).toEqual({ removed: ['vtq-7.srv-n-1'], skipped: [], macs: [] });
   });
 });

@@ -5,6 +5,8 @@ import { parseOwnerMetadata } from '../../core/libvirt/index.js';
 import { isNotFound, type DomainRunState, type EngineLog, type LibvirtNode } from '../libvirt/index.js';
 import { domainPrefix } from '../naming.js';
 
+const MAC_ATTR = /<mac\s+address=['"]([0-9a-fA-F:]{17})['"]/g;
+
 export interface TeardownOptions {
   /** Domains to shut down cleanly first (those with a persistent disk). */
   readonly graceful: ReadonlySet<string>;
@@ -20,6 +22,8 @@ export interface TeardownResult {
   readonly removed: string[];
   /** Domains matching only one of prefix and owner metadata: left alone. */
   readonly skipped: string[];
+  /** MAC addresses of the job's domains (lower case), so their ARP entries can go too. */
+  readonly macs: string[];
 }
 
 export class TeardownError extends VtorqueError {
@@ -40,7 +44,7 @@ export class TeardownError extends VtorqueError {
  */
 export async function teardownJob(node: LibvirtNode, jobId: string, opts: TeardownOptions): Promise<TeardownResult> {
   const failures: { name: string; error: Error }[] = [];
-  const { selected, skipped } = await selectJobDomains(node, jobId, opts, failures);
+  const { selected, skipped, macs } = await selectJobDomains(node, jobId, opts, failures);
   const limit = pLimit(Math.max(1, opts.parallel));
   const removed: string[] = [];
   await Promise.all(
@@ -58,7 +62,7 @@ export async function teardownJob(node: LibvirtNode, jobId: string, opts: Teardo
       }),
     ),
   );
-  const result = { removed: removed.sort(), skipped };
+  const result = { removed: removed.sort(), skipped, macs };
   if (failures.length > 0) throw new TeardownError(failures, result);
   return result;
 }
@@ -73,12 +77,13 @@ async function selectJobDomains(
   jobId: string,
   opts: TeardownOptions,
   failures: { name: string; error: Error }[],
-): Promise<{ selected: string[]; skipped: string[] }> {
+): Promise<{ selected: string[]; skipped: string[]; macs: string[] }> {
   const prefix = domainPrefix(jobId);
   const all = await node.listDomains();
   const limit = pLimit(Math.max(1, opts.parallel));
   const selected: string[] = [];
   const skipped: string[] = [];
+  const macs = new Set<string>();
   await Promise.all(
     all.map(({ name }) =>
       limit(async () => {
@@ -90,7 +95,10 @@ async function selectJobDomains(
         });
         if (xml === null) return;
         const byOwner = parseOwnerMetadata(xml)?.job === jobId;
-        if (byName && byOwner) selected.push(name);
+        if (byName && byOwner) {
+          selected.push(name);
+          for (const m of xml.matchAll(MAC_ATTR)) macs.add((m[1] as string).toLowerCase());
+        }
         else if (byName || byOwner) {
           skipped.push(name);
           opts.log.warn({ phase: 'teardown', vm: name, job: jobId, nameMatches: byName, ownerMatches: byOwner }, 'domain matches the job by only one of name and owner metadata; left alone');
@@ -98,7 +106,7 @@ async function selectJobDomains(
       }),
     ),
   );
-  return { selected: selected.sort(), skipped: skipped.sort() };
+  return { selected: selected.sort(), skipped: skipped.sort(), macs: [...macs].sort() };
 }
 
 async function removeDomain(node: LibvirtNode, name: string, graceful: boolean, opts: TeardownOptions): Promise<void> {
