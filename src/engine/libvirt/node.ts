@@ -36,6 +36,10 @@ export interface OpenOptions {
 
 /** Open `uri` with a bounded retry (a busy libvirtd may refuse for a moment). */
 export async function openLibvirt(uri: string, options: OpenOptions = {}): Promise<LibvirtNode> {
+  return new BindingNode(uri, await openHypervisor(uri, options), options);
+}
+
+async function openHypervisor(uri: string, options: OpenOptions): Promise<Hypervisor> {
   const { attempts = 4, retryDelayMs = 250, attemptTimeoutMs = 10_000, log = silentLog } = options;
   let delay = retryDelayMs;
   for (let attempt = 1; ; attempt++) {
@@ -45,7 +49,7 @@ export async function openLibvirt(uri: string, options: OpenOptions = {}): Promi
         throw new LibvirtError({ op: 'open', domain: null, uri, cause });
       });
       await withDeadline(opened, attemptTimeoutMs, `libvirt open ${uri}`, () => void hv.connectClose().catch(() => undefined));
-      return new BindingNode(uri, hv);
+      return hv;
     } catch (err) {
       if (attempt >= attempts) throw err;
       log.warn({ uri, attempt, err: (err as Error).message }, 'libvirt connection failed, retrying');
@@ -53,6 +57,17 @@ export async function openLibvirt(uri: string, options: OpenOptions = {}): Promi
       delay *= 2;
     }
   }
+}
+
+/**
+ * libvirt's messages when the daemon went away under an open connection (restarted, crashed):
+ * the binding passes only the text through, so the text is what we can match.
+ */
+const CONNECTION_LOST = /client socket is closed|broken pipe|connection reset|end of file while reading|cannot recv data|cannot write data|invalid connection pointer|not connected|connection (is )?closed/i;
+
+export function isConnectionLost(err: unknown): boolean {
+  const text = err instanceof LibvirtError ? err.reason : err instanceof Error ? err.message : String(err);
+  return CONNECTION_LOST.test(text);
 }
 
 const STATES: Partial<Record<DomainState, DomainRunState>> = {
@@ -64,18 +79,53 @@ const STATES: Partial<Record<DomainState, DomainRunState>> = {
 /** LibvirtNode over one @unraid/libvirt connection; every call runs on libvirt's worker threads. */
 class BindingNode implements LibvirtNode {
   private closed = false;
+  private reopening: Promise<void> | null = null;
 
   constructor(
     readonly uri: string,
-    private readonly hv: Hypervisor,
+    private hv: Hypervisor,
+    private readonly options: OpenOptions,
   ) {}
 
+  /**
+   * One libvirt call. When the daemon went away under us (a libvirtd restart mid-boot), reopen the
+   * connection once — running domains survive a restart — and retry the call once: every
+   * operation the engine makes is safe to repeat (teardown treats "gone" and "not running" as done).
+   */
   private async call<T>(op: LibvirtOp, domain: string | null, fn: () => Promise<T>): Promise<T> {
+    const wrap = (cause: unknown): LibvirtError => (cause instanceof LibvirtError ? cause : new LibvirtError({ op, domain, uri: this.uri, cause }));
     try {
       return await fn();
     } catch (cause) {
-      throw cause instanceof LibvirtError ? cause : new LibvirtError({ op, domain, uri: this.uri, cause });
+      if (this.closed || op === 'close' || !isConnectionLost(cause)) throw wrap(cause);
+      await this.reopen(op, cause);
+      try {
+        return await fn();
+      } catch (again) {
+        // The first start may have gone through before the daemon went away.
+        if (op === 'start' && /already running/i.test(wrap(again).reason)) return undefined as T;
+        throw wrap(again);
+      }
     }
+  }
+
+  /** Single flight: every call that saw the connection drop waits for the same reopen. */
+  private reopen(op: LibvirtOp, cause: unknown): Promise<void> {
+    if (this.reopening === null) {
+      const log = this.options.log ?? silentLog;
+      log.warn({ uri: this.uri, op, err: cause instanceof Error ? cause.message : String(cause) }, 'libvirt connection lost; reconnecting');
+      const old = this.hv;
+      this.reopening = openHypervisor(this.uri, { ...this.options, attempts: Math.max(8, this.options.attempts ?? 0) })
+        .then((hv) => {
+          this.hv = hv;
+          log.info({ uri: this.uri }, 'libvirt connection reopened');
+          void old.connectClose().catch(() => undefined);
+        })
+        .finally(() => {
+          this.reopening = null;
+        });
+    }
+    return this.reopening;
   }
 
   private async onDomain<T>(op: LibvirtOp, name: string, fn: (d: Domain) => Promise<T>): Promise<T> {
