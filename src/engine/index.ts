@@ -8,3 +8,4 @@ export { jobDirPath, removeJobFiles } from './prepare/index.js';
 export { componentsFor, startComponents, stopComponents, type ComponentJob, type ComponentName } from './components.js';
 export type { DomainType, JobIdentity, JobPlan, NodeState, VmPlan } from './types.js';
 export type { PhaseMark } from './timeline.js';
+export { reapOrphans, type ReapOptions, type ReapResult, type ReapedJob } from './gc.js';

@@ -9,9 +9,11 @@ import type { AppLayout } from '../core/install/paths.js';
 import { hostCapacity } from '../core/node/capacity.js';
 import { listPoolImages } from '../core/pool/images.js';
 import { applyPolicy } from '../core/request/index.js';
-import { jobDirName, observeNode, startComponents, startJobVms, stopComponents, stopJobVms, type EngineContext, type EngineLog } from '../engine/index.js';
+import { jobDirName, observeNode, reapOrphans, startComponents, startJobVms, stopComponents, stopJobVms, type EngineContext, type EngineLog } from '../engine/index.js';
 import { vmNodeFile } from '../engine/guest-files.js';
 import { NODE_FILE_DIR } from '../guest/index.js';
+import { withDeadline } from '../engine/libvirt/index.js';
+import { torqueActiveJobs } from './active-jobs.js';
 import { isRequestError, reason } from './classify.js';
 import type { HookContext } from './context.js';
 import { bootFilesFor, nodeEngine, poolImagePath } from './engine-context.js';
@@ -71,11 +73,15 @@ export async function runPrologue(ctx: HookContext, deps: PrologueDeps): Promise
 
     // Torque kills the prologue at its alarm: finish (or fail and tear down) well before that.
     const deadline = Math.min(c.PROLOGUE_TIMEOUT, deps.alarmSeconds - 15);
-    const config: SiteConfig = { ...c, PROLOGUE_TIMEOUT: Math.max(10, deadline), TIMEOUT: Math.min(c.TIMEOUT, Math.max(10, deadline)) };
-    engine = { ...(await nodeEngine(config, deps.layout, deps.log, say)), config };
+    const began = performance.now();
+    const opened = await nodeEngine(c, deps.layout, deps.log, say);
+    engine = opened;
+    await reapFinishedJobs(opened, c, deps, Math.min(30, Math.floor(deadline / 4)));
+    const left = Math.max(10, deadline - Math.ceil((performance.now() - began) / 1000));
+    const config: SiteConfig = { ...c, PROLOGUE_TIMEOUT: left, TIMEOUT: Math.min(c.TIMEOUT, left) };
+    engine = { ...opened, config };
     const component = { jobId: ctx.jobId, user: owner.user, node: alloc?.localName ?? '', request };
     await startComponents(config, component, deps.log);
-    const node = await observeNode(alloc?.localName ?? '', hostCapacity(), engine.libvirt);
     const baseImage = poolImagePath(config, request.img);
     const guestNodeFile = `${NODE_FILE_DIR}/${jobDirName(ctx.jobId)}`;
     let started;
@@ -84,7 +90,8 @@ export async function runPrologue(ctx: HookContext, deps: PrologueDeps): Promise
         {
           job: { jobId: ctx.jobId, owner },
           request,
-          nodes: [node],
+          // Observed under the node lock, after the jobs starting before this one defined their VMs.
+          nodes: async () => [await observeNode(alloc?.localName ?? '', hostCapacity(), opened.libvirt)],
           baseImage,
           boot: bootFilesFor(baseImage, existsSync),
           guestEnv: guestEnv(ctx, deps.env, request.vcpus * request.vms_per_node, guestNodeFile),
@@ -131,6 +138,20 @@ function failed(ctx: HookContext, deps: PrologueDeps, err: unknown, cancelled: b
   }
   deps.say(`vTorque: the VMs failed to start (attempt ${attempt} of ${MAX_NODE_FAULTS}): ${reason(err)}. Torque will requeue the job.`);
   return PROLOGUE_EXIT.requeue;
+}
+
+/**
+ * A node that crashed (or lost a job) before an epilogue left VMs and files of finished jobs:
+ * reap them first, bounded and best effort; they would hold the CPUs and memory this job needs.
+ */
+async function reapFinishedJobs(engine: EngineContext, c: SiteConfig, deps: PrologueDeps, seconds: number): Promise<void> {
+  try {
+    const reaped = await withDeadline(reapOrphans(engine, { isActive: torqueActiveJobs(c.TORQUE_HOME) }), Math.max(5, seconds) * 1000, 'gc of finished jobs');
+    const done = reaped.jobs.filter((j) => j.error === null);
+    if (done.length > 0) deps.say(`vTorque: reaped the leftovers of ${done.length} finished job(s) on this node first`);
+  } catch (err) {
+    deps.log.warn({ phase: 'gc', err: reason(err) }, 'gc before the start failed; going on');
+  }
 }
 
 /** PBS variables known to the prologue, for the guest until the runner uploads the job's own. */

@@ -6,6 +6,7 @@ import { runSetupCommand, setupOptions } from './setup-command.js';
 import { imageCommand, runImageCommand, runSandboxCommand, sandboxCommand } from './lab-commands.js';
 import { runLocalCommand, runLocalOptions } from './run-local-command.js';
 import { runDoctor } from './doctor-command.js';
+import { runGcCommand } from './gc-command.js';
 import { runJobFromProcess } from '../../runner/index.js';
 
 const out = (s: string): void => void process.stdout.write(s);
@@ -42,6 +43,14 @@ await runMain('vtorque', async () => {
     .command('doctor', 'check this node can run VM jobs: config, own files root-only, tools, libvirt', (y) => y.option('config', { type: 'string' }), async (a) => {
       code = await runDoctor(a.config, import.meta.url, out);
     })
+    .command(
+      'gc',
+      'reap the VMs, files, tmpfs and ARP entries of jobs pbs_mom no longer has (after a node crash); every VM prologue runs it too',
+      (y) => y.option('config', { type: 'string' }).option('dry-run', { type: 'boolean', default: false, describe: 'list what would be reaped, change nothing' }),
+      async (a) => {
+        code = await runGcCommand({ config: a.config, dryRun: a.dryRun }, import.meta.url, out);
+      },
+    )
     .command('sandbox <action>', 'libvirtd and an isolated network inside a network namespace, for trying vTorque on one machine', sandboxCommand, async (a) => {
       code = await runSandboxCommand(a);
     })
