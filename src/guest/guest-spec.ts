@@ -29,6 +29,7 @@ export interface GuestSpec {
   readonly envFile: string;
   /** Content of the VM node file, written at /var/spool/torque/aux/<jobId>. */
   readonly nodeFile: string;
+  /** The job id made path-safe (jobDirName): letters, digits and ._- only. */
   readonly jobId: string;
   /** The user's `-vm metadata=FILE` data, already policy-checked; only eligible keys are used. */
   readonly userMetadata: Readonly<Record<string, unknown>> | null;

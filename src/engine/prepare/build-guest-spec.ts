@@ -1,3 +1,4 @@
+import { jobDirName } from '../../core/contract/job-state.v1.js';
 import type { SiteConfig } from '../../core/config/schema.js';
 import type { GuestMount, GuestSpec } from '../../guest/index.js';
 import type { JobPlan, VmPlan } from '../types.js';
@@ -58,7 +59,8 @@ export function buildGuestSpec(input: GuestSpecInput): GuestSpec {
     packages: debianLike ? c.SW_PACKAGES_DEBIAN : c.SW_PACKAGES_REDHAT,
     envFile: input.envFile,
     nodeFile: '',
-    jobId: plan.job.jobId,
+    // Path-safe (array ids carry [ ]): the node file's name in the guest, as the prologue announces it.
+    jobId: jobDirName(plan.job.jobId),
     userMetadata: plan.request.metadata?.data ?? null,
   };
 }
