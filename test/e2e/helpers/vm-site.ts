@@ -11,7 +11,7 @@ import { parseConfigText, type SiteConfig } from '../../../src/core/config/index
 import { run } from '../../../src/core/exec/run.js';
 import { buildImage, IMAGE_BASENAME, type ImageArtifacts } from '../../../src/image/index.js';
 import { runLocal, type RunLocalOptions, type RunLocalResult } from '../../../src/runlocal/index.js';
-import { inSandbox, sandboxDown, sandboxUp, type SandboxOptions } from '../../../src/sandbox/index.js';
+import { inSandbox, sandboxDown, sandboxStatus, sandboxUp, type SandboxOptions } from '../../../src/sandbox/index.js';
 
 export const REPO = new URL('../../..', import.meta.url).pathname.replace(/\/$/, '');
 export const IMAGE_DIR = process.env.VTQ_TEST_IMAGE_DIR ?? '/var/cache/vtorque/test-image';
@@ -28,6 +28,8 @@ export interface VmSiteOptions {
   readonly log: (line: string) => void;
   /** Site config on top of the defaults below. */
   readonly config?: Readonly<Record<string, unknown>>;
+  /** Build (or reuse) the guest image and put it in the pool (default true); false: an empty pool. */
+  readonly image?: boolean;
 }
 
 /** What a job can leave behind; every list is empty after a clean run. */
@@ -73,6 +75,8 @@ export interface VmSite {
   virsh(args: readonly string[]): Promise<string>;
   /** /proc/net/arp inside the sandbox namespace. */
   arpTable(): Promise<string>;
+  /** Stop the sandbox's libvirtd (SIGTERM, by its verified pid; running guests stay) and start it again. */
+  restartLibvirtd(): Promise<{ oldPid: number; newPid: number }>;
   leftovers(guestIps?: readonly string[]): Promise<Leftovers>;
   /** Uninstall, sandbox down (and its netns deleted), scratch removed. Safe after a partial open. */
   close(): Promise<void>;
@@ -115,17 +119,19 @@ export function createVmSite(opts: VmSiteOptions): VmSite {
       rmSync(root, { recursive: true, force: true });
       mkdirSync(root, { recursive: true, mode: 0o755 });
       chmodSync(root, 0o755);
-      const t = performance.now();
-      site.image = (await buildImage({ outDir: IMAGE_DIR, cacheDir: DEB_CACHE, log: (l) => opts.log(`image: ${l}`) })).artifacts;
-      opts.log(`image ready after ${((performance.now() - t) / 1000).toFixed(1)} s`);
-      // The pool holds the image by hard link (the cache stays the only copy; a rebuild replaces
-      // the cache's name, not this inode), kernel and initrd beside it for direct kernel boot.
       mkdirSync(poolDir, { mode: 0o755 });
-      for (const [from, to] of [[site.image.qcow2, IMAGE_BASENAME], [site.image.vmlinuz, `${IMAGE_BASENAME}.vmlinuz`], [site.image.initrd, `${IMAGE_BASENAME}.initrd`]] as const) {
-        try {
-          linkSync(from, join(poolDir, to));
-        } catch {
-          copyFileSync(from, join(poolDir, to));
+      if (opts.image !== false) {
+        const t = performance.now();
+        site.image = (await buildImage({ outDir: IMAGE_DIR, cacheDir: DEB_CACHE, log: (l) => opts.log(`image: ${l}`) })).artifacts;
+        opts.log(`image ready after ${((performance.now() - t) / 1000).toFixed(1)} s`);
+        // The pool holds the image by hard link (the cache stays the only copy; a rebuild replaces
+        // the cache's name, not this inode), kernel and initrd beside it for direct kernel boot.
+        for (const [from, to] of [[site.image.qcow2, IMAGE_BASENAME], [site.image.vmlinuz, `${IMAGE_BASENAME}.vmlinuz`], [site.image.initrd, `${IMAGE_BASENAME}.initrd`]] as const) {
+          try {
+            linkSync(from, join(poolDir, to));
+          } catch {
+            copyFileSync(from, join(poolDir, to));
+          }
         }
       }
 
@@ -210,6 +216,18 @@ export function createVmSite(opts: VmSiteOptions): VmSite {
     async arpTable() {
       const [file, ...args] = inSandbox(opts.name, 'cat', ['/proc/net/arp']);
       return (await run(file as string, args, { timeoutMs: 10_000 })).stdout;
+    },
+
+    async restartLibvirtd() {
+      const before = await sandboxStatus(sandbox);
+      const oldPid = before.pids.libvirtd;
+      if (oldPid === null) throw new Error('the sandbox libvirtd is not running');
+      process.kill(oldPid, 'SIGTERM');
+      for (let i = 0; i < 150 && existsSync(`/proc/${oldPid}`); i++) await new Promise((r) => setTimeout(r, 100));
+      if (existsSync(`/proc/${oldPid}`)) throw new Error(`libvirtd ${oldPid} did not stop within 15 s`);
+      const after = await sandboxUp(sandbox);
+      if (after.pids.libvirtd === null) throw new Error('libvirtd did not come back');
+      return { oldPid, newPid: after.pids.libvirtd };
     },
 
     async leftovers(guestIps = []) {

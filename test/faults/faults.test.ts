@@ -1,0 +1,347 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseOwnerMetadata } from '../../src/core/libvirt/index.js';
+import { findExecutable } from '../../src/core/exec/which.js';
+import { observeNode, openLibvirt, startJobVms, stopJobVms, type LibvirtNode, type NodeState } from '../../src/engine/index.js';
+import type { RunLocalResult } from '../../src/runlocal/index.js';
+import { engineContext, engineSite, leftovers, startInput } from '../engine/engine-harness.js';
+import { createVmSite, type Leftovers, type VmSite } from '../e2e/helpers/vm-site.js';
+
+// Fault suite: each case injects one fault into a real start or stop and asserts the node ends
+// clean and the job gets the right verdict. `leaked` counts what any case left behind (domains,
+// files, mounts, ARP entries); a case that fails its assertions does not count as survived.
+// In process with libvirt's test driver: disk full, 20 concurrent jobs. Through the installed hooks
+// (run-local, as pbs_mom runs them) against a real libvirtd + qemu (TCG) in a sandbox netns, with
+// guests that have no OS (firmware finds nothing to boot): fast, and as real as a hang needs.
+
+const t0 = performance.now();
+const log = (line: string): void => void process.stderr.write(`[faults +${((performance.now() - t0) / 1000).toFixed(0)}s] ${line}\n`);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const isRoot = process.getuid?.() === 0;
+const canSandbox = isRoot && ['virsh', 'qemu-img', 'setpriv', 'useradd', 'ip', 'flock'].every((f) => findExecutable(f) !== null);
+
+let survived = 0;
+let failed = 0;
+let leaked = 0;
+
+/** Run one fault case: it survives when `fn` passes; everything `fn` reports left over is leaked. */
+async function fault(fn: () => Promise<number>): Promise<void> {
+  try {
+    const left = await fn();
+    leaked += left;
+    expect(left, 'items left behind').toBe(0);
+    survived += 1;
+  } catch (err) {
+    failed += 1;
+    throw err;
+  }
+}
+
+afterAll(() => {
+  // Exactly one `faults:` line; the cases that did not survive are vitest's failures above it.
+  process.stdout.write(`faults: ${survived} survived, ${leaked} leaked\n`);
+  if (failed > 0) process.stderr.write(`${failed} fault case(s) did not survive\n`);
+});
+
+describe.skipIf(!isRoot)('faults with the test driver (in process)', () => {
+  let lv: LibvirtNode;
+  beforeAll(async () => {
+    lv = await openLibvirt('test:///default');
+  });
+  afterAll(async () => {
+    await lv.close();
+  });
+
+  it('disk full while creating the overlay: the start fails naming the disk, nothing is left, the node works again once there is room', async () => {
+    await fault(async () => {
+      const { config, baseImage, root } = engineSite();
+      // A 2 MiB tmpfs as the spool, filled up but for a few KiB: the overlay cannot be written.
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m,mode=0755', 'tmpfs', config.SPOOL_DIR]);
+      try {
+        const filler = join(config.SPOOL_DIR, 'filler');
+        spawnSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=4k', 'count=600'], { stdio: 'ignore' });
+        const lines: string[] = [];
+        const ctx = engineContext(config, lv, (l) => lines.push(l));
+        const jobId = `df${process.pid}.srv`;
+        const err = await startJobVms(startInput(jobId, baseImage, { vms_per_node: 2 }), ctx).then(
+          () => null,
+          (e: unknown) => e as Error,
+        );
+        expect(err, 'the start must fail').not.toBeNull();
+        expect(String(err?.message)).toMatch(/No space left|ENOSPC/);
+        expect(lines.join('\n')).toMatch(/start failed after .*tearing down/);
+        const leftAfterFault = (await leftovers(lv, config, jobId)).length;
+        rmSync(filler);
+        const started = await startJobVms(startInput(jobId, baseImage, { vms_per_node: 2 }), ctx);
+        expect(started.vms).toHaveLength(2);
+        await stopJobVms(jobId, ctx, { keepLogs: false });
+        return leftAfterFault + (await leftovers(lv, config, jobId)).length;
+      } finally {
+        execFileSync('umount', [config.SPOOL_DIR]);
+        rmSync(root, { recursive: true, force: true });
+      }
+    });
+  });
+
+  it('20 concurrent jobs x 2 VMs on one node: distinct MACs, disjoint pinned CPUs, each teardown removes only its own job', async () => {
+    await fault(async () => {
+      const { config, baseImage, root } = engineSite({ MAX_VMS_PER_NODE: 64 });
+      try {
+        const ctx = engineContext(config, lv);
+        const capacity = { cores: 48, memMiB: 262_144, numa: { 0: [...Array(48).keys()] } };
+        const observe = async (): Promise<NodeState[]> => [await observeNode('node01', capacity, lv)];
+        const ids = Array.from({ length: 20 }, (_, i) => `${1000 + i}.c${process.pid}`);
+        const t = performance.now();
+        const started = await Promise.all(ids.map((id) => startJobVms({ ...startInput(id, baseImage, { vms_per_node: 2, vcpus: 1 }), nodes: observe }, ctx)));
+        log(`20 jobs x 2 VMs started concurrently in ${Math.round(performance.now() - t)} ms`);
+        const ours = async (): Promise<{ name: string; job: string; macs: string[]; cpus: string[] }[]> => {
+          const out = [];
+          for (const { name } of await lv.listDomains()) {
+            const xml = await lv.xmlOf(name);
+            const job = parseOwnerMetadata(xml)?.job;
+            if (!job || !ids.includes(job)) continue;
+            out.push({ name, job, macs: [...xml.matchAll(/<mac address='([^']+)'/g)].map((m) => m[1] as string), cpus: [...xml.matchAll(/<vcpupin [^>]*cpuset='([^']+)'/g)].map((m) => m[1] as string) });
+          }
+          return out;
+        };
+        const all = await ours();
+        expect(all).toHaveLength(40);
+        expect(started.flatMap((s) => s.vms)).toHaveLength(40);
+        const macs = all.flatMap((d) => d.macs);
+        expect(new Set(macs).size, 'every MAC distinct').toBe(40);
+        const cpus = all.flatMap((d) => d.cpus);
+        expect(cpus).toHaveLength(40);
+        expect(new Set(cpus).size, 'no two VMs pinned to one CPU').toBe(40);
+        // Half the jobs end at once; the other half must be untouched.
+        const [ending, staying] = [ids.filter((_, i) => i % 2 === 0), ids.filter((_, i) => i % 2 === 1)];
+        await Promise.all(ending.map((id) => stopJobVms(id, ctx, { keepLogs: false })));
+        const after = await ours();
+        expect(after.map((d) => d.job).sort()).toEqual(staying.flatMap((id) => [id, id]).sort());
+        for (const d of after) expect(await lv.state(d.name)).toBe('running');
+        await Promise.all(staying.map((id) => stopJobVms(id, ctx, { keepLogs: false })));
+        let left = 0;
+        for (const id of ids) left += (await leftovers(lv, config, id)).length;
+        return left;
+      } finally {
+        rmSync(root, { recursive: true, force: true });
+      }
+    });
+  });
+});
+
+// ------------------------------------------------------------------------------------------------
+// Through the installed hooks, real libvirtd + qemu in the sandbox netns `vtqfault`.
+
+const NS = 'vtqfault';
+const GUEST_NS = 'vtqfault-g';
+const SUBNET = '10.213.30';
+const BRIDGE = 'vtqfaultbr0';
+const FAKE_IP = `${SUBNET}.50`;
+const BLANK = 'blank.qcow2';
+const JOB_ARGS = ['-vm', `img=${BLANK},distro=debian,vcpus=1,ram=256M`];
+
+const site: VmSite = createVmSite({
+  name: NS,
+  network: { name: 'vtq-fault-net', bridge: BRIDGE, subnet: SUBNET },
+  root: process.env.VTQ_TEST_FAULTS_DIR ?? '/var/tmp/vtorque-faults',
+  user: 'vtqe2e',
+  log,
+  image: false,
+});
+
+/** Every leftover item of the lists a job can leave; attempt counters only where the job left the requeue loop. */
+function count(left: Leftovers, opts: { counters: boolean }): number {
+  return left.domains.length + left.jobDirs.length + left.mounts.length + left.torqueFiles.length + left.arp.length + left.cancelMarkers.length + (opts.counters ? left.attemptCounters.length : 0);
+}
+
+function report(what: string, r: RunLocalResult): void {
+  log(`${what}: ${r.jobId} verdict ${r.verdict}, exit ${r.exitStatus}; prologue rc ${JSON.stringify(r.attempts.map((a) => a.prologueRc))} in ${JSON.stringify(r.hooks.filter((h) => h.hook === 'prologue').map((h) => h.ms))} ms`);
+  for (const line of r.stdout.split('\n').filter(Boolean)) log(`  OU| ${line}`);
+}
+
+async function ourDomains(): Promise<string[]> {
+  return (await site.virsh(['list', '--all', '--name'])).split('\n').map((l) => l.trim()).filter((l) => l.startsWith('vtq-'));
+}
+
+/** Resolves with the first `vtq-` domain once it is running (polling virsh), or null after `ms`. */
+async function firstRunningDomain(ms: number): Promise<string | null> {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    const running = (await site.virsh(['list', '--name']).catch(() => '')).split('\n').map((l) => l.trim()).filter((l) => l.startsWith('vtq-'));
+    if (running[0]) return running[0];
+    await sleep(200);
+  }
+  return null;
+}
+
+function ipIn(ns: string, args: readonly string[]): void {
+  execFileSync('ip', ['-n', ns, ...args], { stdio: 'pipe' });
+}
+
+/**
+ * A "guest" that has an address but no SSH: a veth on the sandbox bridge carrying the VM's MAC,
+ * in a netns of its own, announcing itself once (the host learns its ARP entry). Port 22 is closed.
+ */
+async function fakeGuestWithoutSsh(mac: string): Promise<void> {
+  execFileSync('ip', ['netns', 'add', GUEST_NS]);
+  ipIn(NS, ['link', 'add', 'vtqfg0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', GUEST_NS]);
+  ipIn(NS, ['link', 'set', 'vtqfg0', 'master', BRIDGE, 'up']);
+  ipIn(GUEST_NS, ['link', 'set', 'lo', 'up']);
+  ipIn(GUEST_NS, ['link', 'set', 'eth0', 'address', mac, 'up']);
+  ipIn(GUEST_NS, ['addr', 'add', `${FAKE_IP}/24`, 'dev', 'eth0']);
+  // No ping on a minimal host: a TCP connect to the bridge address makes the guest ARP for it.
+  // The bridge runs STP: its new port forwards only after ~2 s, so say hello until the host knows us.
+  const hello = `const s=require('net').connect(9,'${SUBNET}.1');s.on('error',()=>process.exit(0));setTimeout(()=>process.exit(0),1000)`;
+  for (let i = 0; i < 10 && !(await site.arpTable()).includes(FAKE_IP); i++) {
+    spawnSync('ip', ['netns', 'exec', GUEST_NS, process.execPath, '-e', hello], { stdio: 'ignore' });
+  }
+}
+
+function removeFakeGuest(): void {
+  spawnSync('ip', ['netns', 'del', GUEST_NS], { stdio: 'ignore' });
+}
+
+describe.skipIf(!canSandbox)('faults through the installed hooks, real libvirtd + qemu in a sandbox', () => {
+  beforeAll(async () => {
+    removeFakeGuest();
+    await site.open();
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', join(site.poolDir, BLANK), '1G']);
+    site.writeUserFile('job.sh', '#!/bin/sh\n#PBS -N fault\necho "JOB must not run"\n', 0o755);
+    log(`site ready: ${site.uri}`);
+  }, 5 * 60_000);
+
+  afterAll(async () => {
+    removeFakeGuest();
+    await site.close();
+  }, 5 * 60_000);
+
+  it('a VM that never gets an IP: each start fails within its deadline, the 3rd node fault aborts with the reason, nothing is left', async () => {
+    await fault(async () => {
+      site.configure({ TIMEOUT: 12, PROLOGUE_TIMEOUT: 12 });
+      const r = await site.runJob([...JOB_ARGS, 'job.sh']);
+      report('no IP', r);
+      expect(r.verdict).toBe('aborted');
+      expect(r.attempts.map((a) => a.prologueRc)).toEqual([2, 2, 1]);
+      for (const h of r.hooks.filter((x) => x.hook === 'prologue')) expect(h.ms).toBeLessThan(30_000);
+      expect(r.stdout).toMatch(/failed to start on this node 3 times \(last: no IP address after/);
+      expect(r.stdout).not.toContain('JOB must not run');
+      return count(await site.leftovers(), { counters: true });
+    });
+  });
+
+  it('SSH never up: the VM has an address but port 22 stays closed; the start fails at the SSH deadline and its ARP entry goes too', async () => {
+    await fault(async () => {
+      site.configure({ TIMEOUT: 20, PROLOGUE_TIMEOUT: 20 });
+      const job = site.runJob([...JOB_ARGS, 'job.sh'], { maxStarts: 1 });
+      const dom = await firstRunningDomain(15_000);
+      expect(dom, 'the VM started').not.toBeNull();
+      const mac = /<mac address='([^']+)'/.exec(await site.virsh(['dumpxml', dom as string]))?.[1] as string;
+      await fakeGuestWithoutSsh(mac);
+      const arpDuring = (await site.arpTable()).includes(FAKE_IP);
+      const r = await job;
+      report('no SSH', r);
+      removeFakeGuest();
+      expect(arpDuring, 'the fake guest was in the ARP table').toBe(true);
+      expect(r.attempts.map((a) => a.prologueRc)).toEqual([2]);
+      expect(r.stdout).toMatch(new RegExp(`addresses: ${dom}=${FAKE_IP.replace(/\./g, '\\.')}`));
+      expect(r.stdout).toMatch(/SSH/);
+      expect(r.stdout).not.toContain('JOB must not run');
+      return count(await site.leftovers([FAKE_IP]), { counters: false });
+    });
+  });
+
+  it('libvirtd restarted mid-boot: the prologue reconnects, tears its VM down and asks for a requeue; nothing is left', async () => {
+    await fault(async () => {
+      site.configure({ TIMEOUT: 25, PROLOGUE_TIMEOUT: 25 });
+      const job = site.runJob([...JOB_ARGS, 'job.sh'], { maxStarts: 1 });
+      const dom = await firstRunningDomain(15_000);
+      expect(dom, 'the VM started').not.toBeNull();
+      const { oldPid, newPid } = await site.restartLibvirtd();
+      log(`libvirtd restarted: pid ${oldPid} -> ${newPid}; ${dom} ${(await ourDomains()).includes(dom as string) ? 'still defined' : 'gone'}`);
+      const r = await job;
+      report('libvirtd restart', r);
+      expect(newPid).not.toBe(oldPid);
+      expect(r.attempts.map((a) => a.prologueRc)).toEqual([2]);
+      expect(r.stdout).toMatch(/no IP address after/);
+      const logText = readLogs();
+      expect(logText, 'the hook reconnected').toMatch(/libvirt connection (lost|reopened)/);
+      return count(await site.leftovers(), { counters: false });
+    });
+  });
+
+  it('the prologue killed at its alarm: the epilogue still removes the VM and its files', async () => {
+    await fault(async () => {
+      site.configure({ TIMEOUT: 60, PROLOGUE_TIMEOUT: 60 });
+      // $prologalarm 15 → pbs_mom kills the prologue session at 5 s, mid-boot.
+      const r = await site.runJob([...JOB_ARGS, 'job.sh'], { maxStarts: 1, prologalarm: 15 });
+      report('alarm', r);
+      const pro = r.hooks.find((h) => h.hook === 'prologue');
+      expect(pro?.rc).toBe(-4);
+      expect(r.hooks.some((h) => h.hook === 'epilogue')).toBe(true);
+      expect(r.stdout).not.toContain('JOB must not run');
+      return count(await site.leftovers(), { counters: false });
+    });
+  });
+
+  /** A node crash: the prologue dies at its alarm and no epilogue ever runs (the epilogue is swapped for a no-op). */
+  async function crashedJob(): Promise<{ job: string; domains: string[] }> {
+    const epilogue = join(site.momPriv, 'epilogue');
+    renameSync(epilogue, `${epilogue}.faults-saved`);
+    writeFileSync(epilogue, '#!/bin/sh\nexit 0\n', { mode: 0o700 });
+    try {
+      const r = await site.runJob([...JOB_ARGS, 'job.sh'], { maxStarts: 1, prologalarm: 15 });
+      report('crash', r);
+      return { job: r.jobId, domains: await ourDomains() };
+    } finally {
+      rmSync(epilogue);
+      renameSync(`${epilogue}.faults-saved`, epilogue);
+    }
+  }
+
+  it('a node "crash" before the epilogue: `vtorque gc` reaps the orphaned VM and files (a dry run first changes nothing)', async () => {
+    await fault(async () => {
+      site.configure({ TIMEOUT: 60, PROLOGUE_TIMEOUT: 60 });
+      const { job, domains } = await crashedJob();
+      expect(domains, 'the crash left the VM').toHaveLength(1);
+      expect((await site.leftovers()).jobDirs).toHaveLength(1);
+      const gc = (args: string[]): { status: number | null; stdout: string } => {
+        const r = spawnSync('ip', ['netns', 'exec', NS, process.execPath, join(site.prefix, 'lib', 'vtorque', 'dist', 'vtorque.mjs'), 'gc', '--config', site.configPath, ...args], { encoding: 'utf8' });
+        log(`gc ${args.join(' ')} -> ${r.status}: ${r.stdout.trim()} ${r.stderr.trim()}`);
+        return { status: r.status, stdout: r.stdout };
+      };
+      const dry = gc(['--dry-run']);
+      expect(dry.status).toBe(0);
+      expect(dry.stdout).toContain(`job ${job}: would reap`);
+      expect(await ourDomains()).toEqual(domains);
+      const real = gc([]);
+      expect(real.status).toBe(0);
+      expect(real.stdout).toMatch(new RegExp(`job ${job.replace(/\./g, '\\.')}: reaped .*: 1 domain\\(s\\)`));
+      expect(gc([]).stdout).toContain('nothing to reap');
+      return count(await site.leftovers(), { counters: false });
+    });
+  });
+
+  it('a node "crash" before the epilogue: the next VM prologue reaps the orphan first', async () => {
+    await fault(async () => {
+      site.configure({ TIMEOUT: 60, PROLOGUE_TIMEOUT: 60 });
+      const { domains } = await crashedJob();
+      expect(domains).toHaveLength(1);
+      site.configure({ TIMEOUT: 10, PROLOGUE_TIMEOUT: 10 });
+      const next = site.runJob([...JOB_ARGS, 'job.sh'], { maxStarts: 1 });
+      const r = await next;
+      report('next prologue', r);
+      expect(r.stdout).toMatch(/reaped the leftovers of 1 finished job\(s\)/);
+      expect(await ourDomains()).not.toContain(domains[0]);
+      return count(await site.leftovers(), { counters: false });
+    });
+  });
+});
+
+/** The hooks' JSON logs in the site's LOG_DIR (every file, concatenated). */
+function readLogs(): string {
+  const dir = join(site.opts.root, 'log');
+  if (!existsSync(dir)) return '';
+  return readdirSync(dir).map((f) => readFileSync(join(dir, f), 'utf8')).join('');
+}
