@@ -114,7 +114,7 @@ export async function startJobVms(input: StartInput, ctx: EngineContext): Promis
       domains = made.vms.map((vm) => ({
         name: vm.plan.name,
         xml: buildDomainXml(
-          toDomainSpec(vm.plan, plan, { type: ctx.domainType, config: c, disk: vm.disk, seedIso: vm.plan.seedIso, boot: input.boot, persistentDisk: vm.persistentDisk, virtiofs: shares }),
+          toDomainSpec(vm.plan, plan, { type: ctx.domainType, config: c, disk: vm.disk, backing: { file: made.backing, format: made.baseFormat }, seedIso: vm.plan.seedIso, boot: input.boot, persistentDisk: vm.persistentDisk, virtiofs: shares }),
           ctx.renderTemplatesVm,
         ),
       }));

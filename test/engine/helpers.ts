@@ -53,6 +53,7 @@ export function testDomains(plan: JobPlan): BootDomain[] {
       type: 'test',
       config,
       disk: vm.overlay,
+      backing: { file: plan.baseImage, format: 'qcow2' },
       seedIso: vm.seedIso,
       boot: null,
       persistentDisk: vm.persistentDisk === null ? null : { path: vm.persistentDisk, format: 'qcow2' },

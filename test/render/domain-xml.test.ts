@@ -25,13 +25,14 @@ const basic: DomainSpec = {
   machine: 'q35',
   arch: 'x86_64',
   boot: { kernel: '/opt/vm-images/vmlinuz', initrd: '/opt/vm-images/initrd.img', cmdline: 'root=/dev/vda rw console=ttyS0 quiet' },
-  disks: [{ file: '/var/spool/vtorque/jobs/42.srv/node01-0.qcow2', format: 'qcow2', target: 'vda', readonly: false }],
+  disks: [{ file: '/var/spool/vtorque/jobs/42.srv/node01-0.qcow2', format: 'qcow2', target: 'vda', readonly: false, backing: { file: '/opt/vm-images/debian-12-x86_64.qcow2', format: 'qcow2' } }],
   seedIso: '/var/spool/vtorque/jobs/42.srv/node01-0-seed.iso',
   net: { kind: 'network', network: 'jobnet', mac: '52:54:00:AA:00:01' },
   consoleLog: '/var/log/vtorque/42.srv/node01-0.console.log',
   tcgTbCacheMiB: 256,
   virtiofs: [{ dir: '/home', tag: 'vtq-home' }],
   owner: { job: '42.srv', user: 'alice', node: 'node01', index: 0 },
+  dac: { uid: 1001, gid: 1002 },
 };
 
 // Each hostile value carries quotes, a newline-free break-out attempt, a CDATA end, a command
@@ -44,7 +45,7 @@ const hostile: DomainSpec = {
   ...basic,
   name: HOSTILE_NAME,
   boot: { kernel: HOSTILE_PATH, initrd: HOSTILE_PATH, cmdline: HOSTILE_TEXT },
-  disks: [{ file: HOSTILE_PATH, format: 'raw', target: 'vda', readonly: true }],
+  disks: [{ file: HOSTILE_PATH, format: 'raw', target: 'vda', readonly: true, backing: { file: HOSTILE_PATH, format: 'qcow2' } }],
   seedIso: HOSTILE_PATH,
   consoleLog: HOSTILE_PATH,
   virtiofs: [{ dir: HOSTILE_PATH, tag: 'share' }],
@@ -69,11 +70,15 @@ describe('buildDomainXml (golden)', () => {
     expect(elementsAt(el, 'domain/memoryBacking/source')[0]?.attrs.type).toBe('memfd');
     expect(elementsAt(el, 'domain/devices/interface/mac')[0]?.attrs.address).toBe('52:54:00:aa:00:01');
     expect(parseOwnerMetadata(xml)).toEqual(basic.owner);
+    // QEMU_USER owner: qemu runs as the job owner and libvirt relabels nothing.
+    expect(elementsAt(el, 'domain/seclabel').map((e) => e.attrs)).toEqual([{ type: 'static', model: 'dac', relabel: 'no' }]);
+    expect(elementsAt(el, 'domain/seclabel/label').map((e) => e.text)).toEqual(['+1001:+1002']);
+    expect(elementsAt(el, 'domain/devices/seclabel')).toHaveLength(0);
   });
 
   it('renders a kvm VM on a bridge that boots from disk', () => {
     const xml = buildDomainXml(
-      { ...basic, type: 'kvm', boot: null, vcpuPins: [], seedIso: null, virtiofs: [], net: { kind: 'bridge', bridge: 'br0', mac: '52:54:00:00:00:02' } },
+      { ...basic, type: 'kvm', boot: null, vcpuPins: [], seedIso: null, virtiofs: [], net: { kind: 'bridge', bridge: 'br0', mac: '52:54:00:00:00:02' }, dac: { uid: 0, gid: 0 } },
       renderer,
     );
     const el = check(xml);
@@ -86,13 +91,20 @@ describe('buildDomainXml (golden)', () => {
     expect(elementsAt(el, 'domain/devices/controller')).toHaveLength(0);
     expect(elementsAt(el, 'domain/devices/interface')[0]?.attrs.type).toBe('bridge');
     expect(elementsAt(el, 'domain/devices/interface/source')[0]?.attrs).toEqual({ bridge: 'br0' });
+    expect(elementsAt(el, 'domain/seclabel/label').map((e) => e.text)).toEqual(['+0:+0']);
+  });
+
+  it('renders no seclabel without a DAC label (QEMU_USER libvirt: qemu.conf\'s user, libvirt relabels)', () => {
+    const el = check(buildDomainXml({ ...basic, dac: null }, renderer));
+    expect(el.filter((e) => e.name === 'seclabel' || e.name === 'label')).toHaveLength(0);
   });
 
   it('renders a test-driver VM without the guest agent channel', async () => {
     const { emulatorCpuset: _unused, ...unpinned } = basic;
-    const xml = buildDomainXml({ ...unpinned, type: 'test', vcpuPins: [] }, renderer);
+    const xml = buildDomainXml({ ...unpinned, type: 'test', vcpuPins: [], dac: null }, renderer);
     await expect(xml).toMatchFileSnapshot('./golden/domain-test.xml');
     const el = check(xml);
+    expect(elementsAt(el, 'domain/seclabel')).toHaveLength(0);
     expect(elementsAt(el, 'domain/devices/channel')).toHaveLength(0);
     expect(elementsAt(el, 'domain/features/tcg')).toHaveLength(0);
     expect(elementsAt(el, 'domain/cputune')).toHaveLength(0);
@@ -133,6 +145,15 @@ describe('buildDomainXml (hostile values)', () => {
   });
 
   it.each([
+    ['a string', "1000'/><seclabel model='none"],
+    ['a negative id', -1],
+    ['(uid_t)-1', 2 ** 32 - 1],
+  ])('refuses a DAC id that is %s', (_label, id) => {
+    expect(() => buildDomainXml({ ...basic, dac: { uid: id as number, gid: 1 } }, renderer)).toThrow(expect.objectContaining({ code: 'INTERNAL' }));
+    expect(() => buildDomainXml({ ...basic, dac: { uid: 1, gid: id as number } }, renderer)).toThrow(expect.objectContaining({ code: 'INTERNAL' }));
+  });
+
+  it.each([
     ['name', { name: 'a\nb' }],
     ['name with a slash', { name: 'a/b' }],
     ['cmdline', { boot: { ...basic.boot!, cmdline: 'quiet\n</cmdline>' } }],
@@ -163,6 +184,27 @@ describe.runIf(virsh)('libvirt test:///default driver', () => {
       const el = checkWellFormed(dumped);
       expect(elementsAt(el, 'domain/name')[0]?.text).toBe(HOSTILE_NAME);
       expect(parseOwnerMetadata(dumped)).toEqual(spec.owner);
+      expect(elementsAt(el, 'domain/seclabel').map((e) => e.attrs)).toEqual([{ type: 'static', model: 'dac', relabel: 'no' }]);
+      expect(elementsAt(el, 'domain/seclabel/label').map((e) => e.text)).toEqual(['+1001:+1002']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it.each([
+    ['with', { uid: 1001, gid: 1002 }],
+    ['without', null],
+  ] as const)('defines the basic XML %s a DAC seclabel against libvirt\'s schema (define --validate)', (_label, dac) => {
+    const dir = mkdtempSync(join(tmpdir(), 'vtq-domain-'));
+    try {
+      const spec: DomainSpec = { ...basic, type: 'test', dac };
+      const file = join(dir, 'domain.xml');
+      writeFileSync(file, buildDomainXml(spec, renderer));
+      const r = spawnSync('virsh', ['-q', '-c', 'test:///default', `define --validate ${file}; dumpxml ${spec.uuid}`], { encoding: 'utf8' });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      const el = checkWellFormed(r.stdout.slice(r.stdout.indexOf('<domain')));
+      expect(elementsAt(el, 'domain/seclabel/label').map((e) => e.text)).toEqual(dac ? [`+${dac.uid}:+${dac.gid}`] : []);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

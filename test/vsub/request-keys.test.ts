@@ -7,7 +7,7 @@ import { vsub } from '../helpers/vsub-harness.js';
 
 let site: TestSite;
 beforeEach(() => {
-  site = makeSite({ DISK_DIRS: ['/'], METADATA_ALLOWED_KEYS: ['packages', 'timezone'], IOCM_ENABLED: true, VRDMA_ENABLED: true, UNCLOT_ENABLED: true });
+  site = makeSite({ QEMU_USER: 'owner', DISK_DIRS: ['/'], METADATA_ALLOWED_KEYS: ['packages', 'timezone'], IOCM_ENABLED: true, VRDMA_ENABLED: true, UNCLOT_ENABLED: true });
   for (const [name, text] of Object.entries({ 'job.sh': 'echo\n', 'pin.txt': '0\n', 'pre.sh': 'true\n', 'meta.yaml': 'timezone: UTC\n', 'bad.yaml': '[1, 2]\n', 'disk.qcow2': 'd', 'empty.txt': '' })) {
     writeFileSync(join(site.cwd, name), text);
   }
@@ -56,7 +56,7 @@ describe('every -vm key', () => {
   });
 
   it('a disk outside DISK_DIRS is refused', async () => {
-    site.writeConfig({ DISK_DIRS: ['/srv/disks'] });
+    site.writeConfig({ QEMU_USER: 'owner', DISK_DIRS: ['/srv/disks'] });
     const r = await vsub(site, ['-vm', 'disk=disk.qcow2', 'job.sh']);
     expect(r.code).toBe(1);
     expect(r.err).toContain('DISK_DIRS');

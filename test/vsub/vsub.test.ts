@@ -175,7 +175,7 @@ describe('vsub: VM jobs', () => {
   });
 
   it('files named by the request are embedded as data (pinning, vm_prologue, vm_epilogue, metadata, disk)', async () => {
-    site.writeConfig({ METADATA_ALLOWED_KEYS: ['packages'], DISK_DIRS: [site.cwd] });
+    site.writeConfig({ METADATA_ALLOWED_KEYS: ['packages'], QEMU_USER: 'owner', DISK_DIRS: [site.cwd] });
     script('pin.txt', '# vm 1\n2 3\n');
     script('pre.sh', 'echo prologue\n');
     script('post.sh', 'echo epilogue\n');

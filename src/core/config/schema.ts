@@ -118,12 +118,13 @@ export const CONFIG_FIELDS = {
 
   // --- new in this design
   HYPERVISOR: oneOf('auto', ['auto', 'kvm', 'qemu'] as const, 'domain type: kvm, qemu (TCG) or auto (kvm when it really works)'),
+  QEMU_USER: oneOf('libvirt', ['libvirt', 'owner'] as const, 'who each job\'s qemu runs as. libvirt: qemu.conf\'s user for every job, libvirt relabels (chowns) the images while they run; -vm disk= is then refused. owner: the job owner (a static DAC label with relabel=no; overlay and seed chowned to the owner, libvirt chowns nothing), so a qemu escape gets that user\'s rights only and -vm disk= is safe; but the owner can then rewrite his VMs\' disks and read their seeds, i.e. become root in his own guests: choose it only where guest root is not trusted by anything (no sec=sys NFS exports to the guests), keep site secrets out of templates-vm user-data, and for kvm guests make /dev/kvm usable by job owners (vtorque doctor checks)'),
   LIBVIRT_URI: str('qemu:///system', 'libvirt URI of the local node', /^[a-z+]+:\/\/[^\s]*$/, 'a libvirt URI'),
   LIBVIRT_URI_TEMPLATE: str('qemu+ssh://root@{node}/system', 'libvirt URI of another node; {node} is replaced', /^[a-z+]+:\/\/[^\s]*\{node\}[^\s]*$/, 'a libvirt URI containing {node}'),
   MACHINE_TYPE: str('q35', 'libvirt machine type', /^[A-Za-z0-9._-]+$/, 'a machine type like q35 or pc'),
   TCG_TB_CACHE_MB: int(256, 0, 4096, 'TCG translation cache per VM in MiB when the domain type is qemu (0 = QEMU default, about 1 GiB)'),
   METADATA_ALLOWED_KEYS: list([], 'cloud-config keys users may add with -vm metadata=FILE', /^(packages|package_update|package_upgrade|timezone|locale)$/, 'keys among packages, package_update, package_upgrade, timezone, locale'),
-  DISK_DIRS: list([], 'directories under which a user\'s persistent disk (-vm disk=) may live; [] disables the option. Users own the directories on the way, so a path can be swapped after the check: enable only where that is acceptable until the fd-pinned attach lands (doc/security.md)', /^\/[^\0\r\n]*$/, 'absolute directories'),
+  DISK_DIRS: list([], 'directories under which a user\'s persistent disk (-vm disk=) may live; [] disables the option. Users own the directories on the way, so a path can be swapped after the check: accepted only with QEMU_USER owner (qemu opens the disk as the owner and libvirt chowns nothing, so a swapped-in file can only be one the owner could open anyway); with QEMU_USER libvirt (the default) a request with disk= is refused (doc/security.md)', /^\/[^\0\r\n]*$/, 'absolute directories'),
   VM_SCRIPT_MAX_KB: int(256, 1, 65536, 'largest vm_prologue/vm_epilogue/metadata/pinning file vsub embeds'),
 } as const satisfies Record<string, Field<unknown>>;
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkDomainSpec, parseOwnerMetadata, type DomainSpec } from './index.js';
+import { checkDomainSpec, MAX_DAC_ID, parseOwnerMetadata, type DomainSpec } from './index.js';
 
 const spec: DomainSpec = {
   name: 'vtq-1-n1-0',
@@ -11,13 +11,14 @@ const spec: DomainSpec = {
   machine: 'q35',
   arch: 'x86_64',
   boot: null,
-  disks: [{ file: '/var/spool/vtorque/jobs/1/d.qcow2', format: 'qcow2', target: 'vda', readonly: false }],
+  disks: [{ file: '/var/spool/vtorque/jobs/1/d.qcow2', format: 'qcow2', target: 'vda', readonly: false, backing: null }],
   seedIso: null,
   net: { kind: 'bridge', bridge: 'br0', mac: '52:54:00:00:00:01' },
   consoleLog: '/var/log/vtorque/c.log',
   tcgTbCacheMiB: 0,
   virtiofs: [],
   owner: { job: '1.srv', user: 'alice', node: 'n1', index: 0 },
+  dac: null,
 };
 
 const refused = (patch: object) => expect(() => checkDomainSpec({ ...spec, ...patch } as DomainSpec)).toThrow(expect.objectContaining({ code: 'INTERNAL' }));
@@ -47,6 +48,24 @@ describe('checkDomainSpec', () => {
     refused({ disks: [{ ...spec.disks[0], file: '' }] });
     refused({ boot: { kernel: 'vmlinuz', initrd: '/i', cmdline: 'quiet' } });
     refused({ virtiofs: [{ dir: 'home', tag: 'home' }] });
+  });
+
+  it('accepts a DAC label of non-negative 32-bit ids below (uid_t)-1', () => {
+    for (const dac of [{ uid: 1000, gid: 1000 }, { uid: 0, gid: 0 }, { uid: MAX_DAC_ID, gid: MAX_DAC_ID }]) {
+      expect(() => checkDomainSpec({ ...spec, dac })).not.toThrow();
+    }
+    expect(MAX_DAC_ID).toBe(2 ** 32 - 2);
+  });
+
+  it.each([-1, 1.5, 2 ** 32 - 1, 2 ** 32, Number.NaN, Number.POSITIVE_INFINITY, '1000', '+1000', null, undefined])('refuses a DAC id = %s', (id) => {
+    refused({ dac: { uid: id, gid: 1000 } });
+    refused({ dac: { uid: 1000, gid: id } });
+  });
+
+  it('refuses a DAC label that is neither null nor an object', () => {
+    refused({ dac: undefined });
+    refused({ dac: '1000:1000' });
+    refused({ dac: 1000 });
   });
 
   it('refuses malformed identifiers', () => {

@@ -37,7 +37,14 @@ export interface DomainSpec {
   readonly cpuMode?: 'host-passthrough';
   /** Direct kernel boot, or null to boot from the first disk. */
   readonly boot: { readonly kernel: string; readonly initrd: string; readonly cmdline: string } | null;
-  readonly disks: readonly { readonly file: string; readonly format: 'qcow2' | 'raw'; readonly target: string; readonly readonly: boolean }[];
+  /** `backing`: the image's backing file, or null for none; written as `<backingStore>` either way. */
+  readonly disks: readonly {
+    readonly file: string;
+    readonly format: 'qcow2' | 'raw';
+    readonly target: string;
+    readonly readonly: boolean;
+    readonly backing: { readonly file: string; readonly format: 'qcow2' | 'raw' } | null;
+  }[];
   /** NoCloud seed ISO, attached as a virtio-scsi cdrom (the Debian cloud kernel has no AHCI). */
   readonly seedIso: string | null;
   readonly net: DomainNet;
@@ -46,7 +53,16 @@ export interface DomainSpec {
   readonly tcgTbCacheMiB: number;
   readonly virtiofs: readonly { readonly dir: string; readonly tag: string }[];
   readonly owner: DomainOwner;
+  /**
+   * qemu runs as this uid:gid (`<seclabel type='static' model='dac' relabel='no'>`): libvirt
+   * chowns nothing, so every file qemu opens must already be readable (and the writable ones
+   * writable) by it. null = qemu.conf's user, with libvirt relabelling the images.
+   */
+  readonly dac: { readonly uid: number; readonly gid: number } | null;
 }
+
+/** Largest uid/gid a DAC label may name: (uid_t)-1 is "no change" to chown, never an identity. */
+export const MAX_DAC_ID = 2 ** 32 - 2;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const CPUSET = /^\^?\d+(-\d+)?(,\^?\d+(-\d+)?)*$/;
@@ -86,6 +102,13 @@ function integer(field: string, value: unknown, min: number): number {
   return value;
 }
 
+function dacId(field: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0 || value > MAX_DAC_ID) {
+    refuse(field, value, `an integer from 0 to ${MAX_DAC_ID}`);
+  }
+  return value;
+}
+
 function oneOf<T extends string>(field: string, value: unknown, allowed: readonly T[]): T {
   if (!allowed.includes(value as T)) refuse(field, value, `one of ${allowed.join(', ')}`);
   return value as T;
@@ -118,6 +141,11 @@ export function checkDomainSpec(spec: DomainSpec): void {
     oneOf(`disks[${i}].format`, disk.format, ['qcow2', 'raw'] as const);
     matching(`disks[${i}].target`, disk.target, /^vd[a-z]{1,2}$/, 'a virtio target like vda');
     if (typeof disk.readonly !== 'boolean') refuse(`disks[${i}].readonly`, disk.readonly, 'a boolean');
+    if (disk.backing !== null) {
+      if (typeof disk.backing !== 'object') refuse(`disks[${i}].backing`, disk.backing, 'null or { file, format }');
+      path(`disks[${i}].backing.file`, disk.backing.file);
+      oneOf(`disks[${i}].backing.format`, disk.backing.format, ['qcow2', 'raw'] as const);
+    }
   });
   unique('disks target', spec.disks.map((d) => d.target));
   if (spec.seedIso !== null) path('seedIso', spec.seedIso);
@@ -137,6 +165,11 @@ export function checkDomainSpec(spec: DomainSpec): void {
   line('owner.user', spec.owner.user);
   line('owner.node', spec.owner.node);
   integer('owner.index', spec.owner.index, 0);
+  if (spec.dac !== null) {
+    if (typeof spec.dac !== 'object') refuse('dac', spec.dac, 'null or { uid, gid }');
+    dacId('dac.uid', spec.dac.uid);
+    dacId('dac.gid', spec.dac.gid);
+  }
 }
 
 function unique(field: string, values: readonly string[]): void {

@@ -2,6 +2,14 @@ import type { SiteConfig } from '../config/schema.js';
 import { ValidationError, VtorqueError, type Issue } from '../errors.js';
 import type { VmRequest } from './types.js';
 
+/**
+ * Why `-vm disk=` is refused unless QEMU_USER is owner: the file sits in the user's directories and
+ * can be swapped after validation; with QEMU_USER libvirt, libvirt (root) would chown whatever the
+ * path names by then to its qemu user. With owner it chowns nothing and qemu opens it as the owner.
+ */
+export const DISK_NEEDS_OWNER =
+  'persistent disks (-vm disk=) need QEMU_USER: owner, and this site runs qemu as libvirt\'s user (QEMU_USER: libvirt), where libvirt would chown, as root, whatever file the path names when the VM starts';
+
 export interface PolicyResult {
   readonly request: VmRequest;
   readonly warnings: readonly string[];
@@ -39,7 +47,9 @@ export function applyPolicy(request: VmRequest, config: SiteConfig, poolImages: 
       issues.push({ source, key: 'vcpu_pinning', value: r.vcpu_pinning.path, expected: 'a pinning file that uses each host CPU once' });
     }
   }
-  if (r.disk !== null && !config.DISK_DIRS.some((dir) => isUnder(r.disk as string, dir))) {
+  if (r.disk !== null && config.QEMU_USER !== 'owner') {
+    issues.push({ source, key: 'disk', value: r.disk, expected: `no disk: ${DISK_NEEDS_OWNER}` });
+  } else if (r.disk !== null && !config.DISK_DIRS.some((dir) => isUnder(r.disk as string, dir))) {
     issues.push({ source, key: 'disk', value: r.disk, expected: `a file under one of DISK_DIRS: ${config.DISK_DIRS.join(', ') || '(none allowed)'}` });
   }
   if (r.metadata !== null) {

@@ -8,7 +8,7 @@ import type { VmRequest } from '../../core/request/types.js';
 import { planJob } from '../plan.js';
 import { toCpuset, toDomainSpec } from './domain-spec.js';
 
-const config = { ...defaultConfig(), HOST_OS_CORE_COUNT: 1, HOST_OS_RAM_MB: 1024 };
+const config = { ...defaultConfig(), QEMU_USER: 'owner' as const, HOST_OS_CORE_COUNT: 1, HOST_OS_RAM_MB: 1024 };
 const request: VmRequest = {
   version: 1, img: 'debian-12-x86_64.qcow2', distro: 'debian', arch: 'x86_64', vcpus: 2, ram: 1024, vms_per_node: 2,
   vcpu_pinning: true, disk: '/home/alice/data.qcow2', vm_prologue: null, vm_epilogue: null, fs_type: 'sharedfs', metadata: null,
@@ -23,7 +23,7 @@ const plan = planJob({
   uuid: randomUUID,
 });
 const [vm0, vm1] = plan.vms as [(typeof plan.vms)[number], (typeof plan.vms)[number]];
-const base = { config, disk: vm0.overlay, seedIso: vm0.seedIso, boot: null, persistentDisk: null };
+const base = { config, disk: vm0.overlay, backing: { file: plan.baseImage, format: 'qcow2' as const }, seedIso: vm0.seedIso, boot: null, persistentDisk: null };
 
 describe('toDomainSpec', () => {
   it('pins vCPUs, the emulator and memory to the planned CPUs and NUMA node', () => {
@@ -34,6 +34,8 @@ describe('toDomainSpec', () => {
     expect(spec.tcgTbCacheMiB).toBe(256);
     expect(spec.cpuMode).toBeUndefined();
     expect(spec.disks.map((d) => [d.target, d.format])).toEqual([['vda', 'qcow2'], ['vdb', 'raw']]);
+    // Backing chains are spelled out: the overlay's base by name, none for the user's disk.
+    expect(spec.disks.map((d) => d.backing)).toEqual([{ file: plan.baseImage, format: 'qcow2' }, null]);
     expect(spec.net).toEqual({ kind: 'bridge', bridge: 'br0', mac: vm1.mac });
     expect(spec.owner).toEqual({ job: '42.server', user: 'alice', node: 'n01', index: 2 });
   });
@@ -53,6 +55,22 @@ describe('toDomainSpec', () => {
     const spec = toDomainSpec(unpinned, plan, { ...base, type: 'qemu' });
     expect(spec.vcpuPins).toEqual([]);
     expect('emulatorCpuset' in spec || 'numaNodeset' in spec).toBe(false);
+  });
+
+  it('QEMU_USER owner: qemu runs as the job owner\'s uid and primary gid, rendered as a static DAC seclabel', () => {
+    expect(config.QEMU_USER).toBe('owner');
+    const other = { ...plan, job: { ...plan.job, owner: { ...plan.job.owner, uid: 1001, gid: 2002 } } };
+    const spec = toDomainSpec(vm0, other, { ...base, type: 'kvm' });
+    expect(spec.dac).toEqual({ uid: 1001, gid: 2002 });
+    const xml = buildDomainXml(spec, createRenderer(fileURLToPath(new URL('../../../templates-vm', import.meta.url))));
+    expect(xml).toContain("  <seclabel type='static' model='dac' relabel='no'>\n    <label>+1001:+2002</label>\n  </seclabel>\n</domain>");
+  });
+
+  it('QEMU_USER libvirt: no DAC label, no seclabel (qemu.conf\'s user, libvirt relabels)', () => {
+    const spec = toDomainSpec(vm0, plan, { ...base, type: 'kvm', config: { ...config, QEMU_USER: 'libvirt' } });
+    expect(spec.dac).toBeNull();
+    const xml = buildDomainXml(spec, createRenderer(fileURLToPath(new URL('../../../templates-vm', import.meta.url))));
+    expect(xml).not.toContain('seclabel');
   });
 
   it('toCpuset compresses runs', () => {

@@ -7,6 +7,8 @@ export interface DomainSpecOptions {
   readonly config: SiteConfig;
   /** The VM's root disk (its qcow2 overlay, or a ramdisk copy). */
   readonly disk: string;
+  /** The overlay's backing file, named in the XML so libvirt never reads it from the overlay's header. */
+  readonly backing: { readonly file: string; readonly format: 'qcow2' | 'raw' };
   readonly seedIso: string | null;
   readonly boot: { readonly kernel: string; readonly initrd: string; readonly cmdline: string } | null;
   readonly persistentDisk: { readonly path: string; readonly format: 'qcow2' | 'raw' } | null;
@@ -19,8 +21,10 @@ export interface DomainSpecOptions {
 export function toDomainSpec(vm: VmPlan, job: JobPlan, opts: DomainSpecOptions): DomainSpec {
   const { config: c, type } = opts;
   const pinned = vm.pins.map((p) => p.cpu);
-  const disks: DomainSpec['disks'][number][] = [{ file: opts.disk, format: 'qcow2', target: 'vda', readonly: false }];
-  if (opts.persistentDisk) disks.push({ file: opts.persistentDisk.path, format: opts.persistentDisk.format, target: 'vdb', readonly: false });
+  // Every backing chain is spelled out (the overlay's base, none for the persistent disk): libvirtd
+  // (root) would otherwise follow whatever file the image header names, and a header can be rewritten.
+  const disks: DomainSpec['disks'][number][] = [{ file: opts.disk, format: 'qcow2', target: 'vda', readonly: false, backing: opts.backing }];
+  if (opts.persistentDisk) disks.push({ file: opts.persistentDisk.path, format: opts.persistentDisk.format, target: 'vdb', readonly: false, backing: null });
   return {
     name: vm.name,
     uuid: vm.uuid,
@@ -42,6 +46,9 @@ export function toDomainSpec(vm: VmPlan, job: JobPlan, opts: DomainSpecOptions):
     tcgTbCacheMiB: type === 'qemu' ? c.TCG_TB_CACHE_MB : 0,
     virtiofs: opts.virtiofs ?? [],
     owner: { job: job.job.jobId, user: job.job.owner.user, node: vm.node, index: vm.index },
+    // QEMU_USER owner: qemu runs as the job owner and libvirt relabels nothing (prepare chowned
+    // the overlay and the seed to the owner); libvirt: qemu.conf's user, libvirt relabels.
+    dac: c.QEMU_USER === 'owner' ? { uid: job.job.owner.uid, gid: job.job.owner.gid } : null,
   };
 }
 

@@ -2,7 +2,7 @@ import { readSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { type ErrorCode, VtorqueError } from '../../core/errors.js';
 import { run } from '../../core/exec/run.js';
-import { openNoFollow, ROOT_OWNER, setOwnerMode, type OpenedFile } from '../../core/fs/index.js';
+import { openNoFollow, ROOT_OWNER, setOwnerMode, type OpenedFile, type Owner } from '../../core/fs/index.js';
 import { need, TIMEOUT_MS } from './tools.js';
 import type { ImageFormat, PrepareTools } from './types.js';
 
@@ -80,9 +80,13 @@ export async function openImage(path: string, opts: OpenImageOptions, tools: Pre
   }
 }
 
-/** A qcow2 overlay on `backing` (absolute: a relative one resolves against the overlay's directory), root-only. */
-export async function createOverlay(tools: PrepareTools, backing: string, format: ImageFormat, overlay: string): Promise<void> {
+/**
+ * A qcow2 overlay on `backing` (absolute: a relative one resolves against the overlay's
+ * directory), 0600: root's, or `qemuOwner`'s when qemu runs as the job owner (QEMU_USER owner,
+ * where libvirt chowns nothing and qemu must write it itself).
+ */
+export async function createOverlay(tools: PrepareTools, backing: string, format: ImageFormat, overlay: string, qemuOwner: Owner | null): Promise<void> {
   if (!isAbsolute(backing)) throw new VtorqueError('INTERNAL', `overlay backing file ${backing} is not absolute`);
   await run(need(tools, 'qemuImg'), ['create', '-q', '-f', 'qcow2', '-b', backing, '-F', format, overlay], { timeoutMs: TIMEOUT_MS.short });
-  setOwnerMode(overlay, ROOT_OWNER, 0o600);
+  setOwnerMode(overlay, qemuOwner ?? ROOT_OWNER, 0o600);
 }

@@ -14,7 +14,7 @@ afterAll(() => rmSync(top, { recursive: true, force: true }));
 const homes = join(top, 'home');
 const alice = join(homes, 'alice');
 mkdirSync(join(alice, 'real'), { recursive: true });
-const config: SiteConfig = { ...defaultConfig(), DISK_DIRS: [`${homes}/`] };
+const config: SiteConfig = { ...defaultConfig(), QEMU_USER: 'owner', DISK_DIRS: [`${homes}/`] };
 const tools = resolveTools();
 const owner = { uid: 1000 };
 
@@ -32,6 +32,14 @@ describe('validatePersistentDisk', () => {
   it('accepts a standalone image the owner owns under DISK_DIRS and reports its format', async () => {
     await expect(check(good)).resolves.toEqual({ path: good, format: 'qcow2' });
     await expect(check(raw)).resolves.toEqual({ path: raw, format: 'raw' });
+  });
+
+  it('refuses any disk with QEMU_USER libvirt (libvirt would chown, as root, whatever the path names at start), naming the key and why', async () => {
+    const err = await validatePersistentDisk(good, owner, { ...config, QEMU_USER: 'libvirt' }, tools).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'REQUEST_INVALID' });
+    expect((err as Error).message).toBe(
+      `disk ${good}: persistent disks (-vm disk=) need QEMU_USER: owner, and this site runs qemu as libvirt's user (QEMU_USER: libvirt), where libvirt would chown, as root, whatever file the path names when the VM starts`,
+    );
   });
 
   it('refuses a symlink anywhere in the path', async () => {

@@ -1,6 +1,7 @@
 import type { SiteConfig } from '../../core/config/schema.js';
 import { UnsafePathError, VtorqueError } from '../../core/errors.js';
 import { pathElements } from '../../core/fs/index.js';
+import { DISK_NEEDS_OWNER } from '../../core/request/policy.js';
 import { openImage } from './image.js';
 import type { PersistentDisk, PrepareTools } from './types.js';
 
@@ -14,9 +15,12 @@ const stripSlash = (dir: string): string => (dir.length > 1 ? dir.replace(/\/+$/
  *
  * The user owns the directories on the way, so they can swap the file after this check; the
  * domain code must not let libvirt probe the format or follow a backing chain (it gets the
- * explicit format here), and a file swapped in afterwards is still one the user could open.
+ * explicit format here). That is safe only with QEMU_USER owner: qemu opens the file as the owner
+ * and libvirt chowns nothing, so a file swapped in afterwards is still one the owner could open.
+ * With QEMU_USER libvirt, libvirt (root) would chown whatever the path names: refused.
  */
 export async function validatePersistentDisk(path: string, owner: { readonly uid: number }, config: SiteConfig, tools: PrepareTools): Promise<PersistentDisk> {
+  if (config.QEMU_USER !== 'owner') throw new VtorqueError('REQUEST_INVALID', `disk ${path}: ${DISK_NEEDS_OWNER}`);
   const els = pathElements(path);
   const underDiskDir = config.DISK_DIRS.map(stripSlash).some((dir) => {
     const base = pathElements(dir);

@@ -42,20 +42,22 @@ const request: VmRequest = {
 };
 
 let seq = 0;
-function setup(over: Partial<VmRequest> = {}, tools: Partial<PrepareTools> = {}): { config: SiteConfig; plan: JobPlan; ctx: PrepareContext; logs: string[] } {
+function setup(over: Partial<VmRequest> = {}, tools: Partial<PrepareTools> = {}, configOver: Partial<SiteConfig> = {}, baseImage = BASE): { config: SiteConfig; plan: JobPlan; ctx: PrepareContext; logs: string[] } {
   const n = ++seq;
   const config: SiteConfig = {
     ...defaultConfig(),
+    QEMU_USER: 'owner',
     SPOOL_DIR: join(top, `spool${n}`), RAMDISK_DIR: join(top, `ramdisk${n}`), VM_IMG_DIR: pool, DISK_DIRS: [join(top, 'home')],
     NAME_SERVER: '10.0.0.2', SEARCH_DOMAIN: 'cluster.local', NTP_SERVER_1: 'ntp1.cluster.local', SW_PACKAGES_DEBIAN: ['htop'],
     VM_NFS_HOME: 'nfs1:/export/home', HOST_OS_CORE_COUNT: 0,
+    ...configOver,
   };
   const plan = planJob({
     job: { jobId: `${40 + n}.server`, owner: { user: 'alice', uid: 1000, gid: 1000, group: 'alice' } },
     request: { ...request, ...over },
     config,
     nodes: [{ name: 'n01', capacity: { cores: 4, memMiB: 16384, numa: { 0: [0, 1, 2, 3] } }, usedMacs: new Set(), busyCpus: new Set() }],
-    baseImage: BASE,
+    baseImage,
     uuid: () => `00000000-0000-4000-8000-${String(++seq).padStart(12, '0')}`,
   });
   const logs: string[] = [];
@@ -98,7 +100,10 @@ describe('prepareJob (sharedfs)', () => {
       expect(readdirSync(dir).sort()).toEqual(['disk.qcow2', 'seed.iso', 'ssh_host_ed25519_key.pub']);
       const info = imgInfo(overlay);
       expect([info.format, info['backing-filename'], info['backing-filename-format']]).toEqual(['qcow2', BASE, 'qcow2']);
-      expect([mode(overlay), mode(seedIso), owner(seedIso)]).toEqual([0o600, 0o600, '0:0']);
+      // QEMU_USER owner: qemu runs as alice, libvirt chowns nothing.
+      expect(config.QEMU_USER).toBe('owner');
+      expect([mode(overlay), owner(overlay), mode(seedIso), owner(seedIso)]).toEqual([0o600, '1000:1000', 0o400, '1000:1000']);
+      expect([mode(`${dir}/ssh_host_ed25519_key.pub`), owner(`${dir}/ssh_host_ed25519_key.pub`)]).toEqual([0o644, '0:0']);
       expect(execFileSync('isoinfo', ['-d', '-i', seedIso], { encoding: 'utf8' })).toMatch(/Volume id: cidata/);
 
       const userData = isoFile(seedIso, 'user-data');
@@ -153,6 +158,45 @@ describe('prepareJob (sharedfs)', () => {
     expect([readFileSync(outside, 'utf8'), mode(outside), owner(outside)]).toEqual(['precious', 0o644, '0:0']);
   });
 
+  it('QEMU_USER libvirt: overlays and seeds stay root 0600 (libvirt relabels them), and a disk= request is refused', async () => {
+    const { plan, ctx } = setup({ disk: null }, {}, { QEMU_USER: 'libvirt' });
+    const job = await prepareJob(plan, ctx);
+    for (const vm of job.vms) {
+      expect([mode(vm.disk), owner(vm.disk), mode(vm.plan.seedIso), owner(vm.plan.seedIso)]).toEqual([0o600, '0:0', 0o600, '0:0']);
+    }
+    for (const d of [plan.jobDir, ...plan.vms.map((v) => v.dir)]) expect([mode(d), owner(d)]).toEqual([0o711, '0:0']);
+
+    const withDisk = setup({}, {}, { QEMU_USER: 'libvirt' });
+    const err = await prepareJob(withDisk.plan, withDisk.ctx).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'REQUEST_INVALID', message: expect.stringMatching(/^disk .*data\.qcow2: persistent disks \(-vm disk=\) need QEMU_USER: owner/) });
+    expect(existsSync(withDisk.plan.jobDir)).toBe(false);
+    expect([mode(DISK), owner(DISK)]).toEqual([0o644, '1000:1000']);
+  });
+
+  it('QEMU_USER owner: refuses a pool image the owner\'s qemu could not read (sharedfs), naming the fix', async () => {
+    const unreadable = join(pool, 'private.qcow2');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', unreadable, '64M']);
+    chmodSync(unreadable, 0o640);
+    try {
+      const { plan, ctx } = setup({ disk: null, img: 'private.qcow2' }, {}, {}, unreadable);
+      await expect(prepareJob(plan, ctx)).rejects.toMatchObject({
+        code: 'CONFIG_INVALID',
+        message: `base image ${unreadable} is mode 0640: qemu runs as the job owner (QEMU_USER: owner) and cannot read it; fix with: chmod 0444 ${unreadable}`,
+      });
+      expect(existsSync(plan.jobDir)).toBe(false);
+      // ramdisk: root copies it into the tmpfs (0644), so qemu never opens the pool file itself.
+      const rd = setup({ disk: null, img: 'private.qcow2', fs_type: 'ramdisk', vms_per_node: 1 }, {}, {}, unreadable);
+      await prepareJob(rd.plan, rd.ctx);
+      await removeJobFiles(rd.config, rd.plan.job.jobId, { keepLogs: false });
+      // QEMU_USER libvirt: libvirt relabels the backing chain for its own user.
+      const lv = setup({ disk: null, img: 'private.qcow2', vms_per_node: 1 }, {}, { QEMU_USER: 'libvirt' }, unreadable);
+      await prepareJob(lv.plan, lv.ctx);
+      await removeJobFiles(lv.config, lv.plan.job.jobId, { keepLogs: false });
+    } finally {
+      rmSync(unreadable);
+    }
+  });
+
   it('refuses a SPOOL_DIR others can write, naming the fix, and creates nothing', async () => {
     const { config, plan, ctx } = setup({ disk: null });
     mkdirSync(config.SPOOL_DIR, { mode: 0o775 });
@@ -175,9 +219,13 @@ describe('prepareJob (ramdisk)', () => {
     expect(mnt?.superOptions).toMatch(/(^|,)size=1115136k(,|$)/); // 1 MiB base + 64 + 2 x 512
     expect(mnt?.superOptions).toMatch(/(^|,)mode=711(,|$)/);
     expect(readdirSync(dir).sort()).toEqual(['base.qcow2', ...plan.vms.map((v) => `${v.name}.qcow2`)].sort());
+    // The base copy stays root's and world-readable; each overlay is the owner's (QEMU_USER owner).
+    expect([mode(join(dir, 'base.qcow2')), owner(join(dir, 'base.qcow2'))]).toEqual([0o644, '0:0']);
+    expect([mode(dir), owner(dir)]).toEqual([0o711, '0:0']);
     for (const vm of job.vms) {
       expect(vm.disk).toBe(join(dir, `${vm.plan.name}.qcow2`));
       expect(imgInfo(vm.disk)['backing-filename']).toBe(join(dir, 'base.qcow2'));
+      expect([mode(vm.disk), owner(vm.disk), mode(vm.plan.seedIso), owner(vm.plan.seedIso)]).toEqual([0o600, '1000:1000', 0o400, '1000:1000']);
       expect(existsSync(vm.plan.overlay)).toBe(false);
     }
     const removed = await removeJobFiles(config, plan.job.jobId, { keepLogs: false });

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import pLimit from 'p-limit';
 import { VtorqueError } from '../../core/errors.js';
-import { mkdirPrivate, pathElements, unlinkNoFollow } from '../../core/fs/index.js';
+import type { SiteConfig } from '../../core/config/schema.js';
+import { mkdirPrivate, pathElements, unlinkNoFollow, type OpenedFile, type Owner } from '../../core/fs/index.js';
 import { buildJobEnv, buildMetaData, buildNetworkConfig, buildUserData } from '../../guest/index.js';
 import type { JobPlan, VmPlan } from '../types.js';
 import { buildGuestSpec } from './build-guest-spec.js';
@@ -28,6 +29,8 @@ interface JobScope {
   readonly format: ImageFormat;
   readonly ramdisk: string | null;
   readonly disks: ReadonlyMap<string, PersistentDisk>;
+  /** QEMU_USER owner: qemu runs as the job owner, who gets the overlay (0600) and the seed (0400); else null (root's, libvirt relabels). */
+  readonly qemuOwner: Owner | null;
 }
 
 /**
@@ -75,7 +78,8 @@ async function prepareFiles(plan: JobPlan, ctx: PrepareContext, tools: PrepareTo
   const owner = plan.job.owner;
   const disks = new Map<string, PersistentDisk>();
   for (const vm of plan.vms) if (vm.persistentDisk !== null) disks.set(vm.name, await validatePersistentDisk(vm.persistentDisk, owner, c, tools));
-  const base = await openBase(plan, ctx, tools);
+  const qemuOwner = qemuOwnerOf(plan, c);
+  const base = await openBase(plan, ctx, tools, qemuOwner !== null && plan.request.fs_type !== 'ramdisk');
   try {
     const sshDir = join(plan.jobDir, 'ssh');
     for (const dir of [join(c.SPOOL_DIR, 'jobs'), plan.jobDir, sshDir, join(plan.jobDir, 'vms')]) mkdirPrivate(dir, 0o711);
@@ -86,6 +90,7 @@ async function prepareFiles(plan: JobPlan, ctx: PrepareContext, tools: PrepareTo
       : plan.baseImage;
     const scope: JobScope = {
       plan, ctx, tools, backing, ramdisk, disks,
+      qemuOwner,
       userKeyPublic: userKey.publicKey,
       envFile: buildJobEnv(ctx.guestEnv, ctx.renderTemplates),
       format: base.info.format,
@@ -93,18 +98,38 @@ async function prepareFiles(plan: JobPlan, ctx: PrepareContext, tools: PrepareTo
     const vms = await settleAll(plan.vms.map((vm) => () => prepareVm(vm, scope)), c.PARALLEL ? 4 : 1, ctx);
     const knownHostsPath = join(sshDir, 'known_hosts');
     writeKnownHosts(knownHostsPath, vms.map((v) => ({ name: v.plan.name, key: v.hostKeyPublic })));
-    return { plan, userKeyPath: userKey.path, userKeyPublic: userKey.publicKey, knownHostsPath, vms, ramdisk, baseFormat: base.info.format };
+    return { plan, userKeyPath: userKey.path, userKeyPublic: userKey.publicKey, knownHostsPath, vms, ramdisk, baseFormat: base.info.format, backing };
   } finally {
     base.file.close();
   }
 }
 
-/** Pool images sit directly in the root-owned VM_IMG_DIR; others only with ALLOW_USER_IMAGES, untrusted. */
-function openBase(plan: JobPlan, ctx: PrepareContext, tools: PrepareTools): Promise<OpenedImage> {
+/**
+ * Who must own the files qemu writes or reads: with QEMU_USER owner, qemu runs as the job owner
+ * (uid and primary gid) and libvirt chowns nothing, so the overlay and the seed are his; the
+ * directories stay root 0711 (qemu only traverses them), the base image and its tmpfs copy stay
+ * root's and world-readable. With QEMU_USER libvirt every file stays root's and libvirt relabels.
+ */
+function qemuOwnerOf(plan: JobPlan, config: SiteConfig): Owner | null {
+  return config.QEMU_USER === 'owner' ? { uid: plan.job.owner.uid, gid: plan.job.owner.gid } : null;
+}
+
+/**
+ * Pool images sit directly in the root-owned VM_IMG_DIR; others only with ALLOW_USER_IMAGES,
+ * untrusted. `qemuReadsIt`: the owner's qemu opens the pool image itself as the overlay's backing
+ * file (QEMU_USER owner, sharedfs), so it must be readable by others (vmgr add makes it 0444).
+ */
+function openBase(plan: JobPlan, ctx: PrepareContext, tools: PrepareTools, qemuReadsIt: boolean): Promise<OpenedImage> {
   const c = ctx.config;
   const inPool = dirname(plan.baseImage) === c.VM_IMG_DIR.replace(/(.)\/+$/, '$1');
   if (!inPool && !c.ALLOW_USER_IMAGES) throw new VtorqueError('IMAGE_NOT_AUTHORIZED', `base image ${plan.baseImage} is not in VM_IMG_DIR (${c.VM_IMG_DIR})`);
-  return openImage(plan.baseImage, { label: 'base image', code: inPool ? 'CONFIG_INVALID' : 'REQUEST_INVALID', trusted: inPool }, tools);
+  const check = (f: OpenedFile): void => {
+    if (qemuReadsIt && inPool && (f.stat.mode & 0o004) === 0) {
+      const mode = (f.stat.mode & 0o7777).toString(8).padStart(4, '0');
+      throw new VtorqueError('CONFIG_INVALID', `base image ${plan.baseImage} is mode ${mode}: qemu runs as the job owner (QEMU_USER: owner) and cannot read it; fix with: chmod 0444 ${plan.baseImage}`);
+    }
+  };
+  return openImage(plan.baseImage, { label: 'base image', code: inPool ? 'CONFIG_INVALID' : 'REQUEST_INVALID', trusted: inPool, check }, tools);
 }
 
 /** Run with a concurrency limit and wait for every task (none may still write while we clean up); rethrow the first failure. */
@@ -122,14 +147,14 @@ async function prepareVm(vm: VmPlan, s: JobScope): Promise<PreparedVm> {
   mkdirPrivate(vm.dir, 0o711);
   const hostKey = await generateHostKey(vm.dir, vm.name, s.tools);
   const disk = s.ramdisk ? join(s.ramdisk, `${vm.name}.qcow2`) : vm.overlay;
-  await createOverlay(s.tools, s.backing, s.format, disk);
+  await createOverlay(s.tools, s.backing, s.format, disk, s.qemuOwner);
   const spec = buildGuestSpec({
     plan: s.plan, vm, config: s.ctx.config, hostKey, envFile: s.envFile,
     userKeyPublic: s.userKeyPublic,
     instanceSuffix: randomBytes(4).toString('hex'),
   });
   const files = { userData: buildUserData(spec, s.ctx.userDataBase), metaData: buildMetaData(spec), networkConfig: buildNetworkConfig(vm.mac) };
-  await buildSeedIso(vm.dir, vm.seedIso, files, s.tools);
+  await buildSeedIso(vm.dir, vm.seedIso, files, s.tools, s.qemuOwner);
   unlinkNoFollow(hostKey.privatePath);
   s.ctx.log('prepared VM files', { vm: vm.name, disk, ms: Math.round(performance.now() - started) });
   return { plan: vm, hostKeyPublic: keyOnly(hostKey.publicKey), disk, persistentDisk: s.disks.get(vm.name) ?? null };

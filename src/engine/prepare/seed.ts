@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { VtorqueError } from '../../core/errors.js';
 import { run } from '../../core/exec/run.js';
-import { ROOT_OWNER, setOwnerMode, unlinkNoFollow, writeFileExclusive } from '../../core/fs/index.js';
+import { ROOT_OWNER, setOwnerMode, unlinkNoFollow, writeFileExclusive, type Owner } from '../../core/fs/index.js';
 import { TIMEOUT_MS } from './tools.js';
 import type { PrepareTools } from './types.js';
 
@@ -16,10 +16,11 @@ const NAMES = ['user-data', 'meta-data', 'network-config'] as const;
 /**
  * The NoCloud seed (volume id `cidata`) for one VM: the three files are written root-only into
  * the VM directory, packed with genisoimage (cloud-localds when genisoimage is missing) run in
- * that directory, and deleted again whatever happened. The ISO ends root:root 0600; libvirt
- * relabels it for QEMU.
+ * that directory, and deleted again whatever happened. The ISO ends root:root 0600 (libvirt
+ * relabels it for QEMU), or `qemuOwner`'s 0400 when qemu runs as the job owner (QEMU_USER owner:
+ * libvirt chowns nothing; the owner can then read the seed, so it must hold no site secret).
  */
-export async function buildSeedIso(vmDir: string, seedIso: string, files: SeedFiles, tools: PrepareTools): Promise<void> {
+export async function buildSeedIso(vmDir: string, seedIso: string, files: SeedFiles, tools: PrepareTools, qemuOwner: Owner | null): Promise<void> {
   const content = { 'user-data': files.userData, 'meta-data': files.metaData, 'network-config': files.networkConfig };
   try {
     for (const name of NAMES) writeFileExclusive(join(vmDir, name), content[name], 0o600);
@@ -31,7 +32,8 @@ export async function buildSeedIso(vmDir: string, seedIso: string, files: SeedFi
     } else {
       throw new VtorqueError('NOT_SUPPORTED', 'neither genisoimage (package genisoimage) nor cloud-localds (package cloud-image-utils) is installed');
     }
-    setOwnerMode(seedIso, ROOT_OWNER, 0o600);
+    if (qemuOwner) setOwnerMode(seedIso, qemuOwner, 0o400);
+    else setOwnerMode(seedIso, ROOT_OWNER, 0o600);
   } finally {
     for (const name of NAMES) unlinkNoFollow(join(vmDir, name));
   }

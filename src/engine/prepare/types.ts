@@ -57,4 +57,6 @@ export interface PreparedJob {
   /** The job's tmpfs mount point, or null for fs_type=sharedfs. */
   readonly ramdisk: string | null;
   readonly baseFormat: ImageFormat;
+  /** The overlays' backing file (the pool image, or its copy in the tmpfs), named in the domain XML. */
+  readonly backing: string;
 }
