@@ -233,10 +233,13 @@ describe.skipIf(!canSandbox)('faults through the installed hooks, real libvirtd 
 
   it('SSH never up: the VM has an address but port 22 stays closed; the start fails at the SSH deadline and its ARP entry goes too', async () => {
     await fault(async () => {
-      site.configure({ TIMEOUT: 20, PROLOGUE_TIMEOUT: 20 });
+      // This case also runs qemu as the job owner (QEMU_USER: owner): the process must be the owner's.
+      site.configure({ TIMEOUT: 20, PROLOGUE_TIMEOUT: 20, QEMU_USER: 'owner' });
       const job = site.runJob([...JOB_ARGS, 'job.sh'], { maxStarts: 1 });
       const dom = await firstRunningDomain(15_000);
       expect(dom, 'the VM started').not.toBeNull();
+      const ownerUid = Number(execFileSync('id', ['-u', 'vtqe2e'], { encoding: 'utf8' }).trim());
+      expect(qemuUids(dom as string), 'qemu runs as the job owner').toEqual([ownerUid]);
       const mac = /<mac address='([^']+)'/.exec(await site.virsh(['dumpxml', dom as string]))?.[1] as string;
       await fakeGuestWithoutSsh(mac);
       const arpDuring = (await site.arpTable()).includes(FAKE_IP);
@@ -338,6 +341,22 @@ describe.skipIf(!canSandbox)('faults through the installed hooks, real libvirtd 
     });
   });
 });
+
+/** Real uids of the qemu processes running `guest=<name>`. */
+function qemuUids(name: string): number[] {
+  const uids: number[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (!cmd[0]?.includes('qemu-system') || !cmd.some((a) => a.startsWith(`guest=${name},`))) continue;
+      const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+      if (uid !== undefined) uids.push(Number(uid));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return uids;
+}
 
 /** The hooks' JSON logs in the site's LOG_DIR (every file, concatenated). */
 function readLogs(): string {
