@@ -5,14 +5,21 @@ import type { NodeState } from './types.js';
 
 const MAC_ATTR = /<mac\s+address=['"]([0-9a-fA-F:]{17})['"]/g;
 const VCPUPIN = /<vcpupin\s[^>]*cpuset=['"]([0-9,\-^]+)['"]/g;
+/** A `<seclabel …>…</seclabel>` element with a body (self-closing ones carry no label). */
+const SECLABEL = /<seclabel\b([^>]*?)(?<!\/)>([\s\S]*?)<\/seclabel>/g;
+const DAC_MODEL = /\bmodel\s*=\s*(['"])dac\1/;
+/** `+1001:+1002` (numeric ids), or `1001:1002` as libvirt also accepts them. */
+const DAC_LABEL = /<label>\s*\+?(\d{1,10})\s*:\s*\+?\d{1,10}\s*<\/label>/;
 
 /**
- * What a node already holds: every MAC libvirt knows (defined or running) and the CPUs running
- * domains are pinned to, so a new job neither reuses a MAC nor shares a pinned core.
+ * What a node already holds: every MAC libvirt knows (defined or running), the CPUs running
+ * domains are pinned to, and the uids domains run qemu as (their DAC labels, defined or running),
+ * so a new job neither reuses a MAC nor shares a pinned core nor a QEMU_USER job-uid uid.
  */
 export async function observeNode(name: string, capacity: HostCapacity, libvirt: LibvirtNode): Promise<NodeState> {
   const usedMacs = new Set<string>();
   const busyCpus = new Set<number>();
+  const busyQemuUids = new Set<number>();
   for (const domain of await libvirt.listDomains()) {
     let xml: string;
     try {
@@ -21,10 +28,22 @@ export async function observeNode(name: string, capacity: HostCapacity, libvirt:
       continue; // gone meanwhile
     }
     for (const m of xml.matchAll(MAC_ATTR)) usedMacs.add((m[1] as string).toLowerCase());
+    for (const uid of dacUids(xml)) busyQemuUids.add(uid);
     if (!domain.active) continue;
     for (const m of xml.matchAll(VCPUPIN)) {
       for (const cpu of parseCpuList((m[1] as string).replace(/\^\d+/g, ''))) busyCpus.add(cpu);
     }
   }
-  return { name, capacity, usedMacs, busyCpus };
+  return { name, capacity, usedMacs, busyCpus, busyQemuUids };
+}
+
+/** The uids of every DAC seclabel with a numeric label in a domain's XML (any type: static or dynamic). */
+export function dacUids(xml: string): number[] {
+  const uids: number[] = [];
+  for (const m of xml.matchAll(SECLABEL)) {
+    if (!DAC_MODEL.test(m[1] as string)) continue;
+    const label = DAC_LABEL.exec(m[2] as string);
+    if (label) uids.push(Number(label[1]));
+  }
+  return uids;
 }

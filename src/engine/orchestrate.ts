@@ -18,6 +18,8 @@ import { planJob } from './plan.js';
 import { jobDirPath, prepareJob, removeJobFiles, virtiofsShares, type PreparedJob } from './prepare/index.js';
 import { ensureRootDir } from './prepare/spool.js';
 import { acquireNodeLock } from '../core/node/lock.js';
+import { kvmGroupGid } from '../core/node/ids.js';
+import { VtorqueError } from '../core/errors.js';
 import { teardownJob } from './teardown/index.js';
 import { Timeline, type PhaseMark } from './timeline.js';
 import type { DomainType, JobIdentity, JobPlan, NodeState } from './types.js';
@@ -32,6 +34,11 @@ export interface EngineContext {
   readonly log: EngineLog;
   /** Human progress lines (phase, VM, elapsed) for the job's own output. */
   readonly progress?: (line: string) => void;
+  /**
+   * QEMU_USER job-uid: the host's kvm group id (qemu's gid; null: no kvm group, the gid is the
+   * uid's number), resolved once when the context is made. Absent: startJobVms looks it up.
+   */
+  readonly kvmGid?: number | null;
 }
 
 export interface StartInput {
@@ -76,8 +83,10 @@ export async function startJobVms(input: StartInput, ctx: EngineContext): Promis
   const say = (line: string): void => ctx.progress?.(`[vtorque ${(t.elapsedMs() / 1000).toFixed(1)}s] ${line}`);
 
   // Observe → plan → prepare → define/start under the node lock: the next job's plan sees these
-  // domains (their MACs, their pinned CPUs). The long waits (IP, SSH) run after its release.
+  // domains (their MACs, their pinned CPUs, their QEMU_USER job-uid uids). The long waits (IP,
+  // SSH) run after its release.
   ensureRootDir(c.SPOOL_DIR, 'SPOOL_DIR');
+  const kvmGid = c.QEMU_USER !== 'job-uid' ? null : ctx.kvmGid !== undefined ? ctx.kvmGid : await kvmGroupGid();
   const lock = await acquireNodeLock(join(c.SPOOL_DIR, NODE_LOCK_FILE), {
     timeoutMs: left(),
     onWait: () => say('another job is starting VMs on this node; waiting for the node lock'),
@@ -106,18 +115,21 @@ export async function startJobVms(input: StartInput, ctx: EngineContext): Promis
           guestEnv: input.guestEnv,
           renderTemplates: ctx.renderTemplates,
           log: (msg, fields) => ctx.log.info(fields ?? {}, msg),
+          kvmGid,
         }),
       );
       const made = prepared;
       const shares = virtiofsShares(c).map((s) => ({ dir: s.dir, tag: s.tag }));
       say('disks and seeds ready; starting VMs');
-      domains = made.vms.map((vm) => ({
-        name: vm.plan.name,
-        xml: buildDomainXml(
-          toDomainSpec(vm.plan, plan, { type: ctx.domainType, config: c, disk: vm.disk, backing: { file: made.backing, format: made.baseFormat }, seedIso: vm.plan.seedIso, boot: input.boot, persistentDisk: vm.persistentDisk, virtiofs: shares }),
-          ctx.renderTemplatesVm,
-        ),
-      }));
+      if (made.qemu) ctx.log.info({ uid: made.qemu.uid, gid: made.qemu.gid, mode: c.QEMU_USER }, 'qemu identity');
+      domains = made.vms.map((vm) => {
+        const spec = toDomainSpec(vm.plan, plan, { type: ctx.domainType, config: c, disk: vm.disk, backing: { file: made.backing, format: made.baseFormat }, seedIso: vm.plan.seedIso, boot: input.boot, persistentDisk: vm.persistentDisk, virtiofs: shares, kvmGid });
+        // The label qemu runs under must be exactly who prepare gave the overlay and the seed to.
+        if (spec.dac?.uid !== made.qemu?.uid || spec.dac?.gid !== made.qemu?.gid) {
+          throw new VtorqueError('INTERNAL', `${vm.plan.name}: DAC label ${JSON.stringify(spec.dac)} differs from the files' owner ${JSON.stringify(made.qemu)}`);
+        }
+        return { name: vm.plan.name, xml: buildDomainXml(spec, ctx.renderTemplatesVm) };
+      });
       await t.phase('boot', () => bootVms(ctx.libvirt, domains, { parallel: c.PARALLEL ? 8 : 1, deadlineMs: left(), log: ctx.log }));
     } finally {
       await lock.release();

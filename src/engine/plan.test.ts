@@ -4,7 +4,7 @@ import type { SiteConfig } from '../core/config/schema.js';
 import type { VmRequest } from '../core/request/types.js';
 import { deriveMac, normaliseMac } from './mac.js';
 import { domainName, domainPrefix, guestHostname } from './naming.js';
-import { CapacityError, planJob } from './plan.js';
+import { CapacityError, pickQemuUid, planJob } from './plan.js';
 import type { NodeState, PlanInput } from './types.js';
 
 const base = defaultConfig();
@@ -19,6 +19,7 @@ const node = (name: string, numa: Record<number, number[]>, extra: Partial<NodeS
   capacity: { cores: Object.values(numa).flat().length, memMiB: 16384, numa },
   usedMacs: new Set(),
   busyCpus: new Set(),
+  busyQemuUids: new Set(),
   ...extra,
 });
 let n = 0;
@@ -89,5 +90,52 @@ describe('planJob', () => {
     expect(domainName('1[2].srv/../x', 'n 1;rm', 1)).toBe('vtq-1_2_.srv_.._x-n_1_rm-1');
     expect(domainPrefix("a'b")).toBe('vtq-a_b-');
     expect(guestHostname('Node_7.Cluster', 3)).toBe('vnode-7-3');
+  });
+
+  describe('QEMU_USER job-uid: one qemu uid per job from QEMU_UIDS', () => {
+    const jobUid: SiteConfig = { ...config, QEMU_USER: 'job-uid', QEMU_UIDS: '2145000000-2145000009' };
+    const numa = { 0: [0, 1, 2, 3, 4, 5, 6, 7] };
+
+    it('no uid with QEMU_USER libvirt or owner', () => {
+      expect(planJob(input()).qemuUid).toBeNull();
+      expect(planJob(input({ config: { ...config, QEMU_USER: 'owner', QEMU_UIDS: '2145000000-2145000009' } })).qemuUid).toBeNull();
+    });
+
+    it('takes the lowest uid no domain on any of the job\'s nodes holds; uids outside the range do not matter', () => {
+      expect(planJob(input({ config: jobUid })).qemuUid).toBe(2145000000);
+      const n01 = node('n01', numa, { busyQemuUids: new Set([2145000000, 2145000002, 1000, 2145000010]) });
+      const n02 = node('n02', numa, { busyQemuUids: new Set([2145000001]) });
+      expect(planJob(input({ config: jobUid, nodes: [n01] })).qemuUid).toBe(2145000001);
+      expect(planJob(input({ config: jobUid, nodes: [n01, n02] })).qemuUid).toBe(2145000003);
+    });
+
+    it('successive jobs on a node get distinct uids, and a freed uid is taken again', () => {
+      const busy = new Set<number>();
+      const uids: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        const uid = planJob(input({ config: jobUid, nodes: [node('n01', numa, { busyQemuUids: new Set(busy) })] })).qemuUid as number;
+        uids.push(uid);
+        busy.add(uid); // the job's domains are defined under the node lock before the next job observes
+      }
+      expect(uids).toEqual([2145000000, 2145000001, 2145000002, 2145000003]);
+      busy.delete(2145000001);
+      expect(planJob(input({ config: jobUid, nodes: [node('n01', numa, { busyQemuUids: busy })] })).qemuUid).toBe(2145000001);
+    });
+
+    it('refuses when every uid of the range is held, with the numbers', () => {
+      const small: SiteConfig = { ...jobUid, QEMU_UIDS: '2145000000-2145000002' };
+      const full = node('n01', numa, { busyQemuUids: new Set([2145000000, 2145000001]) });
+      const rest = node('n02', numa, { busyQemuUids: new Set([2145000002]) });
+      expect(planJob(input({ config: small, nodes: [full] })).qemuUid).toBe(2145000002);
+      expect(() => planJob(input({ config: small, nodes: [full, rest] }))).toThrow(
+        new CapacityError('QEMU_UIDS 2145000000-2145000002: all 3 uid(s) are held by domains on node n01, node n02 (QEMU_USER job-uid gives every job its own); wait for jobs to end, remove leftover domains (vtorque gc) or widen QEMU_UIDS'),
+      );
+      expect(() => planJob(input({ config: small, nodes: [full, rest] }))).toThrow(CapacityError);
+    });
+
+    it('refuses without a usable QEMU_UIDS (CONFIG_INVALID)', () => {
+      expect(() => planJob(input({ config: { ...jobUid, QEMU_UIDS: '' } }))).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID', message: expect.stringMatching(/QEMU_USER job-uid needs QEMU_UIDS/) }));
+      expect(() => pickQemuUid({ QEMU_UIDS: '5-10' }, [])).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+    });
   });
 });

@@ -1,4 +1,7 @@
 import { join } from 'node:path';
+import { parseUidRange } from '../core/config/fields.js';
+import type { SiteConfig } from '../core/config/schema.js';
+import { VtorqueError } from '../core/errors.js';
 import { deriveMac } from './mac.js';
 import { domainName, guestHostname, jobDirName } from './naming.js';
 import { assignCpus, CapacityError } from './pinning.js';
@@ -52,7 +55,23 @@ export function planJob(input: PlanInput, customMacs?: (node: string, index: num
       rank++;
     }
   }
-  return { job, jobDir, baseImage: input.baseImage, request: r, vms };
+  const qemuUid = c.QEMU_USER === 'job-uid' ? pickQemuUid(c, input.nodes) : null;
+  return { job, jobDir, baseImage: input.baseImage, request: r, vms, qemuUid };
+}
+
+/**
+ * QEMU_USER job-uid: the lowest uid of QEMU_UIDS that no domain on any of the job's nodes runs
+ * as (defined or running: a defined domain keeps its uid). One uid serves all the job's VMs.
+ */
+export function pickQemuUid(c: Pick<SiteConfig, 'QEMU_UIDS'>, nodes: readonly Pick<NodeState, 'name' | 'busyQemuUids'>[]): number {
+  const range = parseUidRange(c.QEMU_UIDS);
+  if (!range) throw new VtorqueError('CONFIG_INVALID', `QEMU_USER job-uid needs QEMU_UIDS, a range START-END of uids no user or group has; it is ${JSON.stringify(c.QEMU_UIDS)}`);
+  const busy = (uid: number): boolean => nodes.some((n) => n.busyQemuUids.has(uid));
+  for (let uid = range.start; uid <= range.end; uid++) if (!busy(uid)) return uid;
+  const size = range.end - range.start + 1;
+  throw new CapacityError(
+    `QEMU_UIDS ${range.start}-${range.end}: all ${size} uid(s) are held by domains on ${nodes.map((n) => `node ${n.name}`).join(', ')} (QEMU_USER job-uid gives every job its own); wait for jobs to end, remove leftover domains (vtorque gc) or widen QEMU_UIDS`,
+  );
 }
 
 function checkCapacity(node: NodeState, input: PlanInput): void {

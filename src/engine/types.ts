@@ -16,6 +16,11 @@ export interface NodeState {
   readonly usedMacs: ReadonlySet<string>;
   /** Host CPUs already pinned by other jobs' domains on this node. */
   readonly busyCpus: ReadonlySet<number>;
+  /**
+   * uids that domains on this node (defined or running, any job) run qemu as, from their static
+   * DAC labels: a QEMU_USER job-uid job must take another.
+   */
+  readonly busyQemuUids: ReadonlySet<number>;
 }
 
 export type DomainType = 'kvm' | 'qemu' | 'test';
@@ -51,6 +56,11 @@ export interface JobPlan {
   readonly baseImage: string;
   readonly request: VmRequest;
   readonly vms: readonly VmPlan[];
+  /**
+   * QEMU_USER job-uid: the uid from QEMU_UIDS every VM of the job runs qemu as (the lowest that no
+   * domain on any of the job's nodes holds); null with QEMU_USER libvirt or owner.
+   */
+  readonly qemuUid: number | null;
 }
 
 export interface PlanInput {

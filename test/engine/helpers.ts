@@ -26,6 +26,7 @@ const node = (name: string): NodeState => ({
   capacity: { cores: 8, memMiB: 16384, numa: { 0: [0, 1, 2, 3], 1: [4, 5, 6, 7] } },
   usedMacs: new Set(),
   busyCpus: new Set(),
+  busyQemuUids: new Set(),
 });
 
 let jobs = 0;

@@ -1,7 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openLibvirt, readVmRecords, startJobVms, stopJobVms, type LibvirtNode } from '../../src/engine/index.js';
+import { observeNode, openLibvirt, readVmRecords, startJobVms, stopJobVms, type LibvirtNode } from '../../src/engine/index.js';
 import { bigNode, engineContext, engineSite, leftovers, startInput } from './engine-harness.js';
 
 let libvirt: LibvirtNode;
@@ -80,5 +80,36 @@ describe('engine: start and stop a job with the libvirt test driver', () => {
     expect(others).toHaveLength(2);
     await stopJobVms('1050.srv', ctx, { keepLogs: false });
     expect(existsSync(join(config.SPOOL_DIR, 'jobs', '1050.srv'))).toBe(false);
+  });
+
+  it('QEMU_USER job-uid: jobs starting at once get distinct uids under the node lock; domains and files carry them; a stopped job frees its uid', async () => {
+    const { config, baseImage } = engineSite({ QEMU_USER: 'job-uid', QEMU_UIDS: '2145000000-2145000009' });
+    const ctx = { ...engineContext(config, libvirt), kvmGid: 107 };
+    const capacity = bigNode().capacity;
+    // As the prologue does: the node is observed under the lock, after earlier jobs defined their VMs.
+    const observed = () => async () => [await observeNode('node01', capacity, libvirt)];
+    const ids = ['106.srv', '107.srv', '108.srv'];
+    const started = await Promise.all(ids.map((id) => startJobVms({ ...startInput(id, baseImage, { vcpu_pinning: false }), nodes: observed() }, ctx)));
+    try {
+      const uids = started.map((s) => s.plan.qemuUid);
+      expect([...uids].sort()).toEqual([2145000000, 2145000001, 2145000002]);
+      for (const s of started) {
+        expect(s.prepared.qemu).toEqual({ uid: s.plan.qemuUid, gid: 107 });
+        for (const vm of s.prepared.vms) {
+          expect(await libvirt.xmlOf(vm.plan.name)).toContain(`<label>+${s.plan.qemuUid}:+107</label>`);
+          expect(`${lstatSync(vm.disk).uid}:${lstatSync(vm.disk).gid}`).toBe(`${s.plan.qemuUid}:107`);
+          expect(lstatSync(vm.plan.seedIso).uid).toBe(s.plan.qemuUid);
+        }
+      }
+      expect((await observeNode('node01', capacity, libvirt)).busyQemuUids).toEqual(new Set([2145000000, 2145000001, 2145000002]));
+      const freed = started.find((s) => s.plan.qemuUid === 2145000001)?.plan.job.jobId as string;
+      await stopJobVms(freed, ctx, { keepLogs: false });
+      const next = await startJobVms({ ...startInput('109.srv', baseImage, { vcpu_pinning: false }), nodes: observed() }, ctx);
+      expect(next.plan.qemuUid).toBe(2145000001);
+      await stopJobVms('109.srv', ctx, { keepLogs: false });
+    } finally {
+      for (const id of ids) await stopJobVms(id, ctx, { keepLogs: false });
+    }
+    for (const id of [...ids, '109.srv']) expect(await leftovers(libvirt, config, id)).toEqual([]);
   });
 });

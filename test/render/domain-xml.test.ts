@@ -6,6 +6,10 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { buildDomainXml, parseOwnerMetadata, type DomainSpec } from '../../src/core/libvirt/index.js';
 import { createRenderer } from '../../src/core/render/index.js';
+import { defaultConfig } from '../../src/core/config/validate.js';
+import type { VmRequest } from '../../src/core/request/types.js';
+import { toDomainSpec } from '../../src/engine/libvirt/index.js';
+import { planJob } from '../../src/engine/plan.js';
 import { checkWellFormed, elementsAt, externalWellFormed } from './helpers/xml-check.js';
 
 const renderer = createRenderer(fileURLToPath(new URL('../../templates-vm', import.meta.url)));
@@ -205,6 +209,56 @@ describe.runIf(virsh)('libvirt test:///default driver', () => {
       expect(r.status).toBe(0);
       const el = checkWellFormed(r.stdout.slice(r.stdout.indexOf('<domain')));
       expect(elementsAt(el, 'domain/seclabel/label').map((e) => e.text)).toEqual(dac ? [`+${dac.uid}:+${dac.gid}`] : []);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('QEMU_USER job-uid: planJob → toDomainSpec → buildDomainXml', () => {
+  const request: VmRequest = {
+    version: 1, img: 'debian-12-x86_64.qcow2', distro: 'debian', arch: 'x86_64', vcpus: 2, ram: 1024, vms_per_node: 1,
+    vcpu_pinning: true, disk: null, vm_prologue: null, vm_epilogue: null, fs_type: 'sharedfs', metadata: null,
+    vrdma: false, iocm: false, iocm_min_cores: 1, iocm_max_cores: 4, unclot: false, unclot_shmem: 1024, debug: false, trace: false,
+  };
+  const config = { ...defaultConfig(), QEMU_USER: 'job-uid' as const, QEMU_UIDS: '2145000000-2145009999', HOST_OS_CORE_COUNT: 1, HOST_OS_RAM_MB: 1024, VM_NETWORK: 'jobnet' };
+  const plan = planJob({
+    job: { jobId: '42.srv', owner: { user: 'alice', uid: 1001, gid: 1001, group: 'alice' } },
+    request,
+    config,
+    // uid ...000 is held by another job's domain on the node: this job gets ...001.
+    nodes: [{ name: 'node01', capacity: { cores: 4, memMiB: 8192, numa: { 0: [0, 1, 2, 3] } }, usedMacs: new Set(), busyCpus: new Set(), busyQemuUids: new Set([2145000000]) }],
+    baseImage: '/opt/vm-images/debian-12-x86_64.qcow2',
+    uuid: () => '6f1c1b9e-3f43-4b4e-9a53-0c2f0e6b7a02',
+  });
+  const vm = plan.vms[0] as (typeof plan.vms)[number];
+  const spec = (kvmGid: number | null, type: 'qemu' | 'test' = 'qemu'): DomainSpec =>
+    toDomainSpec(vm, plan, { type, config, disk: vm.overlay, backing: { file: plan.baseImage, format: 'qcow2' }, seedIso: vm.seedIso, boot: null, persistentDisk: null, kvmGid });
+
+  it('labels qemu with the job\'s uid and the kvm group\'s gid, never the owner\'s ids (golden)', async () => {
+    expect(plan.qemuUid).toBe(2145000001);
+    const xml = buildDomainXml(spec(107), renderer);
+    await expect(xml).toMatchFileSnapshot('./golden/domain-job-uid.xml');
+    const el = check(xml);
+    expect(elementsAt(el, 'domain/seclabel').map((e) => e.attrs)).toEqual([{ type: 'static', model: 'dac', relabel: 'no' }]);
+    expect(elementsAt(el, 'domain/seclabel/label').map((e) => e.text)).toEqual(['+2145000001:+107']);
+    expect(xml).not.toContain('+1001');
+  });
+
+  it('without a kvm group the gid is the uid\'s number', () => {
+    expect(elementsAt(check(buildDomainXml(spec(null), renderer)), 'domain/seclabel/label').map((e) => e.text)).toEqual(['+2145000001:+2145000001']);
+  });
+
+  it.runIf(virsh)('passes libvirt\'s schema (define --validate) and dumpxml keeps the label', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vtq-domain-'));
+    try {
+      const file = join(dir, 'domain.xml');
+      writeFileSync(file, buildDomainXml(spec(107, 'test'), renderer));
+      const r = spawnSync('virsh', ['-q', '-c', 'test:///default', `define --validate ${file}; dumpxml ${vm.uuid}`], { encoding: 'utf8' });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      const el = checkWellFormed(r.stdout.slice(r.stdout.indexOf('<domain')));
+      expect(elementsAt(el, 'domain/seclabel/label').map((e) => e.text)).toEqual(['+2145000001:+107']);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

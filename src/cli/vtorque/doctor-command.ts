@@ -5,10 +5,13 @@ import type { SiteConfig } from '../../core/config/schema.js';
 import { findExecutable } from '../../core/exec/which.js';
 import { appLayout } from '../../core/install/paths.js';
 import { formatSelfCheck, selfCheck } from '../../core/install/self-check.js';
+import { parseUidRange } from '../../core/config/fields.js';
 import { hostCapacity } from '../../core/node/capacity.js';
+import { kvmGroupGid, listIds, type IdEntry } from '../../core/node/ids.js';
 import { listPoolImages } from '../../core/pool/images.js';
 import { openLibvirt } from '../../engine/index.js';
 import { isTestUri } from '../../engine/libvirt/index.js';
+import { qemuUserText } from '../../engine/qemu-identity.js';
 
 const TOOLS: readonly [string, string][] = [
   ['qemu-img', 'qemu-utils'],
@@ -32,7 +35,7 @@ export async function runDoctor(configOption: string | undefined, fromUrl: strin
   problems.push(...formatSelfCheck(selfCheck(appLayout(fromUrl), loaded?.fromFile ? loaded.path : null)));
   for (const [tool, pkg] of TOOLS) if (!findExecutable(tool)) problems.push(`${tool} is missing; fix: apt-get install ${pkg}`);
   if (loaded) {
-    problems.push(...qemuOwnerProblems(loaded.config, statMode));
+    problems.push(...(await qemuUserProblemsHere(loaded.config)));
     try {
       const libvirt = await openLibvirt(loaded.config.LIBVIRT_URI, { attempts: 1 });
       await libvirt.listDomains();
@@ -47,33 +50,46 @@ export async function runDoctor(configOption: string | undefined, fromUrl: strin
   return problems.length === 0 ? 0 : 1;
 }
 
-export type StatMode = (path: string) => { readonly mode: number; readonly isDirectory: boolean } | null;
+export type StatMode = (path: string) => { readonly mode: number; readonly isDirectory: boolean; readonly gid?: number } | null;
 
 const statMode: StatMode = (path) => {
   const st = lstatSync(path, { throwIfNoEntry: false });
-  return st ? { mode: st.mode, isDirectory: st.isDirectory() } : null;
+  return st ? { mode: st.mode, isDirectory: st.isDirectory(), gid: st.gid } : null;
 };
 
 const octal = (mode: number): string => (mode & 0o7777).toString(8).padStart(4, '0');
-const OWNER_QEMU = 'qemu runs as the job owner (QEMU_USER: owner)';
 
 /**
- * With QEMU_USER owner, what the job owner's qemu needs and may lack on this node: /dev/kvm usable
- * by others when the guests would be kvm (HYPERVISOR kvm, or auto with /dev/kvm present), the
- * directories on the way to its VM files traversable by others, the pool images (and their
- * kernel/initrd) readable by others. Nothing with QEMU_USER libvirt (libvirt relabels for its user).
+ * With QEMU_USER owner or job-uid (qemu runs as a non-root uid that libvirt relabels nothing
+ * for), what that qemu needs and may lack on this node: /dev/kvm usable when the guests would be
+ * kvm (HYPERVISOR kvm, or auto with /dev/kvm present), the directories on the way to its VM files
+ * traversable by others, the pool images (and their kernel/initrd) readable by others. For the
+ * owner (any user) /dev/kvm must be world-rw; for job-uid group-rw for the kvm group (`kvmGid`,
+ * qemu's gid) is enough. Nothing with QEMU_USER libvirt (libvirt relabels for its user).
  */
-export function qemuOwnerProblems(
+export function qemuUserProblems(
   config: Pick<SiteConfig, 'QEMU_USER' | 'HYPERVISOR' | 'LIBVIRT_URI' | 'SPOOL_DIR' | 'RAMDISK_DIR' | 'VM_IMG_DIR'>,
   stat: StatMode,
+  kvmGid: number | null = null,
   kvmDevice = '/dev/kvm',
 ): string[] {
-  if (config.QEMU_USER !== 'owner') return [];
+  if (config.QEMU_USER === 'libvirt') return [];
+  const { runsAs, whose } = qemuUserText(config.QEMU_USER);
   const problems: string[] = [];
   const kvm = stat(kvmDevice);
   const kvmGuests = !isTestUri(config.LIBVIRT_URI) && (config.HYPERVISOR === 'kvm' || (config.HYPERVISOR === 'auto' && kvm !== null));
-  if (kvmGuests && kvm !== null && (kvm.mode & 0o006) !== 0o006) {
-    problems.push(`${OWNER_QEMU} but ${kvmDevice} is mode ${octal(kvm.mode)}: make it 0666 (udev rule KERNEL=="kvm", MODE="0666") or set QEMU_USER: libvirt`);
+  if (kvmGuests && kvm !== null) {
+    const worldRw = (kvm.mode & 0o006) === 0o006;
+    if (config.QEMU_USER === 'owner' && !worldRw) {
+      problems.push(`${runsAs} but ${kvmDevice} is mode ${octal(kvm.mode)}: make it 0666 (udev rule KERNEL=="kvm", MODE="0666") or set QEMU_USER: libvirt`);
+    }
+    if (config.QEMU_USER === 'job-uid' && !worldRw && !(kvmGid !== null && kvm.gid === kvmGid && (kvm.mode & 0o060) === 0o060)) {
+      problems.push(
+        kvmGid === null
+          ? `${runsAs} but ${kvmDevice} is mode ${octal(kvm.mode)} and this node has no kvm group (qemu's gid is then its uid's number): create a kvm group and make ${kvmDevice} 0660 root:kvm (udev rule KERNEL=="kvm", GROUP="kvm", MODE="0660"), or make it 0666, or set QEMU_USER: libvirt`
+          : `${runsAs} but ${kvmDevice} is mode ${octal(kvm.mode)} with group ${kvm.gid ?? '?'}: make it group-rw for group kvm (gid ${kvmGid}; udev rule KERNEL=="kvm", GROUP="kvm", MODE="0660") or set QEMU_USER: libvirt`,
+      );
+    }
   }
   const seen = new Set<string>();
   for (const [key, dir] of [['SPOOL_DIR', config.SPOOL_DIR], ['RAMDISK_DIR', config.RAMDISK_DIR], ['VM_IMG_DIR', config.VM_IMG_DIR]] as const) {
@@ -84,7 +100,7 @@ export function qemuOwnerProblems(
       if (st === null || !st.isDirectory) break;
       if ((st.mode & 0o001) === 0 && !seen.has(path)) {
         seen.add(path);
-        problems.push(`${OWNER_QEMU} but ${path} (on the way to ${key}) is mode ${octal(st.mode)}: the owner's qemu cannot reach its files; fix with: chmod o+x ${path}`);
+        problems.push(`${runsAs} but ${path} (on the way to ${key}) is mode ${octal(st.mode)}: ${whose} cannot reach its files; fix with: chmod o+x ${path}`);
       }
     }
   }
@@ -92,9 +108,40 @@ export function qemuOwnerProblems(
     for (const file of [image.name, `${image.name}.vmlinuz`, `${image.name}.initrd`].map((n) => join(config.VM_IMG_DIR, n))) {
       const st = stat(file);
       if (st !== null && (st.mode & 0o004) === 0) {
-        problems.push(`${OWNER_QEMU} but ${file} is mode ${octal(st.mode)}: the owner's qemu cannot read it; fix with: chmod 0444 ${file}`);
+        problems.push(`${runsAs} but ${file} is mode ${octal(st.mode)}: ${whose} cannot read it; fix with: chmod 0444 ${file}`);
       }
     }
   }
   return problems;
+}
+
+/**
+ * QEMU_USER job-uid: the real users whose uid and the groups whose gid fall in QEMU_UIDS (the
+ * first `max` of each, by id). A job's qemu must run as ids that belong to nobody.
+ */
+export function qemuUidOverlapProblems(range: string, users: readonly IdEntry[], groups: readonly IdEntry[], max = 5): string[] {
+  const r = parseUidRange(range);
+  if (!r) return [];
+  const problems: string[] = [];
+  for (const [what, entries] of [['uid', users], ['gid', groups]] as const) {
+    const inRange = entries.filter((e) => e.id >= r.start && e.id <= r.end).sort((a, b) => a.id - b.id || a.name.localeCompare(b.name));
+    if (inRange.length === 0) continue;
+    const shown = inRange.slice(0, max).map((e) => `${e.id} (${e.name})`).join(', ');
+    const more = inRange.length > max ? ` and ${inRange.length - max} more` : '';
+    problems.push(
+      `QEMU_UIDS ${r.start}-${r.end} overlaps the ${what === 'uid' ? 'user' : 'group'} database: ${what} ${shown}${more}; each job's qemu must run as ids that belong to nobody (QEMU_USER: job-uid): choose a QEMU_UIDS range that no user's uid and no group's gid falls in`,
+    );
+  }
+  return problems;
+}
+
+/** The problems `qemuUserProblems` and, for job-uid, `qemuUidOverlapProblems` find on this node. */
+async function qemuUserProblemsHere(config: SiteConfig): Promise<string[]> {
+  if (config.QEMU_USER !== 'job-uid') return qemuUserProblems(config, statMode);
+  try {
+    const [users, groups, kvmGid] = await Promise.all([listIds('passwd'), listIds('group'), kvmGroupGid()]);
+    return [...qemuUidOverlapProblems(config.QEMU_UIDS, users, groups), ...qemuUserProblems(config, statMode, kvmGid)];
+  } catch (err) {
+    return [`QEMU_USER job-uid: cannot read the user and group databases to check QEMU_UIDS: ${err instanceof Error ? err.message : String(err)}`, ...qemuUserProblems(config, statMode)];
+  }
 }

@@ -113,6 +113,38 @@ export function list(def: readonly string[], doc: string, item: RegExp, itemDesc
   return { schema, expected: `a list of ${itemDesc}`, default: def, doc };
 }
 
+/** Bounds of a QEMU_UIDS range: ids at or above 1000 (no system account), below (uid_t)-1, at most 10^6 of them. */
+export const UID_RANGE_MIN = 1000;
+export const UID_RANGE_MAX = 2 ** 32 - 2;
+export const UID_RANGE_MAX_SIZE = 1_000_000;
+
+/**
+ * `START-END` (inclusive, decimal) → the range, or undefined unless 1000 <= START <= END <=
+ * 2^32-2 and END - START < 10^6. The empty string is no range (undefined too).
+ */
+export function parseUidRange(text: string): { readonly start: number; readonly end: number } | undefined {
+  const m = /^[ \t]*(\d{1,10})[ \t]*-[ \t]*(\d{1,10})[ \t]*$/.exec(text);
+  if (!m) return undefined;
+  const start = Number(m[1]);
+  const end = Number(m[2]);
+  if (start < UID_RANGE_MIN || end < start || end > UID_RANGE_MAX || end - start >= UID_RANGE_MAX_SIZE) return undefined;
+  return { start, end };
+}
+
+/** A uid range `START-END` (see parseUidRange), normalised to plain decimals, or "" for none. */
+export function uidRange(doc: string): Field<string> {
+  const schema = v.pipe(
+    v.string(),
+    v.check((s) => s === '' || parseUidRange(s) !== undefined),
+    v.transform((s) => {
+      const r = parseUidRange(s);
+      return r ? `${r.start}-${r.end}` : '';
+    }),
+  );
+  const expected = `a range START-END of ids with ${UID_RANGE_MIN} <= START <= END <= ${UID_RANGE_MAX} and END - START < ${UID_RANGE_MAX_SIZE} (or "" for none)`;
+  return { schema, expected, default: '', doc };
+}
+
 /** A command for the admin's component hooks: argv array, first element an absolute program path. */
 export function argv(doc: string): Field<readonly string[]> {
   const schema = v.pipe(

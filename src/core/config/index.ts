@@ -3,4 +3,4 @@ export type { SiteConfig, ConfigKey, Distro, FsType } from './schema.js';
 export { validateConfig, defaultConfig, type ConfigResult } from './validate.js';
 export { loadConfig, parseConfigText, readPrologAlarm, resolveConfigPath, DEFAULT_CONFIG_PATH, type LoadedConfig, type LoadConfigOptions } from './load.js';
 export type { ConfigContext } from './rules.js';
-export { parseMiB, parseBoolWord } from './fields.js';
+export { parseMiB, parseBoolWord, parseUidRange } from './fields.js';

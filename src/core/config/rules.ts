@@ -65,6 +65,10 @@ export const CONFIG_RULES: readonly Rule[] = [
     if (need <= ctx.node.memMiB) return undefined;
     return issue(ctx, 'RAM_DEFAULT', c.RAM_DEFAULT, `defaults that fit this node: RAM_DEFAULT x VMS_PER_NODE_DEFAULT + HOST_OS_RAM_MB = ${need} MiB, the node has ${ctx.node.memMiB} MiB`);
   },
+  function jobUidNeedsRange(c, ctx) {
+    if (c.QEMU_USER !== 'job-uid' || c.QEMU_UIDS !== '') return undefined;
+    return issue(ctx, 'QEMU_UIDS', c.QEMU_UIDS, 'a range START-END of uids no user or group has (e.g. 2145000000-2145009999) when QEMU_USER is job-uid');
+  },
   function virtiofsNeedsDirs(c, ctx) {
     if (c.VM_SHARE_TYPE !== 'virtiofs') return undefined;
     if (c.VM_NFS_HOME === '' && c.VM_NFS_WS === '' && c.VM_NFS_OPT === '') return undefined;

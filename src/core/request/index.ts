@@ -1,4 +1,4 @@
 export { parseVmSpecs, buildRequest, type VmSpec, type RawEntry, type RequestIo, type BuiltRequest } from './parse.js';
-export { applyPolicy, DISK_NEEDS_OWNER, type PolicyResult } from './policy.js';
+export { applyPolicy, DISK_NEEDS_OWNER, diskNeedsOwner, type PolicyResult } from './policy.js';
 export { REQUEST_KEYS, type VmRequest, type RequestKey, type EmbeddedFile, type PinningMap, type UserMetadata } from './types.js';
 export { ACCEPTED, LIMITS, IMAGE_NAME, parseRequestBool, parsePinningText, distroFromImageName } from './values.js';

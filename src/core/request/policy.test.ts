@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { SiteConfig } from '../config/schema.js';
 import { defaultConfig } from '../config/validate.js';
 import { ValidationError } from '../errors.js';
-import { applyPolicy, DISK_NEEDS_OWNER } from './policy.js';
+import { applyPolicy, DISK_NEEDS_OWNER, diskNeedsOwner } from './policy.js';
 import type { VmRequest } from './types.js';
 
 const request: VmRequest = {
@@ -43,5 +43,14 @@ describe('applyPolicy: -vm disk= and QEMU_USER', () => {
 
   it('QEMU_USER libvirt: a request without a disk passes', () => {
     expect(applyPolicy({ ...request, disk: null }, site({ QEMU_USER: 'libvirt' }), pool).request.disk).toBeNull();
+  });
+
+  it('QEMU_USER job-uid: any disk is refused too, the message naming the mode and why', () => {
+    const err = failure(() => applyPolicy(request, site({ QEMU_USER: 'job-uid', QEMU_UIDS: '2145000000-2145009999' }), pool, 'job.sh'));
+    expect(err.code).toBe('REQUEST_INVALID');
+    expect(err.issues).toEqual([{ source: 'job.sh', key: 'disk', value: request.disk, expected: `no disk: ${diskNeedsOwner('job-uid')}` }]);
+    expect(err.message).toBe(`job.sh: disk = "${request.disk}": expected no disk: persistent disks (-vm disk=) need QEMU_USER: owner, and this site runs each job's qemu as a uid of its own that belongs to nobody (QEMU_USER: job-uid), which cannot open a disk the job owner owns`);
+    expect(DISK_NEEDS_OWNER).toBe(diskNeedsOwner('libvirt'));
+    expect(applyPolicy({ ...request, disk: null }, site({ QEMU_USER: 'job-uid' }), pool).request.disk).toBeNull();
   });
 });

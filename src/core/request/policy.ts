@@ -5,10 +5,18 @@ import type { VmRequest } from './types.js';
 /**
  * Why `-vm disk=` is refused unless QEMU_USER is owner: the file sits in the user's directories and
  * can be swapped after validation; with QEMU_USER libvirt, libvirt (root) would chown whatever the
- * path names by then to its qemu user. With owner it chowns nothing and qemu opens it as the owner.
+ * path names by then to its qemu user. With job-uid libvirt chowns nothing, but qemu runs as a uid
+ * of its own that cannot open the owner's file (and must not be given it). With owner libvirt
+ * chowns nothing and qemu opens it as the owner.
  */
-export const DISK_NEEDS_OWNER =
-  'persistent disks (-vm disk=) need QEMU_USER: owner, and this site runs qemu as libvirt\'s user (QEMU_USER: libvirt), where libvirt would chown, as root, whatever file the path names when the VM starts';
+export function diskNeedsOwner(mode: Exclude<SiteConfig['QEMU_USER'], 'owner'>): string {
+  return mode === 'job-uid'
+    ? 'persistent disks (-vm disk=) need QEMU_USER: owner, and this site runs each job\'s qemu as a uid of its own that belongs to nobody (QEMU_USER: job-uid), which cannot open a disk the job owner owns'
+    : 'persistent disks (-vm disk=) need QEMU_USER: owner, and this site runs qemu as libvirt\'s user (QEMU_USER: libvirt), where libvirt would chown, as root, whatever file the path names when the VM starts';
+}
+
+/** The QEMU_USER libvirt refusal (the default mode). */
+export const DISK_NEEDS_OWNER = diskNeedsOwner('libvirt');
 
 export interface PolicyResult {
   readonly request: VmRequest;
@@ -48,7 +56,7 @@ export function applyPolicy(request: VmRequest, config: SiteConfig, poolImages: 
     }
   }
   if (r.disk !== null && config.QEMU_USER !== 'owner') {
-    issues.push({ source, key: 'disk', value: r.disk, expected: `no disk: ${DISK_NEEDS_OWNER}` });
+    issues.push({ source, key: 'disk', value: r.disk, expected: `no disk: ${diskNeedsOwner(config.QEMU_USER)}` });
   } else if (r.disk !== null && !config.DISK_DIRS.some((dir) => isUnder(r.disk as string, dir))) {
     issues.push({ source, key: 'disk', value: r.disk, expected: `a file under one of DISK_DIRS: ${config.DISK_DIRS.join(', ') || '(none allowed)'}` });
   }

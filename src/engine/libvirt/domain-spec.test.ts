@@ -18,7 +18,7 @@ const plan = planJob({
   job: { jobId: '42.server', owner: { user: 'alice', uid: 1001, gid: 1001, group: 'alice' } },
   request,
   config,
-  nodes: [{ name: 'n01', capacity: { cores: 8, memMiB: 16384, numa: { 0: [0, 1, 2, 3], 1: [4, 5, 6, 7] } }, usedMacs: new Set(), busyCpus: new Set() }],
+  nodes: [{ name: 'n01', capacity: { cores: 8, memMiB: 16384, numa: { 0: [0, 1, 2, 3], 1: [4, 5, 6, 7] } }, usedMacs: new Set(), busyCpus: new Set(), busyQemuUids: new Set() }],
   baseImage: '/opt/vm-images/debian-12-x86_64.qcow2',
   uuid: randomUUID,
 });
@@ -71,6 +71,25 @@ describe('toDomainSpec', () => {
     expect(spec.dac).toBeNull();
     const xml = buildDomainXml(spec, createRenderer(fileURLToPath(new URL('../../../templates-vm', import.meta.url))));
     expect(xml).not.toContain('seclabel');
+  });
+
+  it('QEMU_USER job-uid: qemu runs as the plan\'s uid from QEMU_UIDS, gid the kvm group\'s or else the uid\'s number; never the owner', () => {
+    const jobUid = { ...config, QEMU_USER: 'job-uid' as const, QEMU_UIDS: '2145000000-2145009999' };
+    const p = planJob({
+      job: plan.job, request: { ...request, disk: null }, config: jobUid, baseImage: plan.baseImage, uuid: randomUUID,
+      nodes: [{ name: 'n01', capacity: { cores: 8, memMiB: 16384, numa: { 0: [0, 1, 2, 3, 4, 5, 6, 7] } }, usedMacs: new Set(), busyCpus: new Set(), busyQemuUids: new Set([2145000000, 2145000001]) }],
+    });
+    expect(p.qemuUid).toBe(2145000002);
+    const [a, b] = p.vms as [(typeof p.vms)[number], (typeof p.vms)[number]];
+    const opts = { ...base, config: jobUid, type: 'kvm' as const };
+    // Every VM of the job runs as the same uid.
+    expect([a, b].map((vm) => toDomainSpec(vm, p, { ...opts, kvmGid: 107 }).dac)).toEqual([{ uid: 2145000002, gid: 107 }, { uid: 2145000002, gid: 107 }]);
+    expect(toDomainSpec(a, p, { ...opts, kvmGid: null }).dac).toEqual({ uid: 2145000002, gid: 2145000002 });
+    expect(toDomainSpec(a, p, opts).dac).toEqual({ uid: 2145000002, gid: 2145000002 });
+    const xml = buildDomainXml(toDomainSpec(a, p, { ...opts, kvmGid: 107 }), createRenderer(fileURLToPath(new URL('../../../templates-vm', import.meta.url))));
+    expect(xml).toContain("  <seclabel type='static' model='dac' relabel='no'>\n    <label>+2145000002:+107</label>\n  </seclabel>\n</domain>");
+    // A job-uid site with a plan that has no uid is a bug, not root's qemu.
+    expect(() => toDomainSpec(a, { ...p, qemuUid: null }, opts)).toThrow(expect.objectContaining({ code: 'INTERNAL' }));
   });
 
   it('toCpuset compresses runs', () => {

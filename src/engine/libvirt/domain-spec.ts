@@ -1,5 +1,6 @@
 import type { SiteConfig } from '../../core/config/schema.js';
 import type { DomainNet, DomainSpec } from '../../core/libvirt/index.js';
+import { qemuIdentity } from '../qemu-identity.js';
 import type { DomainType, JobPlan, VmPlan } from '../types.js';
 
 export interface DomainSpecOptions {
@@ -15,6 +16,11 @@ export interface DomainSpecOptions {
   /** Overrides the network taken from the config (VM_NETWORK, else VM_BRIDGE). */
   readonly net?: DomainNet;
   readonly virtiofs?: readonly { readonly dir: string; readonly tag: string }[];
+  /**
+   * QEMU_USER job-uid: the host's kvm group id (qemu's gid), or null when it has none (the gid is
+   * then the uid's number). The same value prepare chowned the overlay and seed with.
+   */
+  readonly kvmGid?: number | null;
 }
 
 /** The DomainSpec for one planned VM: pure translation, checked later by buildDomainXml. */
@@ -46,9 +52,10 @@ export function toDomainSpec(vm: VmPlan, job: JobPlan, opts: DomainSpecOptions):
     tcgTbCacheMiB: type === 'qemu' ? c.TCG_TB_CACHE_MB : 0,
     virtiofs: opts.virtiofs ?? [],
     owner: { job: job.job.jobId, user: job.job.owner.user, node: vm.node, index: vm.index },
-    // QEMU_USER owner: qemu runs as the job owner and libvirt relabels nothing (prepare chowned
-    // the overlay and the seed to the owner); libvirt: qemu.conf's user, libvirt relabels.
-    dac: c.QEMU_USER === 'owner' ? { uid: job.job.owner.uid, gid: job.job.owner.gid } : null,
+    // QEMU_USER owner / job-uid: qemu runs as the job owner / the job's own uid and libvirt
+    // relabels nothing (prepare chowned the overlay and the seed to that identity); libvirt:
+    // qemu.conf's user, libvirt relabels.
+    dac: qemuIdentity(job, c, opts.kvmGid ?? null),
   };
 }
 

@@ -82,11 +82,11 @@ export async function openImage(path: string, opts: OpenImageOptions, tools: Pre
 
 /**
  * A qcow2 overlay on `backing` (absolute: a relative one resolves against the overlay's
- * directory), 0600: root's, or `qemuOwner`'s when qemu runs as the job owner (QEMU_USER owner,
- * where libvirt chowns nothing and qemu must write it itself).
+ * directory), 0600: root's, or `qemu`'s when qemu runs as the job owner or the job's own uid
+ * (QEMU_USER owner or job-uid, where libvirt chowns nothing and qemu must write it itself).
  */
-export async function createOverlay(tools: PrepareTools, backing: string, format: ImageFormat, overlay: string, qemuOwner: Owner | null): Promise<void> {
+export async function createOverlay(tools: PrepareTools, backing: string, format: ImageFormat, overlay: string, qemu: Owner | null): Promise<void> {
   if (!isAbsolute(backing)) throw new VtorqueError('INTERNAL', `overlay backing file ${backing} is not absolute`);
   await run(need(tools, 'qemuImg'), ['create', '-q', '-f', 'qcow2', '-b', backing, '-F', format, overlay], { timeoutMs: TIMEOUT_MS.short });
-  setOwnerMode(overlay, qemuOwner ?? ROOT_OWNER, 0o600);
+  setOwnerMode(overlay, qemu ?? ROOT_OWNER, 0o600);
 }

@@ -42,6 +42,14 @@ describe('validatePersistentDisk', () => {
     );
   });
 
+  it('refuses any disk with QEMU_USER job-uid (qemu\'s own uid cannot open the owner\'s file), naming the mode', async () => {
+    const err = await validatePersistentDisk(good, owner, { ...config, QEMU_USER: 'job-uid', QEMU_UIDS: '2145000000-2145009999' }, tools).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'REQUEST_INVALID' });
+    expect((err as Error).message).toBe(
+      `disk ${good}: persistent disks (-vm disk=) need QEMU_USER: owner, and this site runs each job's qemu as a uid of its own that belongs to nobody (QEMU_USER: job-uid), which cannot open a disk the job owner owns`,
+    );
+  });
+
   it('refuses a symlink anywhere in the path', async () => {
     symlinkSync(join(alice, 'real'), join(alice, 'link'));
     symlinkSync(good, join(alice, 'real', 'disk-link.qcow2'));

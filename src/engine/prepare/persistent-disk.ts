@@ -1,7 +1,7 @@
 import type { SiteConfig } from '../../core/config/schema.js';
 import { UnsafePathError, VtorqueError } from '../../core/errors.js';
 import { pathElements } from '../../core/fs/index.js';
-import { DISK_NEEDS_OWNER } from '../../core/request/policy.js';
+import { diskNeedsOwner } from '../../core/request/policy.js';
 import { openImage } from './image.js';
 import type { PersistentDisk, PrepareTools } from './types.js';
 
@@ -17,10 +17,11 @@ const stripSlash = (dir: string): string => (dir.length > 1 ? dir.replace(/\/+$/
  * domain code must not let libvirt probe the format or follow a backing chain (it gets the
  * explicit format here). That is safe only with QEMU_USER owner: qemu opens the file as the owner
  * and libvirt chowns nothing, so a file swapped in afterwards is still one the owner could open.
- * With QEMU_USER libvirt, libvirt (root) would chown whatever the path names: refused.
+ * With QEMU_USER libvirt, libvirt (root) would chown whatever the path names: refused. With
+ * job-uid, qemu's own uid cannot open the owner's file: refused too.
  */
 export async function validatePersistentDisk(path: string, owner: { readonly uid: number }, config: SiteConfig, tools: PrepareTools): Promise<PersistentDisk> {
-  if (config.QEMU_USER !== 'owner') throw new VtorqueError('REQUEST_INVALID', `disk ${path}: ${DISK_NEEDS_OWNER}`);
+  if (config.QEMU_USER !== 'owner') throw new VtorqueError('REQUEST_INVALID', `disk ${path}: ${diskNeedsOwner(config.QEMU_USER)}`);
   const els = pathElements(path);
   const underDiskDir = config.DISK_DIRS.map(stripSlash).some((dir) => {
     const base = pathElements(dir);

@@ -14,6 +14,7 @@ import { loadUserDataBase } from '../../guest/index.js';
 import { planJob } from '../plan.js';
 import type { JobPlan } from '../types.js';
 import { prepareJob, removeJobFiles, type PrepareContext, type PrepareTools } from './index.js';
+import { checkQemuUidUnowned } from './prepare-job.js';
 
 const top = mkdtempSync(join(tmpdir(), 'vtq-prepare-'));
 const pool = join(top, 'pool');
@@ -56,7 +57,7 @@ function setup(over: Partial<VmRequest> = {}, tools: Partial<PrepareTools> = {},
     job: { jobId: `${40 + n}.server`, owner: { user: 'alice', uid: 1000, gid: 1000, group: 'alice' } },
     request: { ...request, ...over },
     config,
-    nodes: [{ name: 'n01', capacity: { cores: 4, memMiB: 16384, numa: { 0: [0, 1, 2, 3] } }, usedMacs: new Set(), busyCpus: new Set() }],
+    nodes: [{ name: 'n01', capacity: { cores: 4, memMiB: 16384, numa: { 0: [0, 1, 2, 3] } }, usedMacs: new Set(), busyCpus: new Set(), busyQemuUids: new Set() }],
     baseImage,
     uuid: () => `00000000-0000-4000-8000-${String(++seq).padStart(12, '0')}`,
   });
@@ -195,6 +196,101 @@ describe('prepareJob (sharedfs)', () => {
     } finally {
       rmSync(unreadable);
     }
+  });
+
+  describe('QEMU_USER job-uid', () => {
+    const JOB_UID = { QEMU_USER: 'job-uid', QEMU_UIDS: '2145000000-2145000009' } as const;
+
+    it('overlays (0600) and seeds (0400) belong to the job\'s own uid and the kvm group, not to the owner; dirs stay root 0711', async () => {
+      const { config, plan, ctx } = setup({ disk: null }, {}, JOB_UID);
+      expect(plan.qemuUid).toBe(2145000000);
+      const job = await prepareJob(plan, { ...ctx, kvmGid: 107 });
+      expect(job.qemu).toEqual({ uid: 2145000000, gid: 107 });
+      for (const vm of job.vms) {
+        expect([mode(vm.disk), owner(vm.disk), mode(vm.plan.seedIso), owner(vm.plan.seedIso)]).toEqual([0o600, '2145000000:107', 0o400, '2145000000:107']);
+        expect([mode(vm.plan.dir), owner(vm.plan.dir)]).toEqual([0o711, '0:0']);
+      }
+      for (const d of [plan.jobDir, join(plan.jobDir, 'vms'), join(plan.jobDir, 'ssh')]) expect([mode(d), owner(d)]).toEqual([0o711, '0:0']);
+      // The owner still gets the per-job SSH key (he logs into his VMs), nothing qemu opens.
+      expect(owner(job.userKeyPath)).toBe('1000:1000');
+      await removeJobFiles(config, plan.job.jobId, { keepLogs: false });
+
+      // No kvm group: the gid is the uid's number.
+      const nokvm = setup({ disk: null, vms_per_node: 1 }, {}, JOB_UID);
+      const j2 = await prepareJob(nokvm.plan, { ...nokvm.ctx, kvmGid: null });
+      expect(j2.qemu).toEqual({ uid: 2145000000, gid: 2145000000 });
+      expect([owner(j2.vms[0]!.disk), owner(j2.vms[0]!.plan.seedIso)]).toEqual(['2145000000:2145000000', '2145000000:2145000000']);
+      await removeJobFiles(nokvm.config, nokvm.plan.job.jobId, { keepLogs: false });
+    });
+
+    it('ramdisk: the overlays in the tmpfs are the job uid\'s too; the base copy stays root\'s 0644', async () => {
+      const { config, plan, ctx } = setup({ fs_type: 'ramdisk', disk: null, vms_per_node: 1 }, {}, JOB_UID);
+      const job = await prepareJob(plan, { ...ctx, kvmGid: 107 });
+      expect([mode(job.vms[0]!.disk), owner(job.vms[0]!.disk)]).toEqual([0o600, '2145000000:107']);
+      expect([mode(join(job.ramdisk!, 'base.qcow2')), owner(join(job.ramdisk!, 'base.qcow2'))]).toEqual([0o644, '0:0']);
+      await removeJobFiles(config, plan.job.jobId, { keepLogs: false });
+    });
+
+    it('refuses a disk= request, naming the modes, and creates nothing', async () => {
+      const { plan, ctx } = setup({}, {}, JOB_UID);
+      const err = await prepareJob(plan, { ...ctx, kvmGid: 107 }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'REQUEST_INVALID', message: expect.stringMatching(/^disk .*data\.qcow2: persistent disks \(-vm disk=\) need QEMU_USER: owner, and this site runs each job's qemu as a uid of its own .*\(QEMU_USER: job-uid\)/) });
+      expect(existsSync(plan.jobDir)).toBe(false);
+      expect([mode(DISK), owner(DISK)]).toEqual([0o644, '1000:1000']);
+    });
+
+    it('refuses a pool image others cannot read (sharedfs), naming the mode', async () => {
+      const unreadable = join(pool, 'private-jobuid.qcow2');
+      execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', unreadable, '64M']);
+      chmodSync(unreadable, 0o640);
+      try {
+        const { plan, ctx } = setup({ disk: null, img: 'private-jobuid.qcow2' }, {}, JOB_UID, unreadable);
+        await expect(prepareJob(plan, ctx)).rejects.toMatchObject({
+          code: 'CONFIG_INVALID',
+          message: `base image ${unreadable} is mode 0640: qemu runs as a per-job uid from QEMU_UIDS (QEMU_USER: job-uid) and cannot read it; fix with: chmod 0444 ${unreadable}`,
+        });
+        expect(existsSync(plan.jobDir)).toBe(false);
+      } finally {
+        rmSync(unreadable);
+      }
+    });
+
+    it('refuses, before making anything, a uid that getent passwd finds (a real user\'s), naming the fix', async () => {
+      // A real account at or above 1000 on this host (there is always nobody, 65534, on Debian).
+      const real = execFileSync('getent', ['passwd'], { encoding: 'utf8' }).split('\n').map((l) => l.split(':')).find((f) => Number(f[2]) >= 1000 && Number(f[2]) < 2 ** 32 - 1);
+      expect(real, 'a user with uid >= 1000 exists').toBeDefined();
+      const [name, uid] = [real![0], Number(real![2])];
+      const { plan, ctx } = setup({ disk: null }, {}, { QEMU_USER: 'job-uid', QEMU_UIDS: `${uid}-${uid}` });
+      expect(plan.qemuUid).toBe(uid);
+      const err = await prepareJob(plan, { ...ctx, kvmGid: 107 }).catch((e: unknown) => e);
+      expect(err).toMatchObject({
+        code: 'CONFIG_INVALID',
+        message: `QEMU_UIDS ${uid}-${uid} overlaps the user database: the job's qemu uid ${uid} is user ${name}'s, and QEMU_USER job-uid needs a uid that belongs to nobody; fix: set QEMU_UIDS to a range that no user's uid and no group's gid falls in (vtorque doctor lists the overlaps)`,
+      });
+      expect(existsSync(plan.jobDir)).toBe(false);
+    });
+
+    it('checkQemuUidUnowned: also the group database when the gid is the uid\'s number; a failing lookup refuses', async () => {
+      const c = { QEMU_USER: 'job-uid', QEMU_UIDS: '2145000000-2145000009' } as const;
+      const asked: string[] = [];
+      const db = (entries: Record<string, string>) => async (d: 'passwd' | 'group', key: string) => {
+        asked.push(`${d} ${key}`);
+        const name = entries[`${d} ${key}`];
+        return name === undefined ? null : { name, id: Number(key) };
+      };
+      await checkQemuUidUnowned({ uid: 2145000003, gid: 107 }, c, db({ 'group 107': 'kvm' }));
+      expect(asked).toEqual(['passwd 2145000003']);
+      await checkQemuUidUnowned({ uid: 2145000003, gid: 2145000003 }, c, db({}));
+      await expect(checkQemuUidUnowned({ uid: 2145000003, gid: 2145000003 }, c, db({ 'group 2145000003': 'staff2' }))).rejects.toMatchObject({
+        code: 'CONFIG_INVALID',
+        message: expect.stringMatching(/^QEMU_UIDS 2145000000-2145000009 overlaps the group database: the job's qemu gid 2145000003 .* is group staff2's; fix: /),
+      });
+      await expect(checkQemuUidUnowned({ uid: 2145000003, gid: 107 }, c, () => Promise.reject(new Error('nss down')))).rejects.toThrow('nss down');
+      // Other modes never ask.
+      asked.length = 0;
+      await checkQemuUidUnowned({ uid: 1000, gid: 1000 }, { ...c, QEMU_USER: 'owner' }, db({ 'passwd 1000': 'alice' }));
+      expect(asked).toEqual([]);
+    });
   });
 
   it('refuses a SPOOL_DIR others can write, naming the fix, and creates nothing', async () => {

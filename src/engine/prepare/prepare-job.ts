@@ -3,8 +3,10 @@ import { dirname, join } from 'node:path';
 import pLimit from 'p-limit';
 import { VtorqueError } from '../../core/errors.js';
 import type { SiteConfig } from '../../core/config/schema.js';
-import { mkdirPrivate, pathElements, unlinkNoFollow, type OpenedFile, type Owner } from '../../core/fs/index.js';
+import { mkdirPrivate, pathElements, unlinkNoFollow, type OpenedFile } from '../../core/fs/index.js';
+import { lookupId, type IdDatabase, type IdEntry } from '../../core/node/ids.js';
 import { buildJobEnv, buildMetaData, buildNetworkConfig, buildUserData } from '../../guest/index.js';
+import { qemuIdentity, qemuUserText, type QemuIdentity } from '../qemu-identity.js';
 import type { JobPlan, VmPlan } from '../types.js';
 import { buildGuestSpec } from './build-guest-spec.js';
 import { createOverlay, openImage, type OpenedImage } from './image.js';
@@ -29,8 +31,11 @@ interface JobScope {
   readonly format: ImageFormat;
   readonly ramdisk: string | null;
   readonly disks: ReadonlyMap<string, PersistentDisk>;
-  /** QEMU_USER owner: qemu runs as the job owner, who gets the overlay (0600) and the seed (0400); else null (root's, libvirt relabels). */
-  readonly qemuOwner: Owner | null;
+  /**
+   * Who qemu runs as (QEMU_USER owner: the job owner; job-uid: the job's own uid), who gets the
+   * overlay (0600) and the seed (0400); null with QEMU_USER libvirt (root's, libvirt relabels).
+   */
+  readonly qemu: QemuIdentity | null;
 }
 
 /**
@@ -78,8 +83,13 @@ async function prepareFiles(plan: JobPlan, ctx: PrepareContext, tools: PrepareTo
   const owner = plan.job.owner;
   const disks = new Map<string, PersistentDisk>();
   for (const vm of plan.vms) if (vm.persistentDisk !== null) disks.set(vm.name, await validatePersistentDisk(vm.persistentDisk, owner, c, tools));
-  const qemuOwner = qemuOwnerOf(plan, c);
-  const base = await openBase(plan, ctx, tools, qemuOwner !== null && plan.request.fs_type !== 'ramdisk');
+  // Who must own the files qemu writes or reads: with QEMU_USER owner or job-uid libvirt chowns
+  // nothing, so the overlay and the seed are qemu's identity's; the directories stay root 0711
+  // (qemu only traverses them), the base image and its tmpfs copy stay root's and world-readable.
+  // With QEMU_USER libvirt every file stays root's and libvirt relabels.
+  const qemu = qemuIdentity(plan, c, ctx.kvmGid ?? null);
+  await checkQemuUidUnowned(qemu, c);
+  const base = await openBase(plan, ctx, tools, qemu !== null && plan.request.fs_type !== 'ramdisk');
   try {
     const sshDir = join(plan.jobDir, 'ssh');
     for (const dir of [join(c.SPOOL_DIR, 'jobs'), plan.jobDir, sshDir, join(plan.jobDir, 'vms')]) mkdirPrivate(dir, 0o711);
@@ -90,7 +100,7 @@ async function prepareFiles(plan: JobPlan, ctx: PrepareContext, tools: PrepareTo
       : plan.baseImage;
     const scope: JobScope = {
       plan, ctx, tools, backing, ramdisk, disks,
-      qemuOwner,
+      qemu,
       userKeyPublic: userKey.publicKey,
       envFile: buildJobEnv(ctx.guestEnv, ctx.renderTemplates),
       format: base.info.format,
@@ -98,26 +108,41 @@ async function prepareFiles(plan: JobPlan, ctx: PrepareContext, tools: PrepareTo
     const vms = await settleAll(plan.vms.map((vm) => () => prepareVm(vm, scope)), c.PARALLEL ? 4 : 1, ctx);
     const knownHostsPath = join(sshDir, 'known_hosts');
     writeKnownHosts(knownHostsPath, vms.map((v) => ({ name: v.plan.name, key: v.hostKeyPublic })));
-    return { plan, userKeyPath: userKey.path, userKeyPublic: userKey.publicKey, knownHostsPath, vms, ramdisk, baseFormat: base.info.format, backing };
+    return { plan, userKeyPath: userKey.path, userKeyPublic: userKey.publicKey, knownHostsPath, vms, ramdisk, baseFormat: base.info.format, backing, qemu };
   } finally {
     base.file.close();
   }
 }
 
 /**
- * Who must own the files qemu writes or reads: with QEMU_USER owner, qemu runs as the job owner
- * (uid and primary gid) and libvirt chowns nothing, so the overlay and the seed are his; the
- * directories stay root 0711 (qemu only traverses them), the base image and its tmpfs copy stay
- * root's and world-readable. With QEMU_USER libvirt every file stays root's and libvirt relabels.
+ * QEMU_USER job-uid: the planner took a uid from QEMU_UIDS that no domain holds, but only the user
+ * database knows whether a real user has it (then his processes could ptrace that qemu and his
+ * files would be its files): refuse before anything is made, naming the fix. The same for the gid
+ * when it is the uid's number (no kvm group). A failing lookup refuses too.
  */
-function qemuOwnerOf(plan: JobPlan, config: SiteConfig): Owner | null {
-  return config.QEMU_USER === 'owner' ? { uid: plan.job.owner.uid, gid: plan.job.owner.gid } : null;
+export async function checkQemuUidUnowned(
+  qemu: QemuIdentity | null,
+  c: Pick<SiteConfig, 'QEMU_USER' | 'QEMU_UIDS'>,
+  lookup: (db: IdDatabase, key: string) => Promise<IdEntry | null> = lookupId,
+): Promise<void> {
+  if (c.QEMU_USER !== 'job-uid' || qemu === null) return;
+  const fix = `fix: set QEMU_UIDS to a range that no user's uid and no group's gid falls in (vtorque doctor lists the overlaps)`;
+  const user = await lookup('passwd', String(qemu.uid));
+  if (user) {
+    throw new VtorqueError('CONFIG_INVALID', `QEMU_UIDS ${c.QEMU_UIDS} overlaps the user database: the job's qemu uid ${qemu.uid} is user ${user.name}'s, and QEMU_USER job-uid needs a uid that belongs to nobody; ${fix}`);
+  }
+  if (qemu.gid === qemu.uid) {
+    const group = await lookup('group', String(qemu.gid));
+    if (group) {
+      throw new VtorqueError('CONFIG_INVALID', `QEMU_UIDS ${c.QEMU_UIDS} overlaps the group database: the job's qemu gid ${qemu.gid} (no kvm group, so the uid's number) is group ${group.name}'s; ${fix}`);
+    }
+  }
 }
 
 /**
  * Pool images sit directly in the root-owned VM_IMG_DIR; others only with ALLOW_USER_IMAGES,
- * untrusted. `qemuReadsIt`: the owner's qemu opens the pool image itself as the overlay's backing
- * file (QEMU_USER owner, sharedfs), so it must be readable by others (vmgr add makes it 0444).
+ * untrusted. `qemuReadsIt`: a non-root qemu (QEMU_USER owner or job-uid, sharedfs) opens the pool
+ * image itself as the overlay's backing file, so it must be readable by others (vmgr add makes it 0444).
  */
 function openBase(plan: JobPlan, ctx: PrepareContext, tools: PrepareTools, qemuReadsIt: boolean): Promise<OpenedImage> {
   const c = ctx.config;
@@ -126,7 +151,7 @@ function openBase(plan: JobPlan, ctx: PrepareContext, tools: PrepareTools, qemuR
   const check = (f: OpenedFile): void => {
     if (qemuReadsIt && inPool && (f.stat.mode & 0o004) === 0) {
       const mode = (f.stat.mode & 0o7777).toString(8).padStart(4, '0');
-      throw new VtorqueError('CONFIG_INVALID', `base image ${plan.baseImage} is mode ${mode}: qemu runs as the job owner (QEMU_USER: owner) and cannot read it; fix with: chmod 0444 ${plan.baseImage}`);
+      throw new VtorqueError('CONFIG_INVALID', `base image ${plan.baseImage} is mode ${mode}: ${qemuUserText(c.QEMU_USER).runsAs} and cannot read it; fix with: chmod 0444 ${plan.baseImage}`);
     }
   };
   return openImage(plan.baseImage, { label: 'base image', code: inPool ? 'CONFIG_INVALID' : 'REQUEST_INVALID', trusted: inPool, check }, tools);
@@ -147,14 +172,14 @@ async function prepareVm(vm: VmPlan, s: JobScope): Promise<PreparedVm> {
   mkdirPrivate(vm.dir, 0o711);
   const hostKey = await generateHostKey(vm.dir, vm.name, s.tools);
   const disk = s.ramdisk ? join(s.ramdisk, `${vm.name}.qcow2`) : vm.overlay;
-  await createOverlay(s.tools, s.backing, s.format, disk, s.qemuOwner);
+  await createOverlay(s.tools, s.backing, s.format, disk, s.qemu);
   const spec = buildGuestSpec({
     plan: s.plan, vm, config: s.ctx.config, hostKey, envFile: s.envFile,
     userKeyPublic: s.userKeyPublic,
     instanceSuffix: randomBytes(4).toString('hex'),
   });
   const files = { userData: buildUserData(spec, s.ctx.userDataBase), metaData: buildMetaData(spec), networkConfig: buildNetworkConfig(vm.mac) };
-  await buildSeedIso(vm.dir, vm.seedIso, files, s.tools, s.qemuOwner);
+  await buildSeedIso(vm.dir, vm.seedIso, files, s.tools, s.qemu);
   unlinkNoFollow(hostKey.privatePath);
   s.ctx.log('prepared VM files', { vm: vm.name, disk, ms: Math.round(performance.now() - started) });
   return { plan: vm, hostKeyPublic: keyOnly(hostKey.publicKey), disk, persistentDisk: s.disks.get(vm.name) ?? null };

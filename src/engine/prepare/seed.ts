@@ -17,10 +17,11 @@ const NAMES = ['user-data', 'meta-data', 'network-config'] as const;
  * The NoCloud seed (volume id `cidata`) for one VM: the three files are written root-only into
  * the VM directory, packed with genisoimage (cloud-localds when genisoimage is missing) run in
  * that directory, and deleted again whatever happened. The ISO ends root:root 0600 (libvirt
- * relabels it for QEMU), or `qemuOwner`'s 0400 when qemu runs as the job owner (QEMU_USER owner:
- * libvirt chowns nothing; the owner can then read the seed, so it must hold no site secret).
+ * relabels it for QEMU), or `qemu`'s 0400 when qemu runs as another identity and libvirt chowns
+ * nothing: the job owner (QEMU_USER owner: the owner can then read the seed, so it must hold no
+ * site secret) or the job's own uid (QEMU_USER job-uid: the owner cannot).
  */
-export async function buildSeedIso(vmDir: string, seedIso: string, files: SeedFiles, tools: PrepareTools, qemuOwner: Owner | null): Promise<void> {
+export async function buildSeedIso(vmDir: string, seedIso: string, files: SeedFiles, tools: PrepareTools, qemu: Owner | null): Promise<void> {
   const content = { 'user-data': files.userData, 'meta-data': files.metaData, 'network-config': files.networkConfig };
   try {
     for (const name of NAMES) writeFileExclusive(join(vmDir, name), content[name], 0o600);
@@ -32,7 +33,7 @@ export async function buildSeedIso(vmDir: string, seedIso: string, files: SeedFi
     } else {
       throw new VtorqueError('NOT_SUPPORTED', 'neither genisoimage (package genisoimage) nor cloud-localds (package cloud-image-utils) is installed');
     }
-    if (qemuOwner) setOwnerMode(seedIso, qemuOwner, 0o400);
+    if (qemu) setOwnerMode(seedIso, qemu, 0o400);
     else setOwnerMode(seedIso, ROOT_OWNER, 0o600);
   } finally {
     for (const name of NAMES) unlinkNoFollow(join(vmDir, name));

@@ -1,6 +1,7 @@
 import type { SiteConfig } from '../../core/config/schema.js';
 import type { Renderer } from '../../core/render/index.js';
 import type { UserDataBase } from '../../guest/index.js';
+import type { QemuIdentity } from '../qemu-identity.js';
 import type { JobPlan, VmPlan } from '../types.js';
 
 export type ImageFormat = 'qcow2' | 'raw';
@@ -29,6 +30,11 @@ export interface PrepareContext {
   readonly log: LogFn;
   /** Overrides of the programs found on PATH and in sbin. */
   readonly tools?: Partial<PrepareTools>;
+  /**
+   * QEMU_USER job-uid: the host's kvm group id, qemu's gid (null or absent: no kvm group, the gid
+   * is the uid's number). Resolved once by the caller; toDomainSpec must get the same value.
+   */
+  readonly kvmGid?: number | null;
 }
 
 export interface PersistentDisk {
@@ -59,4 +65,9 @@ export interface PreparedJob {
   readonly baseFormat: ImageFormat;
   /** The overlays' backing file (the pool image, or its copy in the tmpfs), named in the domain XML. */
   readonly backing: string;
+  /**
+   * Who the overlays (0600) and seeds (0400) belong to: qemu's identity, which the domains' DAC
+   * label must name (QEMU_USER owner or job-uid); null with QEMU_USER libvirt (root's, relabelled).
+   */
+  readonly qemu: QemuIdentity | null;
 }
