@@ -22,6 +22,9 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const isRoot = process.getuid?.() === 0;
 const canSandbox = isRoot && ['virsh', 'qemu-img', 'setpriv', 'useradd', 'ip', 'flock'].every((f) => findExecutable(f) !== null);
 
+/** A uid range no account here uses, for QEMU_USER job-uid. */
+const UID_LO = 2_145_000_000;
+
 let survived = 0;
 let failed = 0;
 let leaked = 0;
@@ -87,7 +90,8 @@ describe.skipIf(!isRoot)('faults with the test driver (in process)', () => {
 
   it('20 concurrent jobs x 2 VMs on one node: distinct MACs, disjoint pinned CPUs, each teardown removes only its own job', async () => {
     await fault(async () => {
-      const { config, baseImage, root } = engineSite({ MAX_VMS_PER_NODE: 64 });
+      // qemu as a dedicated uid per job (QEMU_USER job-uid): the 20 jobs must get 20 distinct uids.
+      const { config, baseImage, root } = engineSite({ MAX_VMS_PER_NODE: 64, QEMU_USER: 'job-uid', QEMU_UIDS: `${UID_LO}-${UID_LO + 999}` });
       try {
         const ctx = engineContext(config, lv);
         const capacity = { cores: 48, memMiB: 262_144, numa: { 0: [...Array(48).keys()] } };
@@ -96,13 +100,19 @@ describe.skipIf(!isRoot)('faults with the test driver (in process)', () => {
         const t = performance.now();
         const started = await Promise.all(ids.map((id) => startJobVms({ ...startInput(id, baseImage, { vms_per_node: 2, vcpus: 1 }), nodes: observe }, ctx)));
         log(`20 jobs x 2 VMs started concurrently in ${Math.round(performance.now() - t)} ms`);
-        const ours = async (): Promise<{ name: string; job: string; macs: string[]; cpus: string[] }[]> => {
+        const ours = async (): Promise<{ name: string; job: string; macs: string[]; cpus: string[]; uid: number }[]> => {
           const out = [];
           for (const { name } of await lv.listDomains()) {
             const xml = await lv.xmlOf(name);
             const job = parseOwnerMetadata(xml)?.job;
             if (!job || !ids.includes(job)) continue;
-            out.push({ name, job, macs: [...xml.matchAll(/<mac address='([^']+)'/g)].map((m) => m[1] as string), cpus: [...xml.matchAll(/<vcpupin [^>]*cpuset='([^']+)'/g)].map((m) => m[1] as string) });
+            out.push({
+              name,
+              job,
+              macs: [...xml.matchAll(/<mac address='([^']+)'/g)].map((m) => m[1] as string),
+              cpus: [...xml.matchAll(/<vcpupin [^>]*cpuset='([^']+)'/g)].map((m) => m[1] as string),
+              uid: Number(/<label>\+(\d+):\+\d+<\/label>/.exec(xml)?.[1] ?? NaN),
+            });
           }
           return out;
         };
@@ -114,6 +124,12 @@ describe.skipIf(!isRoot)('faults with the test driver (in process)', () => {
         const cpus = all.flatMap((d) => d.cpus);
         expect(cpus).toHaveLength(40);
         expect(new Set(cpus).size, 'no two VMs pinned to one CPU').toBe(40);
+        const uidOf = new Map<string, Set<number>>();
+        for (const d of all) uidOf.set(d.job, (uidOf.get(d.job) ?? new Set()).add(d.uid));
+        expect([...uidOf.values()].every((u) => u.size === 1), 'one qemu uid per job').toBe(true);
+        const uids = [...uidOf.values()].map((u) => [...u][0] as number);
+        expect(new Set(uids).size, 'no two jobs share a qemu uid').toBe(20);
+        expect(uids.every((u) => u >= UID_LO && u < UID_LO + 20), 'the lowest free uids of the range').toBe(true);
         // Half the jobs end at once; the other half must be untouched.
         const [ending, staying] = [ids.filter((_, i) => i % 2 === 0), ids.filter((_, i) => i % 2 === 1)];
         await Promise.all(ending.map((id) => stopJobVms(id, ctx, { keepLogs: false })));
@@ -219,8 +235,14 @@ describe.skipIf(!canSandbox)('faults through the installed hooks, real libvirtd 
 
   it('a VM that never gets an IP: each start fails within its deadline, the 3rd node fault aborts with the reason, nothing is left', async () => {
     await fault(async () => {
-      site.configure({ TIMEOUT: 12, PROLOGUE_TIMEOUT: 12 });
-      const r = await site.runJob([...JOB_ARGS, 'job.sh']);
+      // qemu runs as a dedicated uid of QEMU_UIDS here (QEMU_USER job-uid).
+      site.configure({ TIMEOUT: 12, PROLOGUE_TIMEOUT: 12, QEMU_USER: 'job-uid', QEMU_UIDS: `${UID_LO}-${UID_LO + 99}` });
+      const job = site.runJob([...JOB_ARGS, 'job.sh']);
+      const dom = await firstRunningDomain(15_000);
+      expect(dom, 'the VM started').not.toBeNull();
+      const uids = qemuUids(dom as string);
+      const r = await job;
+      expect(uids, 'qemu runs as the job\'s own uid').toEqual([UID_LO]);
       report('no IP', r);
       expect(r.verdict).toBe('aborted');
       expect(r.attempts.map((a) => a.prologueRc)).toEqual([2, 2, 1]);
