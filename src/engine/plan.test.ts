@@ -97,7 +97,7 @@ describe('planJob', () => {
     const numa = { 0: [0, 1, 2, 3, 4, 5, 6, 7] };
 
     it('no uid with QEMU_USER libvirt or owner', () => {
-      expect(planJob(input()).qemuUid).toBeNull();
+      expect(planJob(input({ config: { ...config, QEMU_USER: 'libvirt' } })).qemuUid).toBeNull();
       expect(planJob(input({ config: { ...config, QEMU_USER: 'owner', QEMU_UIDS: '2145000000-2145000009' } })).qemuUid).toBeNull();
     });
 

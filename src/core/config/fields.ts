@@ -132,7 +132,7 @@ export function parseUidRange(text: string): { readonly start: number; readonly 
 }
 
 /** A uid range `START-END` (see parseUidRange), normalised to plain decimals, or "" for none. */
-export function uidRange(doc: string): Field<string> {
+export function uidRange(def: string, doc: string): Field<string> {
   const schema = v.pipe(
     v.string(),
     v.check((s) => s === '' || parseUidRange(s) !== undefined),
@@ -142,7 +142,7 @@ export function uidRange(doc: string): Field<string> {
     }),
   );
   const expected = `a range START-END of ids with ${UID_RANGE_MIN} <= START <= END <= ${UID_RANGE_MAX} and END - START < ${UID_RANGE_MAX_SIZE} (or "" for none)`;
-  return { schema, expected, default: '', doc };
+  return { schema, expected, default: def, doc };
 }
 
 /** A command for the admin's component hooks: argv array, first element an absolute program path. */

@@ -8,11 +8,11 @@ const errors = (raw: unknown) => check(raw).errors.map((e) => `${e.key}|${e.expe
 const RANGE_EXPECTED = 'a range START-END of ids with 1000 <= START <= END <= 4294967294 and END - START < 1000000 (or "" for none)';
 
 describe('QEMU_USER and QEMU_UIDS', () => {
-  it('defaults: libvirt, no range; job-uid is a choice', () => {
-    expect([defaultConfig().QEMU_USER, defaultConfig().QEMU_UIDS]).toEqual(['libvirt', '']);
-    expect(CONFIG_FIELDS.QEMU_USER.expected).toBe('one of libvirt, owner, job-uid');
+  it('defaults: job-uid with a reserved range; libvirt and owner are choices', () => {
+    expect([defaultConfig().QEMU_USER, defaultConfig().QEMU_UIDS]).toEqual(['job-uid', '2145000000-2145009999']);
+    expect(CONFIG_FIELDS.QEMU_USER.expected).toBe('one of job-uid, libvirt, owner');
     expect(check({ QEMU_USER: 'job-uid', QEMU_UIDS: '2145000000-2145009999' }).config).toMatchObject({ QEMU_USER: 'job-uid', QEMU_UIDS: '2145000000-2145009999' });
-    expect(errors({ QEMU_USER: 'nobody' })).toEqual(['QEMU_USER|one of libvirt, owner, job-uid']);
+    expect(errors({ QEMU_USER: 'nobody' })).toEqual(['QEMU_USER|one of job-uid, libvirt, owner']);
   });
 
   it.each([
@@ -23,7 +23,7 @@ describe('QEMU_USER and QEMU_UIDS', () => {
     ['2000000-2999999', '2000000-2999999'],
     ['', ''],
   ])('accepts %j as %j', (given, normalised) => {
-    expect(check({ QEMU_UIDS: given })).toMatchObject({ errors: [], config: { QEMU_UIDS: normalised } });
+    expect(check({ QEMU_USER: 'libvirt', QEMU_UIDS: given })).toMatchObject({ errors: [], config: { QEMU_UIDS: normalised } });
   });
 
   it.each([
@@ -50,7 +50,7 @@ describe('QEMU_USER and QEMU_UIDS', () => {
   });
 
   it('QEMU_USER job-uid needs QEMU_UIDS; the other modes do not', () => {
-    expect(check({ QEMU_USER: 'job-uid' }).errors).toEqual([
+    expect(check({ QEMU_USER: 'job-uid', QEMU_UIDS: '' }).errors).toEqual([
       { source: 'site.yaml', key: 'QEMU_UIDS', value: '', expected: 'a range START-END of uids no user or group has (e.g. 2145000000-2145009999) when QEMU_USER is job-uid' },
     ]);
     expect(check({ QEMU_USER: 'job-uid', QEMU_UIDS: '' }).config).toBeNull();

@@ -24,7 +24,7 @@ const failure = (fn: () => unknown): ValidationError => {
 
 describe('applyPolicy: -vm disk= and QEMU_USER', () => {
   it('QEMU_USER owner: a disk under DISK_DIRS is accepted as before', () => {
-    expect(defaultConfig().QEMU_USER).toBe('libvirt');
+    expect(defaultConfig().QEMU_USER).toBe('job-uid');
     expect(applyPolicy(request, site({ QEMU_USER: 'owner' }), pool).request.disk).toBe(request.disk);
   });
 
