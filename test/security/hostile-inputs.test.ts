@@ -219,16 +219,15 @@ async function forgedRefused(request: Parameters<typeof vmJobScript>[0], needle:
 }
 
 const hookCases: Case[] = [
-  ['vsub → prologue: metadata package name with newline + runcmd (vsub accepts it) is refused by the prologue', async () => {
+  ['vsub: metadata package name with newline + runcmd is refused at submit (the forged request is refused by the prologue below)', async () => {
     s.configure({ METADATA_ALLOWED_KEYS: ['packages'] });
     const vs = makeSite({ METADATA_ALLOWED_KEYS: ['packages'] });
     try {
       writeFileSync(join(vs.cwd, 'm.yaml'), `packages: ["htop\\nruncmd: [[touch, ${MARK}]]"]\n`);
       writeFileSync(join(vs.cwd, 'job.sh'), 'echo\n');
       const r = await vsub(vs, ['-vm', `img=${IMAGE},metadata=m.yaml`, 'job.sh']);
-      const text = r.qsub?.fileText ?? '';
-      if (r.code === 0) await forgedRefused({}, 'packages', { raw: text });
-      else expect(r.code).toBe(1);
+      expect(r.code).toBe(1);
+      expect(r.qsub).toBeNull();
     } finally {
       rmSync(vs.dir, { recursive: true, force: true });
     }

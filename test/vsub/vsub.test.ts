@@ -193,6 +193,16 @@ describe('vsub: VM jobs', () => {
     expect(req.fs_type).toBe('ramdisk');
   });
 
+  it('a metadata package name that could break out of its YAML line is refused at submit time, naming the key', async () => {
+    site.writeConfig({ METADATA_ALLOWED_KEYS: ['packages'] });
+    script('meta.yaml', 'packages: ["htop\\nruncmd: [[id]]"]\n');
+    script('job.sh', 'echo\n');
+    const r = await vsub(site, ['-vm', `${IMG},metadata=meta.yaml`, 'job.sh']);
+    expect(r.code).toBe(1);
+    expect(r.qsub).toBeNull();
+    expect(r.err).toMatch(/metadata: packages = .*expected a list of package names/);
+  });
+
   it('--dry-run --json prints one object and submits nothing', async () => {
     script('job.sh', 'echo\n');
     const r = await vsub(site, ['--dry-run', '--json', '-N', 'x', '-vm', IMG, 'job.sh']);

@@ -13,6 +13,7 @@ import { extractOwnOptions } from './own-options.js';
 import { optionWords, parseQsubArgs, type ParsedQsubArgs } from '../../core/qsub/index.js';
 import { computeRaise, formatResourceList, mergeResourceLists } from './resources.js';
 import { buildWrapper } from './wrapper.js';
+import { eligibleUserMetadata } from '../../guest/user-metadata.js';
 
 export interface VsubDeps {
   readonly env: NodeJS.ProcessEnv;
@@ -97,6 +98,8 @@ function planSubmission(input: {
     trace: isTrue(deps.env.TRACE),
   });
   const { request, warnings } = applyPolicy(built.request, config, pool);
+  // The prologue re-checks the values of the eligible cloud-config keys: refuse bad ones here already.
+  if (request.metadata) eligibleUserMetadata(request.metadata.data);
 
   const scriptLists = input.directives.flatMap((d) => d.parsed.resourceLists);
   const current = mergeResourceLists([...scriptLists, ...parsed.resourceLists]);
