@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { config as baseConfig, renderer, testPlan } from '../../test/engine/helpers.js';
 import { buildDomainXml } from '../core/libvirt/index.js';
 import { toDomainSpec } from './libvirt/domain-spec.js';
+import { qemuIdentity } from './qemu-identity.js';
 import { openLibvirt, type LibvirtNode } from './libvirt/index.js';
 import { dacUids, observeNode } from './observe.js';
 import { pickQemuUid } from './plan.js';
@@ -24,7 +25,7 @@ function jobUidXml(jobId: string, qemuUid: number, kvmGid: number | null): { nam
   const plan: JobPlan = { ...testPlan(jobId, ['n01'], 1), qemuUid };
   const vm = plan.vms[0] as JobPlan['vms'][number];
   const spec = toDomainSpec(vm, plan, {
-    type: 'test', config, disk: vm.overlay, backing: { file: plan.baseImage, format: 'qcow2' }, seedIso: vm.seedIso, boot: null, persistentDisk: null, kvmGid,
+    type: 'test', config, disk: vm.overlay, backing: { file: plan.baseImage, format: 'qcow2' }, seedIso: vm.seedIso, boot: null, persistentDisk: null, qemu: qemuIdentity(plan, config, kvmGid),
   });
   return { name: vm.name, xml: buildDomainXml(spec, renderer) };
 }

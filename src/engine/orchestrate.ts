@@ -17,9 +17,8 @@ import { jobDirName } from './naming.js';
 import { planJob } from './plan.js';
 import { jobDirPath, prepareJob, removeJobFiles, virtiofsShares, type PreparedJob } from './prepare/index.js';
 import { ensureRootDir } from './prepare/spool.js';
-import { acquireNodeLock } from '../core/node/lock.js';
+import { withNodeLock } from '../core/node/lock.js';
 import { kvmGroupGid } from '../core/node/ids.js';
-import { VtorqueError } from '../core/errors.js';
 import { teardownJob } from './teardown/index.js';
 import { Timeline, type PhaseMark } from './timeline.js';
 import type { DomainType, JobIdentity, JobPlan, NodeState } from './types.js';
@@ -87,54 +86,46 @@ export async function startJobVms(input: StartInput, ctx: EngineContext): Promis
   // SSH) run after its release.
   ensureRootDir(c.SPOOL_DIR, 'SPOOL_DIR');
   const kvmGid = c.QEMU_USER !== 'job-uid' ? null : ctx.kvmGid !== undefined ? ctx.kvmGid : await kvmGroupGid();
-  const lock = await acquireNodeLock(join(c.SPOOL_DIR, NODE_LOCK_FILE), {
-    timeoutMs: left(),
-    onWait: () => say('another job is starting VMs on this node; waiting for the node lock'),
-  });
-  let plan: JobPlan;
-  let prepared: PreparedJob | undefined;
+  // Set once the plan exists: from then on a failure tears down whatever was made.
+  const made: { plan?: JobPlan } = {};
   try {
-    if (lock.waitedMs >= 200) ctx.log.info({ phase: 'lock', elapsedMs: lock.waitedMs }, 'node lock taken');
-    plan = await t.phase('plan', async () => {
-      const nodes = typeof input.nodes === 'function' ? await input.nodes() : input.nodes;
-      const macs = c.CUSTOM_IP_MAPPING ? await customMacs(c, nodes.map((n) => n.name), input.request.vms_per_node) : undefined;
-      return planJob({ job: input.job, request: input.request, config: c, nodes, baseImage: input.baseImage, uuid: input.uuid }, macs);
-    });
-  } catch (err) {
-    await lock.release();
-    throw err;
-  }
-  say(`planned ${plan.vms.length} VM(s): ${plan.vms.map((v) => `${v.name} (${v.vcpus} vCPU, ${v.memoryMiB} MiB)`).join(', ')}`);
-  try {
-    let domains: { name: string; xml: string }[];
-    try {
-      prepared = await t.phase('prepare', () =>
-        prepareJob(plan, {
-          config: c,
-          userDataBase: ctx.userDataBase,
-          guestEnv: input.guestEnv,
-          renderTemplates: ctx.renderTemplates,
-          log: (msg, fields) => ctx.log.info(fields ?? {}, msg),
-          kvmGid,
-        }),
-      );
-      const made = prepared;
-      const shares = virtiofsShares(c).map((s) => ({ dir: s.dir, tag: s.tag }));
-      say('disks and seeds ready; starting VMs');
-      if (made.qemu) ctx.log.info({ uid: made.qemu.uid, gid: made.qemu.gid, mode: c.QEMU_USER }, 'qemu identity');
-      domains = made.vms.map((vm) => {
-        const spec = toDomainSpec(vm.plan, plan, { type: ctx.domainType, config: c, disk: vm.disk, backing: { file: made.backing, format: made.baseFormat }, seedIso: vm.plan.seedIso, boot: input.boot, persistentDisk: vm.persistentDisk, virtiofs: shares, kvmGid });
-        // The label qemu runs under must be exactly who prepare gave the overlay and the seed to.
-        if (spec.dac?.uid !== made.qemu?.uid || spec.dac?.gid !== made.qemu?.gid) {
-          throw new VtorqueError('INTERNAL', `${vm.plan.name}: DAC label ${JSON.stringify(spec.dac)} differs from the files' owner ${JSON.stringify(made.qemu)}`);
-        }
-        return { name: vm.plan.name, xml: buildDomainXml(spec, ctx.renderTemplatesVm) };
-      });
-      await t.phase('boot', () => bootVms(ctx.libvirt, domains, { parallel: c.PARALLEL ? 8 : 1, deadlineMs: left(), log: ctx.log }));
-    } finally {
-      await lock.release();
-    }
-    const ready = prepared;
+    const { plan, prepared: ready, domains } = await withNodeLock(
+      join(c.SPOOL_DIR, NODE_LOCK_FILE),
+      { timeoutMs: left(), onWait: () => say('another job is starting VMs on this node; waiting for the node lock') },
+      async (held) => {
+        if (held.waitedMs >= 200) ctx.log.info({ phase: 'lock', elapsedMs: held.waitedMs }, 'node lock taken');
+        const plan = await t.phase('plan', async () => {
+          const nodes = typeof input.nodes === 'function' ? await input.nodes() : input.nodes;
+          const macs = c.CUSTOM_IP_MAPPING ? await customMacs(c, nodes.map((n) => n.name), input.request.vms_per_node) : undefined;
+          return planJob({ job: input.job, request: input.request, config: c, nodes, baseImage: input.baseImage, uuid: input.uuid }, macs);
+        });
+        made.plan = plan;
+        say(`planned ${plan.vms.length} VM(s): ${plan.vms.map((v) => `${v.name} (${v.vcpus} vCPU, ${v.memoryMiB} MiB)`).join(', ')}`);
+        const prepared = await t.phase('prepare', () =>
+          prepareJob(plan, {
+            config: c,
+            userDataBase: ctx.userDataBase,
+            guestEnv: input.guestEnv,
+            renderTemplates: ctx.renderTemplates,
+            log: (msg, fields) => ctx.log.info(fields ?? {}, msg),
+            kvmGid,
+          }),
+        );
+        const shares = virtiofsShares(c).map((s) => ({ dir: s.dir, tag: s.tag }));
+        say('disks and seeds ready; starting VMs');
+        if (prepared.qemu) ctx.log.info({ uid: prepared.qemu.uid, gid: prepared.qemu.gid, mode: c.QEMU_USER }, 'qemu identity');
+        // qemu runs under the very identity prepare gave the overlay and the seed to.
+        const domains = prepared.vms.map((vm) => ({
+          name: vm.plan.name,
+          xml: buildDomainXml(
+            toDomainSpec(vm.plan, plan, { type: ctx.domainType, config: c, disk: vm.disk, backing: { file: prepared.backing, format: prepared.baseFormat }, seedIso: vm.plan.seedIso, boot: input.boot, persistentDisk: vm.persistentDisk, virtiofs: shares, qemu: prepared.qemu }),
+            ctx.renderTemplatesVm,
+          ),
+        }));
+        await t.phase('boot', () => bootVms(ctx.libvirt, domains, { parallel: c.PARALLEL ? 8 : 1, deadlineMs: left(), log: ctx.log }));
+        return { plan, prepared, domains };
+      },
+    );
     say(`${domains.length} VM(s) running; waiting for their addresses`);
 
     let ips = new Map<string, string>();
@@ -197,6 +188,7 @@ export async function startJobVms(input: StartInput, ctx: EngineContext): Promis
     writeFileExclusive(join(plan.jobDir, VMS_FILE), `${JSON.stringify(vms, null, 2)}\n`, 0o644);
     return { plan, prepared: ready, vms, timeline: t.marks };
   } catch (err) {
+    if (made.plan === undefined) throw err; // no lock, or no plan: nothing was made
     say(`start failed after ${(t.elapsedMs() / 1000).toFixed(1)} s: ${err instanceof Error ? err.message : String(err)}; tearing down`);
     await stopJobVms(input.job.jobId, ctx, { keepLogs: input.request.debug }).catch((e: unknown) => ctx.log.warn({ err: String(e) }, 'teardown after a failed start failed'));
     throw err;

@@ -9,6 +9,7 @@ import type { BootDomain } from '../../src/engine/boot/index.js';
 import type { EngineLog, LibvirtNode } from '../../src/engine/libvirt/index.js';
 import { toDomainSpec } from '../../src/engine/libvirt/index.js';
 import { planJob } from '../../src/engine/plan.js';
+import { qemuIdentity } from '../../src/engine/qemu-identity.js';
 import type { JobPlan, NodeState } from '../../src/engine/types.js';
 
 export const TEST_URI = 'test:///default';
@@ -58,6 +59,7 @@ export function testDomains(plan: JobPlan): BootDomain[] {
       seedIso: vm.seedIso,
       boot: null,
       persistentDisk: vm.persistentDisk === null ? null : { path: vm.persistentDisk, format: 'qcow2' },
+      qemu: qemuIdentity(plan, config, null),
     });
     return { name: vm.name, xml: buildDomainXml(spec, renderer) };
   });

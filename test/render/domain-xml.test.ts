@@ -10,6 +10,7 @@ import { defaultConfig } from '../../src/core/config/validate.js';
 import type { VmRequest } from '../../src/core/request/types.js';
 import { toDomainSpec } from '../../src/engine/libvirt/index.js';
 import { planJob } from '../../src/engine/plan.js';
+import { qemuIdentity } from '../../src/engine/qemu-identity.js';
 import { checkWellFormed, elementsAt, externalWellFormed } from './helpers/xml-check.js';
 
 const renderer = createRenderer(fileURLToPath(new URL('../../templates-vm', import.meta.url)));
@@ -233,7 +234,7 @@ describe('QEMU_USER job-uid: planJob → toDomainSpec → buildDomainXml', () =>
   });
   const vm = plan.vms[0] as (typeof plan.vms)[number];
   const spec = (kvmGid: number | null, type: 'qemu' | 'test' = 'qemu'): DomainSpec =>
-    toDomainSpec(vm, plan, { type, config, disk: vm.overlay, backing: { file: plan.baseImage, format: 'qcow2' }, seedIso: vm.seedIso, boot: null, persistentDisk: null, kvmGid });
+    toDomainSpec(vm, plan, { type, config, disk: vm.overlay, backing: { file: plan.baseImage, format: 'qcow2' }, seedIso: vm.seedIso, boot: null, persistentDisk: null, qemu: qemuIdentity(plan, config, kvmGid) });
 
   it('labels qemu with the job\'s uid and the kvm group\'s gid, never the owner\'s ids (golden)', async () => {
     expect(plan.qemuUid).toBe(2145000001);

@@ -6,6 +6,7 @@ import { buildDomainXml } from '../../core/libvirt/index.js';
 import { createRenderer } from '../../core/render/index.js';
 import type { VmRequest } from '../../core/request/types.js';
 import { planJob } from '../plan.js';
+import { qemuIdentity } from '../qemu-identity.js';
 import { toCpuset, toDomainSpec } from './domain-spec.js';
 
 const config = { ...defaultConfig(), QEMU_USER: 'owner' as const, HOST_OS_CORE_COUNT: 1, HOST_OS_RAM_MB: 1024 };
@@ -23,7 +24,7 @@ const plan = planJob({
   uuid: randomUUID,
 });
 const [vm0, vm1] = plan.vms as [(typeof plan.vms)[number], (typeof plan.vms)[number]];
-const base = { config, disk: vm0.overlay, backing: { file: plan.baseImage, format: 'qcow2' as const }, seedIso: vm0.seedIso, boot: null, persistentDisk: null };
+const base = { config, disk: vm0.overlay, backing: { file: plan.baseImage, format: 'qcow2' as const }, seedIso: vm0.seedIso, boot: null, persistentDisk: null, qemu: qemuIdentity(plan, config, null) };
 
 describe('toDomainSpec', () => {
   it('pins vCPUs, the emulator and memory to the planned CPUs and NUMA node', () => {
@@ -60,14 +61,15 @@ describe('toDomainSpec', () => {
   it('QEMU_USER owner: qemu runs as the job owner\'s uid and primary gid, rendered as a static DAC seclabel', () => {
     expect(config.QEMU_USER).toBe('owner');
     const other = { ...plan, job: { ...plan.job, owner: { ...plan.job.owner, uid: 1001, gid: 2002 } } };
-    const spec = toDomainSpec(vm0, other, { ...base, type: 'kvm' });
+    const spec = toDomainSpec(vm0, other, { ...base, type: 'kvm', qemu: qemuIdentity(other, config, null) });
     expect(spec.dac).toEqual({ uid: 1001, gid: 2002 });
     const xml = buildDomainXml(spec, createRenderer(fileURLToPath(new URL('../../../templates-vm', import.meta.url))));
     expect(xml).toContain("  <seclabel type='static' model='dac' relabel='no'>\n    <label>+1001:+2002</label>\n  </seclabel>\n</domain>");
   });
 
   it('QEMU_USER libvirt: no DAC label, no seclabel (qemu.conf\'s user, libvirt relabels)', () => {
-    const spec = toDomainSpec(vm0, plan, { ...base, type: 'kvm', config: { ...config, QEMU_USER: 'libvirt' } });
+    const libvirtUser = { ...config, QEMU_USER: 'libvirt' as const };
+    const spec = toDomainSpec(vm0, plan, { ...base, type: 'kvm', config: libvirtUser, qemu: qemuIdentity(plan, libvirtUser, null) });
     expect(spec.dac).toBeNull();
     const xml = buildDomainXml(spec, createRenderer(fileURLToPath(new URL('../../../templates-vm', import.meta.url))));
     expect(xml).not.toContain('seclabel');
@@ -83,13 +85,13 @@ describe('toDomainSpec', () => {
     const [a, b] = p.vms as [(typeof p.vms)[number], (typeof p.vms)[number]];
     const opts = { ...base, config: jobUid, type: 'kvm' as const };
     // Every VM of the job runs as the same uid.
-    expect([a, b].map((vm) => toDomainSpec(vm, p, { ...opts, kvmGid: 107 }).dac)).toEqual([{ uid: 2145000002, gid: 107 }, { uid: 2145000002, gid: 107 }]);
-    expect(toDomainSpec(a, p, { ...opts, kvmGid: null }).dac).toEqual({ uid: 2145000002, gid: 2145000002 });
-    expect(toDomainSpec(a, p, opts).dac).toEqual({ uid: 2145000002, gid: 2145000002 });
-    const xml = buildDomainXml(toDomainSpec(a, p, { ...opts, kvmGid: 107 }), createRenderer(fileURLToPath(new URL('../../../templates-vm', import.meta.url))));
+    expect([a, b].map((vm) => toDomainSpec(vm, p, { ...opts, qemu: qemuIdentity(p, jobUid, 107) }).dac)).toEqual([{ uid: 2145000002, gid: 107 }, { uid: 2145000002, gid: 107 }]);
+    expect(toDomainSpec(a, p, { ...opts, qemu: qemuIdentity(p, jobUid, null) }).dac).toEqual({ uid: 2145000002, gid: 2145000002 });
+    expect(toDomainSpec(a, p, { ...opts, qemu: qemuIdentity(p, jobUid, null) }).dac).toEqual({ uid: 2145000002, gid: 2145000002 });
+    const xml = buildDomainXml(toDomainSpec(a, p, { ...opts, qemu: qemuIdentity(p, jobUid, 107) }), createRenderer(fileURLToPath(new URL('../../../templates-vm', import.meta.url))));
     expect(xml).toContain("  <seclabel type='static' model='dac' relabel='no'>\n    <label>+2145000002:+107</label>\n  </seclabel>\n</domain>");
     // A job-uid site with a plan that has no uid is a bug, not root's qemu.
-    expect(() => toDomainSpec(a, { ...p, qemuUid: null }, opts)).toThrow(expect.objectContaining({ code: 'INTERNAL' }));
+    expect(() => qemuIdentity({ ...p, qemuUid: null }, jobUid, null)).toThrow(expect.objectContaining({ code: 'INTERNAL' }));
   });
 
   it('toCpuset compresses runs', () => {

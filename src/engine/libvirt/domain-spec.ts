@@ -1,6 +1,6 @@
 import type { SiteConfig } from '../../core/config/schema.js';
 import type { DomainNet, DomainSpec } from '../../core/libvirt/index.js';
-import { qemuIdentity } from '../qemu-identity.js';
+import type { QemuIdentity } from '../qemu-identity.js';
 import type { DomainType, JobPlan, VmPlan } from '../types.js';
 
 export interface DomainSpecOptions {
@@ -16,11 +16,8 @@ export interface DomainSpecOptions {
   /** Overrides the network taken from the config (VM_NETWORK, else VM_BRIDGE). */
   readonly net?: DomainNet;
   readonly virtiofs?: readonly { readonly dir: string; readonly tag: string }[];
-  /**
-   * QEMU_USER job-uid: the host's kvm group id (qemu's gid), or null when it has none (the gid is
-   * then the uid's number). The same value prepare chowned the overlay and seed with.
-   */
-  readonly kvmGid?: number | null;
+  /** Who qemu runs as (prepare's `qemu`: the identity it gave the overlay and the seed), or null. */
+  readonly qemu: QemuIdentity | null;
 }
 
 /** The DomainSpec for one planned VM: pure translation, checked later by buildDomainXml. */
@@ -52,10 +49,9 @@ export function toDomainSpec(vm: VmPlan, job: JobPlan, opts: DomainSpecOptions):
     tcgTbCacheMiB: type === 'qemu' ? c.TCG_TB_CACHE_MB : 0,
     virtiofs: opts.virtiofs ?? [],
     owner: { job: job.job.jobId, user: job.job.owner.user, node: vm.node, index: vm.index },
-    // QEMU_USER owner / job-uid: qemu runs as the job owner / the job's own uid and libvirt
-    // relabels nothing (prepare chowned the overlay and the seed to that identity); libvirt:
-    // qemu.conf's user, libvirt relabels.
-    dac: qemuIdentity(job, c, opts.kvmGid ?? null),
+    // QEMU_USER owner / job-uid: qemu runs as that identity and libvirt relabels nothing;
+    // libvirt (null): qemu.conf's user, libvirt relabels.
+    dac: opts.qemu,
   };
 }
 
