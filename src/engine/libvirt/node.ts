@@ -90,7 +90,8 @@ class BindingNode implements LibvirtNode {
   /**
    * One libvirt call. When the daemon went away under us (a libvirtd restart mid-boot), reopen the
    * connection once — running domains survive a restart — and retry the call once: every
-   * operation the engine makes is safe to repeat (teardown treats "gone" and "not running" as done).
+   * operation the engine makes is safe to repeat (`start` of a running domain is done, teardown
+   * treats "gone" and "not running" as done).
    */
   private async call<T>(op: LibvirtOp, domain: string | null, fn: () => Promise<T>): Promise<T> {
     const wrap = (cause: unknown): LibvirtError => (cause instanceof LibvirtError ? cause : new LibvirtError({ op, domain, uri: this.uri, cause }));
@@ -102,8 +103,6 @@ class BindingNode implements LibvirtNode {
       try {
         return await fn();
       } catch (again) {
-        // The first start may have gone through before the daemon went away.
-        if (op === 'start' && /already running/i.test(wrap(again).reason)) return undefined as T;
         throw wrap(again);
       }
     }
@@ -148,8 +147,13 @@ class BindingNode implements LibvirtNode {
     return this.call('define', nameIn(xml), async () => void (await this.hv.domainDefineXML(xml)));
   }
 
-  start(name: string): Promise<void> {
-    return this.onDomain('start', name, (d) => d.create());
+  /** Idempotent: a domain already running is started (a start retried after a lost connection may have gone through). */
+  async start(name: string): Promise<void> {
+    try {
+      await this.onDomain('start', name, (d) => d.create());
+    } catch (err) {
+      if (!(err instanceof LibvirtError && /already running/i.test(err.reason))) throw err;
+    }
   }
 
   shutdown(name: string): Promise<void> {
