@@ -27,7 +27,7 @@ export async function observeNode(name: string, capacity: HostCapacity, libvirt:
     } catch {
       continue; // gone meanwhile
     }
-    for (const m of xml.matchAll(MAC_ATTR)) usedMacs.add((m[1] as string).toLowerCase());
+    for (const mac of domainMacs(xml)) usedMacs.add(mac);
     for (const uid of dacUids(xml)) busyQemuUids.add(uid);
     if (!domain.active) continue;
     for (const m of xml.matchAll(VCPUPIN)) {
@@ -35,6 +35,11 @@ export async function observeNode(name: string, capacity: HostCapacity, libvirt:
     }
   }
   return { name, capacity, usedMacs, busyCpus, busyQemuUids };
+}
+
+/** Every interface MAC of a domain's XML, lower case. */
+export function domainMacs(xml: string): string[] {
+  return [...xml.matchAll(MAC_ATTR)].map((m) => (m[1] as string).toLowerCase());
 }
 
 /** The uids of every DAC seclabel with a numeric label in a domain's XML (any type: static or dynamic). */

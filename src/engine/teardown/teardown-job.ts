@@ -4,8 +4,7 @@ import { VtorqueError } from '../../core/errors.js';
 import { parseOwnerMetadata } from '../../core/libvirt/index.js';
 import { isNotFound, type DomainRunState, type EngineLog, type LibvirtNode } from '../libvirt/index.js';
 import { domainPrefix } from '../naming.js';
-
-const MAC_ATTR = /<mac\s+address=['"]([0-9a-fA-F:]{17})['"]/g;
+import { domainMacs } from '../observe.js';
 
 export interface TeardownOptions {
   /** Domains to shut down cleanly first (those with a persistent disk). */
@@ -97,7 +96,7 @@ async function selectJobDomains(
         const byOwner = parseOwnerMetadata(xml)?.job === jobId;
         if (byName && byOwner) {
           selected.push(name);
-          for (const m of xml.matchAll(MAC_ATTR)) macs.add((m[1] as string).toLowerCase());
+          for (const mac of domainMacs(xml)) macs.add(mac);
         }
         else if (byName || byOwner) {
           skipped.push(name);
