@@ -60,14 +60,8 @@ export function ensureTestUser(): { uid: number; home: string } {
   return { uid: Number(pw[2]), home: pw[5] as string };
 }
 
-/** The stub every hook name points at: records its whole context, then sleeps and exits as told. */
-function stubHook(rec: string): string {
-  return `#!/bin/sh
-fd0=$(readlink /proc/$$/fd/0) fd1=$(readlink /proc/$$/fd/1)
-n=\${0##*/}
-d='${rec}'/$n.$$
-mkdir "$d"
-date +%s%N > "$d/t"
+/** sh lines recording a process's whole context into "$d" (the stub hooks and the job script alike). */
+const RECORD_CONTEXT = `date +%s%N > "$d/t"
 printf '%s\\n' "$#" > "$d/argc"
 for a in "$0" "$@"; do printf '%s\\n' "$a"; done > "$d/argv"
 env > "$d/env"
@@ -80,7 +74,16 @@ printf '%s\\n' "$fd1" > "$d/stdout"
 echo $$ > "$d/pid"
 cut -d' ' -f6 /proc/$$/stat > "$d/sid"
 readlink /proc/$$/ns/net > "$d/netns"
-for a in "$@"; do last=$a; done
+`;
+
+/** The stub every hook name points at: records its whole context, then sleeps and exits as told. */
+function stubHook(rec: string): string {
+  return `#!/bin/sh
+fd0=$(readlink /proc/$$/fd/0) fd1=$(readlink /proc/$$/fd/1)
+n=\${0##*/}
+d='${rec}'/$n.$$
+mkdir "$d"
+${RECORD_CONTEXT}for a in "$@"; do last=$a; done
 stat -c '%u %a' "$last" > "$d/scstat"
 echo "$n says hello on stdout"
 echo "$n says hello on stderr" >&2
@@ -99,20 +102,7 @@ export function jobScript(rec: string): string {
 fd0=$(readlink /proc/$$/fd/0) fd1=$(readlink /proc/$$/fd/1)
 d='${rec}'/job.$$
 mkdir "$d"
-date +%s%N > "$d/t"
-printf '%s\\n' "$#" > "$d/argc"
-for a in "$0" "$@"; do printf '%s\\n' "$a"; done > "$d/argv"
-env > "$d/env"
-id -u > "$d/uid"
-id -G > "$d/groups"
-umask > "$d/umask"
-pwd -P > "$d/cwd"
-printf '%s\\n' "$fd0" > "$d/stdin"
-printf '%s\\n' "$fd1" > "$d/stdout"
-echo $$ > "$d/pid"
-cut -d' ' -f6 /proc/$$/stat > "$d/sid"
-readlink /proc/$$/ns/net > "$d/netns"
-stat -c '%u %a' "$0" > "$d/scstat"
+${RECORD_CONTEXT}stat -c '%u %a' "$0" > "$d/scstat"
 echo "job says hello, args: $*"
 echo "job error line" >&2
 if [ -f '${rec}'/job.sleep ]; then sleep "$(cat '${rec}'/job.sleep)"; fi
