@@ -19,19 +19,31 @@ export type ErrorCode =
   | 'PERMISSION'
   | 'INTERNAL';
 
+/**
+ * Whose failure an error is, decided where it is raised (never guessed later from a code or a
+ * message): the job's (its request, the site policy: another try cannot help, the job is
+ * aborted with the reason), the node's (a missing tool, libvirt, a guest that did not come up:
+ * another node or a later try may work, so the job is requeued, boundedly), or a cancel.
+ */
+export type Fault = 'job' | 'node' | 'cancel';
+
 export interface VtorqueErrorOptions {
   exitCode?: number;
   cause?: unknown;
+  /** Whose failure this is (see Fault). Unset: the node's (an unclassified failure is never blamed on the job). */
+  fault?: Fault;
 }
 
 export class VtorqueError extends Error {
   readonly code: ErrorCode;
   readonly exitCode: number;
+  readonly fault: Fault;
 
   constructor(code: ErrorCode, message: string, options: VtorqueErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.exitCode = options.exitCode ?? 1;
+    this.fault = options.fault ?? 'node';
   }
 
   override get name(): string {
@@ -113,4 +125,13 @@ export class UnsafePathError extends VtorqueError {
     super('UNSAFE_PATH', `refusing ${JSON.stringify(path)}: ${reason}`, options);
     this.path = path;
   }
+}
+
+/**
+ * Whose failure `err` is: a VtorqueError says so itself; anything else (an errno from the
+ * kernel, an exception from a library) is the node's, so it is retried boundedly and never
+ * blamed on the job.
+ */
+export function faultOf(err: unknown): Fault {
+  return err instanceof VtorqueError ? err.fault : 'node';
 }
