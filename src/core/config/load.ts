@@ -58,7 +58,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' && !explicit) return { config: defaultConfig(), path, fromFile: false, warnings: [] };
-    throw new VtorqueError('CONFIG_INVALID', `${path}: cannot read the vTorque config (${code ?? String(err)})`, { cause: err });
+    throw new VtorqueError('CONFIG_INVALID', `${path}: cannot read the vTorque config (${code ?? String(err)})`, { cause: err, fault: 'node' });
   }
   return { ...parseConfigText(text, path, options.node), path, fromFile: true };
 }
@@ -69,14 +69,14 @@ export function parseConfigText(text: string, source: string, node?: ConfigConte
     raw = yaml.load(text, { schema: yaml.CORE_SCHEMA, filename: source });
   } catch (err) {
     const reason = err instanceof Error ? err.message.split('\n')[0] : String(err);
-    throw new VtorqueError('CONFIG_INVALID', `${source}: not valid YAML: ${reason}`, { cause: err });
+    throw new VtorqueError('CONFIG_INVALID', `${source}: not valid YAML: ${reason}`, { cause: err, fault: 'node' });
   }
   const torqueHome = peekString(raw, 'TORQUE_HOME') ?? CONFIG_FIELDS.TORQUE_HOME.default;
   const ctx: ConfigContext = { source, ...(node ? { node } : {}) };
   const alarm = readPrologAlarm(torqueHome);
   if (alarm !== undefined) ctx.prologalarm = alarm;
   const result = validateConfig(raw, ctx);
-  if (!result.config) throw new ValidationError('CONFIG_INVALID', result.errors);
+  if (!result.config) throw new ValidationError('CONFIG_INVALID', result.errors, { fault: 'node' });
   return { config: result.config, warnings: result.warnings };
 }
 

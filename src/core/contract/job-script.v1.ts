@@ -76,13 +76,13 @@ export function decodeJobScript(scriptText: string, source: string): DecodedJobS
   const requestLine = lines[1] as string;
   const scriptLine = lines.find((l) => l.startsWith(SCRIPT_MARKER));
   if (requestLine.length > MAX_LINE_BYTES || scriptLine === undefined || scriptLine.length > MAX_LINE_BYTES) {
-    throw new VtorqueError('REQUEST_INVALID', `${source}: VM job script is malformed (request or script line missing or too large)`);
+    throw new VtorqueError('REQUEST_INVALID', `${source}: VM job script is malformed (request or script line missing or too large)`, { fault: 'job' });
   }
   let json: unknown;
   try {
     json = JSON.parse(Buffer.from(requestLine.slice(REQUEST_MARKER.length), 'base64url').toString('utf8'));
   } catch {
-    throw new VtorqueError('REQUEST_INVALID', `${source}: the frozen VM request is not valid base64url JSON`);
+    throw new VtorqueError('REQUEST_INVALID', `${source}: the frozen VM request is not valid base64url JSON`, { fault: 'job' });
   }
   const parsed = v.safeParse(FrozenRequestSchema, json);
   if (!parsed.success) {
@@ -94,6 +94,7 @@ export function decodeJobScript(scriptText: string, source: string): DecodedJobS
         value: i.input,
         expected: i.expected ?? i.message,
       })),
+      { fault: 'job' },
     );
   }
   const script = Buffer.from(scriptLine.slice(SCRIPT_MARKER.length), 'base64url').toString('utf8');

@@ -1,5 +1,5 @@
 import { spawn, type StdioOptions } from 'node:child_process';
-import { CommandError, type CommandErrorDetails } from '../errors.js';
+import { CommandError, type CommandErrorDetails, type Fault } from '../errors.js';
 
 export interface RunOptions {
   /** Text written to the child's stdin, then closed. Without it stdin is /dev/null. */
@@ -11,6 +11,12 @@ export interface RunOptions {
   reject?: boolean;
   uid?: number;
   gid?: number;
+  /**
+   * Whose failure a non-zero exit or a timeout is (CommandError.fault): the node's unless the
+   * command acts on the job's own input (qemu-img on a user's disk), where the caller says 'job'.
+   * A program that cannot be started at all is always the node's.
+   */
+  fault?: Fault;
 }
 
 export interface RunResult {
@@ -75,7 +81,7 @@ export function run(file: string, args: readonly string[], options: RunOptions =
         return;
       }
       const details: CommandErrorDetails = { file, args, ...result };
-      reject(new CommandError(details, spawnError ? { cause: spawnError } : {}));
+      reject(new CommandError(details, spawnError ? { cause: spawnError, fault: 'node' } : { fault: options.fault ?? 'node' }));
     };
     let settled = false;
     child.on('error', (e) => {

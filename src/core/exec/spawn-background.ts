@@ -21,7 +21,7 @@ export function spawnBackground(file: string, args: readonly string[], env: Node
     });
     child.once('error', (err) => {
       const durationMs = Math.round(performance.now() - started);
-      reject(new CommandError({ file, args, exitCode: null, signal: null, stderr: err.message, durationMs, timedOut: false }, { cause: err }));
+      reject(new CommandError({ file, args, exitCode: null, signal: null, stderr: err.message, durationMs, timedOut: false }, { cause: err, fault: 'node' }));
     });
     child.once('spawn', () => {
       child.unref();

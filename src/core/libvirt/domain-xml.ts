@@ -71,7 +71,7 @@ const SIMPLE_NAME = /^[A-Za-z0-9._-]+$/;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 function refuse(field: string, value: unknown, expected: string): never {
-  throw new VtorqueError('INTERNAL', `domain spec ${field} = ${displayValue(value)}: expected ${expected}`);
+  throw new VtorqueError('INTERNAL', `domain spec ${field} = ${displayValue(value)}: expected ${expected}`, { fault: 'node' });
 }
 
 /**

@@ -30,14 +30,14 @@ export function parseGetentIds(text: string): IdEntry[] {
 export async function lookupId(db: IdDatabase, key: string): Promise<IdEntry | null> {
   const r = await run('getent', [db, '--', key], { reject: false, timeoutMs: TIMEOUT_MS });
   if (r.exitCode === 2) return null;
-  if (r.exitCode !== 0) throw new VtorqueError('COMMAND_FAILED', `getent ${db} ${key} failed (exit ${r.exitCode ?? r.signal}): ${r.stderr.trim().split('\n')[0] ?? ''}`);
+  if (r.exitCode !== 0) throw new VtorqueError('COMMAND_FAILED', `getent ${db} ${key} failed (exit ${r.exitCode ?? r.signal}): ${r.stderr.trim().split('\n')[0] ?? ''}`, { fault: 'node' });
   return parseGetentIds(r.stdout)[0] ?? null;
 }
 
 /** Every entry getent can enumerate (files, and NSS sources that allow enumeration). */
 export async function listIds(db: IdDatabase): Promise<IdEntry[]> {
   const r = await run('getent', [db], { reject: false, timeoutMs: TIMEOUT_MS * 3 });
-  if (r.exitCode !== 0) throw new VtorqueError('COMMAND_FAILED', `getent ${db} failed (exit ${r.exitCode ?? r.signal}): ${r.stderr.trim().split('\n')[0] ?? ''}`);
+  if (r.exitCode !== 0) throw new VtorqueError('COMMAND_FAILED', `getent ${db} failed (exit ${r.exitCode ?? r.signal}): ${r.stderr.trim().split('\n')[0] ?? ''}`, { fault: 'node' });
   return parseGetentIds(r.stdout);
 }
 

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { VtorqueError } from '../errors.js';
-import { findExecutable } from '../exec/which.js';
+import { requireExecutable } from '../exec/which.js';
 
 /** Holds a node-wide exclusive lock until `release()`; the kernel drops it if this process dies. */
 export interface HeldLock {
@@ -23,8 +23,7 @@ export interface LockOptions {
  * tells us the lock is ours. `path` must be in a root-owned directory (the caller's spool).
  */
 export async function acquireNodeLock(path: string, opts: LockOptions): Promise<HeldLock> {
-  const flock = findExecutable('flock');
-  if (flock === null) throw new VtorqueError('NOT_SUPPORTED', 'flock is not installed (package util-linux); the node lock needs it');
+  const flock = requireExecutable({ file: 'flock', pkg: 'util-linux' }, 'the node lock (SPOOL_DIR/node.lock)');
   const started = performance.now();
   const seconds = Math.max(1, Math.ceil(opts.timeoutMs / 1000));
   const child = spawn(flock, ['--exclusive', '--timeout', String(seconds), path, 'cat'], {
@@ -42,8 +41,8 @@ export async function acquireNodeLock(path: string, opts: LockOptions): Promise<
       void exited.then((code) =>
         reject(
           code === 1
-            ? new VtorqueError('TIMEOUT', `could not take the node lock ${path} within ${seconds} s: another vTorque hook holds it`)
-            : new VtorqueError('COMMAND_FAILED', `flock ${path} failed (exit ${code}${stderr ? `: ${stderr.trim()}` : ''})`),
+            ? new VtorqueError('TIMEOUT', `could not take the node lock ${path} within ${seconds} s: another vTorque hook holds it`, { fault: 'node' })
+            : new VtorqueError('COMMAND_FAILED', `flock ${path} failed (exit ${code}${stderr ? `: ${stderr.trim()}` : ''})`, { fault: 'node' }),
         ),
       );
       child.stdin.write('x');

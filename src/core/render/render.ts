@@ -26,7 +26,7 @@ export function createRenderer(dir: string): Renderer {
         try {
           source = readFileSync(join(dir, name), 'utf8');
         } catch (err) {
-          throw new VtorqueError('INTERNAL', `template ${join(dir, name)} cannot be read`, { cause: err });
+          throw new VtorqueError('INTERNAL', `template ${join(dir, name)} cannot be read`, { cause: err, fault: 'node' });
         }
         template = hb.compile(source, { strict: true, noEscape: false });
         cache.set(name, template);

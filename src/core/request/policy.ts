@@ -87,13 +87,13 @@ export function applyPolicy(request: VmRequest, config: SiteConfig, poolImages: 
     warnings.push('unclot=true ignored: UNCLOT is available for OSv guests only, and only where enabled');
     r.unclot = false;
   }
-  if (issues.length > 0) throw new ValidationError('REQUEST_INVALID', issues);
+  if (issues.length > 0) throw new ValidationError('REQUEST_INVALID', issues, { fault: 'job' });
   return { request: r, warnings };
 }
 
 function imageError(img: string, config: SiteConfig, pool: readonly string[], why: string): VtorqueError {
   const list = pool.length > 0 ? pool.join(', ') : '(the pool is empty)';
-  return new VtorqueError('IMAGE_NOT_AUTHORIZED', `img = ${JSON.stringify(img)}: ${why}; available images in ${config.VM_IMG_DIR}: ${list}`);
+  return new VtorqueError('IMAGE_NOT_AUTHORIZED', `img = ${JSON.stringify(img)}: ${why}; available images in ${config.VM_IMG_DIR}: ${list}`, { fault: 'job' });
 }
 
 function isUnder(path: string, dir: string): boolean {

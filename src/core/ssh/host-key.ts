@@ -13,7 +13,7 @@ export function parseHostKey(line: string): ExpectedKey {
   const [type, b64] = line.trim().split(/\s+/);
   const blob = Buffer.from(b64 ?? '', 'base64');
   if (!type || !b64 || blob.length < 8 || keyType(blob) !== type) {
-    throw new VtorqueError('INTERNAL', `expected host key ${JSON.stringify(line.slice(0, 40))}…: not an OpenSSH public key line`);
+    throw new VtorqueError('INTERNAL', `expected host key ${JSON.stringify(line.slice(0, 40))}…: not an OpenSSH public key line`, { fault: 'node' });
   }
   return { type, blob };
 }
