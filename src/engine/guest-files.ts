@@ -21,7 +21,7 @@ export function writeGuestFile(target: GuestFileTarget, path: string, content: s
     const conn = new Client();
     const fail = (err: unknown): void => {
       conn.end();
-      reject(new VtorqueError('SSH_FAILED', `cannot write ${path} in ${target.host}: ${err instanceof Error ? err.message : String(err)}`, { cause: err, exitCode: 2 }));
+      reject(new VtorqueError('SSH_FAILED', `cannot write ${path} in ${target.host}: ${err instanceof Error ? err.message : String(err)}`, { cause: err, exitCode: 2, fault: 'node' }));
     };
     conn
       .on('ready', () =>

@@ -25,7 +25,7 @@ export function qemuIdentity(plan: Pick<JobPlan, 'job' | 'qemuUid'>, config: Pic
     case 'owner':
       return { uid: plan.job.owner.uid, gid: plan.job.owner.gid };
     case 'job-uid':
-      if (plan.qemuUid === null) throw new VtorqueError('INTERNAL', 'QEMU_USER is job-uid but the job plan has no qemu uid');
+      if (plan.qemuUid === null) throw new VtorqueError('INTERNAL', 'QEMU_USER is job-uid but the job plan has no qemu uid', { fault: 'node' });
       return { uid: plan.qemuUid, gid: kvmGid ?? plan.qemuUid };
   }
 }

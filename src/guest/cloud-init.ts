@@ -64,10 +64,10 @@ export function parseUserDataBase(text: string, source = USER_DATA_BASE): UserDa
   try {
     data = yaml.load(text, { schema: yaml.JSON_SCHEMA, filename: source });
   } catch (err) {
-    throw new VtorqueError('CONFIG_INVALID', `${source}: not valid YAML`, { cause: err });
+    throw new VtorqueError('CONFIG_INVALID', `${source}: not valid YAML`, { cause: err, fault: 'node' });
   }
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
-    throw new VtorqueError('CONFIG_INVALID', `${source}: expected a mapping of cloud-config keys`);
+    throw new VtorqueError('CONFIG_INVALID', `${source}: expected a mapping of cloud-config keys`, { fault: 'node' });
   }
   const base: Record<string, unknown> = { ...(data as Record<string, unknown>) };
   const issues: Issue[] = [];
@@ -78,7 +78,7 @@ export function parseUserDataBase(text: string, source = USER_DATA_BASE): UserDa
   for (const [key, fixed] of Object.entries(SECURITY)) {
     if (Object.hasOwn(base, key) && base[key] !== fixed) issues.push({ source, key, value: base[key], expected: String(fixed) });
   }
-  if (issues.length > 0) throw new ValidationError('CONFIG_INVALID', issues);
+  if (issues.length > 0) throw new ValidationError('CONFIG_INVALID', issues, { fault: 'node' });
   delete base.users;
   return base;
 }
@@ -90,7 +90,7 @@ export function loadUserDataBase(templatesVmDir: string): UserDataBase {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new VtorqueError('INTERNAL', `template ${file} cannot be read`, { cause: err });
+    throw new VtorqueError('INTERNAL', `template ${file} cannot be read`, { cause: err, fault: 'node' });
   }
   return parseUserDataBase(text, file);
 }
@@ -163,7 +163,7 @@ export function buildMetaData(spec: GuestSpec): string {
 /** NoCloud `network-config` (version 2): DHCP on the NIC with our MAC, whatever the guest names it. */
 export function buildNetworkConfig(mac: string): string {
   if (!/^[0-9a-f][02468ace](:[0-9a-f]{2}){5}$/i.test(mac)) {
-    throw new ValidationError('INTERNAL', [{ source: 'network-config', key: 'mac', value: mac, expected: 'a unicast MAC address' }]);
+    throw new ValidationError('INTERNAL', [{ source: 'network-config', key: 'mac', value: mac, expected: 'a unicast MAC address' }], { fault: 'node' });
   }
   return dumpYaml({ version: 2, ethernets: { primary: { match: { macaddress: mac.toLowerCase() }, dhcp4: true } } });
 }

@@ -114,7 +114,7 @@ export function checkGuestSpec(spec: GuestSpec): void {
   c.text('envFile', spec.envFile);
   c.text('nodeFile', spec.nodeFile);
   c.check('jobId', spec.jobId, typeof spec.jobId === 'string' && JOB_ID.test(spec.jobId) && !/^\.{1,2}$/.test(spec.jobId), 'a job id of letters, digits and ._- (not . or ..)');
-  if (c.issues.length > 0) throw new ValidationError('INTERNAL', c.issues);
+  if (c.issues.length > 0) throw new ValidationError('INTERNAL', c.issues, { fault: 'node' });
 }
 
 export function searchDomains(search: string): string[] {

@@ -25,7 +25,7 @@ export function buildJobEnv(vars: Readonly<Record<string, string>>, renderer: Re
       issues.push({ source: 'job environment', key: name, value, expected: 'a string without NUL' });
     }
   }
-  if (issues.length > 0) throw new ValidationError('INTERNAL', issues);
+  if (issues.length > 0) throw new ValidationError('INTERNAL', issues, { fault: 'node' });
   const sorted = Object.keys(vars)
     .sort()
     .map((name) => ({ name, value: vars[name] as string }));

@@ -46,6 +46,6 @@ export function eligibleUserMetadata(data: Readonly<Record<string, unknown>> | n
         break;
     }
   }
-  if (issues.length > 0) throw new ValidationError('REQUEST_INVALID', issues);
+  if (issues.length > 0) throw new ValidationError('REQUEST_INVALID', issues, { fault: 'job' });
   return { packages, settings };
 }

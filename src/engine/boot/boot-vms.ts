@@ -32,13 +32,13 @@ export interface BootFailure {
   readonly error: Error;
 }
 
-/** Some VMs did not come up; `booted` lists those that did (the caller tears the job down). */
+/** Some VMs did not come up; `booted` lists those that did (the caller tears the job down). Always the node's: libvirt refused a checked domain. */
 export class BootError extends VtorqueError {
   readonly failures: readonly BootFailure[];
   readonly booted: readonly BootedVm[];
   constructor(failures: readonly BootFailure[], booted: readonly BootedVm[], total: number) {
     const list = failures.map((f) => `${f.name}: ${f.phase} failed: ${f.error.message}`).join('; ');
-    super('COMMAND_FAILED', `boot failed for ${failures.length} of ${total} VM(s): ${list}`, { cause: failures[0]?.error });
+    super('COMMAND_FAILED', `boot failed for ${failures.length} of ${total} VM(s): ${list}`, { cause: failures[0]?.error, fault: 'node' });
     this.failures = failures;
     this.booted = booted;
   }
@@ -56,7 +56,7 @@ export async function bootVms(node: LibvirtNode, domains: readonly BootDomain[],
   const elapsed = () => Math.round(now() - t0);
   const left = () => opts.deadlineMs - elapsed();
   for (const d of domains) {
-    if (parseOwnerMetadata(d.xml) === null) throw new VtorqueError('INTERNAL', `domain ${d.name}: XML without vTorque owner metadata, refusing to define it`);
+    if (parseOwnerMetadata(d.xml) === null) throw new VtorqueError('INTERNAL', `domain ${d.name}: XML without vTorque owner metadata, refusing to define it`, { fault: 'node' });
   }
   const limit = pLimit(Math.max(1, opts.parallel));
   const failures: BootFailure[] = [];

@@ -22,20 +22,21 @@ export interface WaitForSshOptions {
   readonly signal?: AbortSignal;
 }
 
-/** The guest offered another host key than the one we gave it: never retried, never trusted. */
+/** The guest offered another host key than the one we gave it: never retried, never trusted. The node's (its network or guest), not the job's. */
 export class HostKeyMismatchError extends VtorqueError {
   readonly vm: string;
   constructor(vm: string, message: string) {
-    super('COMMAND_FAILED', `host key mismatch for ${vm}: ${message}`);
+    super('COMMAND_FAILED', `host key mismatch for ${vm}: ${message}`, { fault: 'node' });
     this.vm = vm;
   }
 }
 
+/** The guest did not let us log in in time: the node's (a guest that did not come up). */
 export class SshNotReadyError extends VtorqueError {
   readonly vm: string;
   readonly lastError: string;
   constructor(vm: string, target: string, waitedMs: number, attempts: number, lastError: string) {
-    super('COMMAND_FAILED', `SSH to ${vm} (${target}) not ready after ${waitedMs} ms and ${attempts} attempt(s): ${lastError}`);
+    super('COMMAND_FAILED', `SSH to ${vm} (${target}) not ready after ${waitedMs} ms and ${attempts} attempt(s): ${lastError}`, { fault: 'node' });
     this.vm = vm;
     this.lastError = lastError;
   }

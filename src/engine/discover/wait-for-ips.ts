@@ -18,11 +18,12 @@ export interface WaitForIpsOptions {
   readonly names?: ReadonlyMap<string, string>;
 }
 
+/** Some guests got no address in time: the node's (its network, or a guest that did not come up). */
 export class IpDiscoveryError extends VtorqueError {
   readonly missing: readonly string[];
   constructor(missing: readonly string[], names: ReadonlyMap<string, string> | undefined, waitedMs: number) {
     const list = missing.map((mac) => (names?.get(mac) ? `${names.get(mac)} (${mac})` : mac)).join(', ');
-    super('COMMAND_FAILED', `no IP address after ${waitedMs} ms for ${missing.length} VM(s): ${list}`);
+    super('COMMAND_FAILED', `no IP address after ${waitedMs} ms for ${missing.length} VM(s): ${list}`, { fault: 'node' });
     this.missing = missing;
   }
 }

@@ -1,11 +1,11 @@
 import { VtorqueError } from '../../core/errors.js';
 
-/** A step that did not finish before its deadline (the underlying call may still be running). */
+/** A step that did not finish before its deadline (the underlying call may still be running). The node's. */
 export class DeadlineError extends VtorqueError {
   readonly what: string;
   readonly limitMs: number;
   constructor(what: string, limitMs: number) {
-    super('COMMAND_FAILED', `${what}: no answer within ${limitMs} ms`);
+    super('COMMAND_FAILED', `${what}: no answer within ${limitMs} ms`, { fault: 'node' });
     this.what = what;
     this.limitMs = limitMs;
   }

@@ -17,7 +17,7 @@ export interface LibvirtErrorDetails {
   readonly cause: unknown;
 }
 
-/** One failed libvirt call: which operation, on which domain, and libvirt's own reason. */
+/** One failed libvirt call: which operation, on which domain, and libvirt's own reason. Always the node's. */
 export class LibvirtError extends VtorqueError {
   readonly op: LibvirtOp;
   readonly domain: string | null;
@@ -32,7 +32,7 @@ export class LibvirtError extends VtorqueError {
   constructor(details: LibvirtErrorDetails) {
     const reason = reasonOf(details.cause);
     const target = details.domain === null ? displayValue(details.uri) : displayValue(details.domain);
-    super('COMMAND_FAILED', `libvirt ${details.op} ${target}: ${reason}`, { cause: details.cause });
+    super('COMMAND_FAILED', `libvirt ${details.op} ${target}: ${reason}`, { cause: details.cause, fault: 'node' });
     this.op = details.op;
     this.domain = details.domain;
     this.uri = details.uri;

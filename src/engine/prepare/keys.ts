@@ -13,7 +13,7 @@ function keygen(tools: PrepareTools, file: string, comment: string): Promise<unk
 
 function readPublic(file: string): string {
   const line = readFileNoFollow(file, 4096).trim();
-  if (!ED25519_PUBLIC.test(line)) throw new VtorqueError('INTERNAL', `${file}: ssh-keygen wrote no ssh-ed25519 public key line`);
+  if (!ED25519_PUBLIC.test(line)) throw new VtorqueError('INTERNAL', `${file}: ssh-keygen wrote no ssh-ed25519 public key line`, { fault: 'node' });
   return line;
 }
 
@@ -51,7 +51,7 @@ export async function generateHostKey(vmDir: string, comment: string, tools: Pre
 /** `<vm name> ssh-ed25519 AAAA…` per VM: readiness matches the key, not the (unknown) IP. */
 export function writeKnownHosts(path: string, entries: readonly { readonly name: string; readonly key: string }[]): void {
   for (const e of entries) {
-    if (!/^[A-Za-z0-9._-]+$/.test(e.name)) throw new VtorqueError('INTERNAL', `known_hosts: bad host name ${JSON.stringify(e.name)}`);
+    if (!/^[A-Za-z0-9._-]+$/.test(e.name)) throw new VtorqueError('INTERNAL', `known_hosts: bad host name ${JSON.stringify(e.name)}`, { fault: 'node' });
   }
   writeFileExclusive(path, entries.map((e) => `${e.name} ${keyOnly(e.key)}\n`).join(''), 0o644);
 }

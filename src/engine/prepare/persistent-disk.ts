@@ -21,14 +21,14 @@ const stripSlash = (dir: string): string => (dir.length > 1 ? dir.replace(/\/+$/
  * job-uid, qemu's own uid cannot open the owner's file: refused too.
  */
 export async function validatePersistentDisk(path: string, owner: { readonly uid: number }, config: SiteConfig, tools: PrepareTools): Promise<PersistentDisk> {
-  if (config.QEMU_USER !== 'owner') throw new VtorqueError('REQUEST_INVALID', `disk ${path}: ${diskNeedsOwner(config.QEMU_USER)}`);
+  if (config.QEMU_USER !== 'owner') throw new VtorqueError('REQUEST_INVALID', `disk ${path}: ${diskNeedsOwner(config.QEMU_USER)}`, { fault: 'job' });
   const els = pathElements(path);
   const underDiskDir = config.DISK_DIRS.map(stripSlash).some((dir) => {
     const base = pathElements(dir);
     return els.length > base.length && base.every((e, i) => els[i] === e);
   });
   if (!underDiskDir) {
-    throw new VtorqueError('REQUEST_INVALID', `disk ${path}: not under DISK_DIRS (${config.DISK_DIRS.join(', ')})`);
+    throw new VtorqueError('REQUEST_INVALID', `disk ${path}: not under DISK_DIRS (${config.DISK_DIRS.join(', ')})`, { fault: 'job' });
   }
   const { file, info } = await openImage(
     path,
@@ -37,7 +37,7 @@ export async function validatePersistentDisk(path: string, owner: { readonly uid
       code: 'REQUEST_INVALID',
       trusted: false,
       check: (f) => {
-        if (f.stat.uid !== owner.uid) throw new UnsafePathError(path, `is owned by uid ${f.stat.uid}, not by the job owner (uid ${owner.uid})`);
+        if (f.stat.uid !== owner.uid) throw new UnsafePathError(path, `is owned by uid ${f.stat.uid}, not by the job owner (uid ${owner.uid})`, { fault: 'job' });
       },
     },
     tools,

@@ -30,11 +30,11 @@ export function ramdiskSizeMiB(baseActualBytes: number, vms: number): number {
 export async function setUpRamdisk(dir: string, config: SiteConfig, base: { file: OpenedFile; format: ImageFormat; actualSize: number }, vms: number, tools: PrepareTools): Promise<string> {
   ensureRootDir(config.RAMDISK_DIR, 'RAMDISK_DIR');
   mkdirPrivate(dir, 0o711);
-  if (mountsAt(dir).length > 0) throw new VtorqueError('INTERNAL', `${dir} is already a mount point`);
+  if (mountsAt(dir).length > 0) throw new VtorqueError('INTERNAL', `${dir} is already a mount point`, { fault: 'node' });
   const size = ramdiskSizeMiB(base.actualSize, vms);
   await run(need(tools, 'mount'), ['-t', 'tmpfs', '-o', `size=${size}m,mode=0711,uid=0,gid=0,nosuid,nodev,noexec`, 'tmpfs', dir], { timeoutMs: TIMEOUT_MS.short });
   const top = mountsAt(dir).at(-1);
-  if (top?.fsType !== 'tmpfs') throw new VtorqueError('INTERNAL', `mounting a tmpfs at ${dir} left ${top ? top.fsType : 'nothing'} there`);
+  if (top?.fsType !== 'tmpfs') throw new VtorqueError('INTERNAL', `mounting a tmpfs at ${dir} left ${top ? top.fsType : 'nothing'} there`, { fault: 'node' });
   const copy = join(dir, `base.${base.format === 'qcow2' ? 'qcow2' : 'img'}`);
   await run(need(tools, 'cp'), ['--sparse=always', '--', base.file.procPath, copy], { timeoutMs: TIMEOUT_MS.copy });
   setOwnerMode(copy, ROOT_OWNER, 0o644);
@@ -45,7 +45,7 @@ export async function setUpRamdisk(dir: string, config: SiteConfig, base: { file
 export async function unmountRamdisk(dir: string, tools: PrepareTools): Promise<number> {
   let count = 0;
   for (; mountsAt(dir).length > 0; count++) {
-    if (count >= 8) throw new VtorqueError('INTERNAL', `${dir} is still mounted after ${count} unmounts`);
+    if (count >= 8) throw new VtorqueError('INTERNAL', `${dir} is still mounted after ${count} unmounts`, { fault: 'node' });
     await run(need(tools, 'umount'), [dir], { timeoutMs: TIMEOUT_MS.short });
   }
   return count;

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
-import { VtorqueError } from '../../core/errors.js';
+import { missingToolError } from '../../core/exec/which.js';
 import { run } from '../../core/exec/run.js';
 import { ROOT_OWNER, setOwnerMode, unlinkNoFollow, writeFileExclusive, type Owner } from '../../core/fs/index.js';
-import { TIMEOUT_MS } from './tools.js';
+import { TIMEOUT_MS, TOOL_NAMES } from './tools.js';
 import type { PrepareTools } from './types.js';
 
 export interface SeedFiles {
@@ -31,7 +31,7 @@ export async function buildSeedIso(vmDir: string, seedIso: string, files: SeedFi
     } else if (tools.cloudLocalds !== null) {
       await run(tools.cloudLocalds, ['--network-config=network-config', seedIso, 'user-data', 'meta-data'], opts);
     } else {
-      throw new VtorqueError('NOT_SUPPORTED', 'neither genisoimage (package genisoimage) nor cloud-localds (package cloud-image-utils) is installed');
+      throw missingToolError([TOOL_NAMES.genisoimage, TOOL_NAMES.cloudLocalds], 'the cloud-init seed ISO', 'oneOf');
     }
     if (qemu) setOwnerMode(seedIso, qemu, 0o400);
     else setOwnerMode(seedIso, ROOT_OWNER, 0o600);

@@ -14,5 +14,5 @@ export function ensureRootDir(path: string, key: string): void {
     return;
   }
   const problem = privateDirProblem(path, st);
-  if (problem) throw new UnsafePathError(path, `${key} ${problem}`);
+  if (problem) throw new UnsafePathError(path, `${key} ${problem}`, { fault: 'node' });
 }

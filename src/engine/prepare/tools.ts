@@ -1,8 +1,7 @@
-import { findExecutable } from '../../core/exec/which.js';
-import { VtorqueError } from '../../core/errors.js';
+import { findExecutable, missingToolError, type NodeTool } from '../../core/exec/which.js';
 import type { PrepareTools } from './types.js';
 
-const NAMES: Readonly<Record<keyof PrepareTools, { readonly file: string; readonly pkg: string }>> = {
+export const TOOL_NAMES: Readonly<Record<keyof PrepareTools, NodeTool>> = {
   qemuImg: { file: 'qemu-img', pkg: 'qemu-utils' },
   sshKeygen: { file: 'ssh-keygen', pkg: 'openssh-client' },
   genisoimage: { file: 'genisoimage', pkg: 'genisoimage' },
@@ -15,16 +14,16 @@ const NAMES: Readonly<Record<keyof PrepareTools, { readonly file: string; readon
 /** Look every program up once (PATH, then sbin), then apply the caller's overrides. */
 export function resolveTools(overrides: Partial<PrepareTools> = {}): PrepareTools {
   const found = {} as Record<keyof PrepareTools, string | null>;
-  for (const key of Object.keys(NAMES) as (keyof PrepareTools)[]) {
-    found[key] = Object.hasOwn(overrides, key) ? (overrides[key] ?? null) : findExecutable(NAMES[key].file);
+  for (const key of Object.keys(TOOL_NAMES) as (keyof PrepareTools)[]) {
+    found[key] = Object.hasOwn(overrides, key) ? (overrides[key] ?? null) : findExecutable(TOOL_NAMES[key].file);
   }
   return found;
 }
 
-/** The program's path, or a refusal naming the package that provides it. */
+/** The program's path, or a node fault naming the program and the Debian package that provides it. */
 export function need(tools: PrepareTools, key: keyof PrepareTools): string {
   const path = tools[key];
-  if (path === null) throw new VtorqueError('NOT_SUPPORTED', `${NAMES[key].file} is not installed (package ${NAMES[key].pkg})`);
+  if (path === null) throw missingToolError([TOOL_NAMES[key]], "preparing the job's VMs");
   return path;
 }
 

@@ -25,11 +25,12 @@ export interface TeardownResult {
   readonly macs: string[];
 }
 
+/** Some of the job's VMs could not be removed: the node's. */
 export class TeardownError extends VtorqueError {
   readonly failures: readonly { readonly name: string; readonly error: Error }[];
   readonly result: TeardownResult;
   constructor(failures: readonly { name: string; error: Error }[], result: TeardownResult) {
-    super('COMMAND_FAILED', `teardown left ${failures.length} VM(s): ${failures.map((f) => `${f.name}: ${f.error.message}`).join('; ')}`, { cause: failures[0]?.error });
+    super('COMMAND_FAILED', `teardown left ${failures.length} VM(s): ${failures.map((f) => `${f.name}: ${f.error.message}`).join('; ')}`, { cause: failures[0]?.error, fault: 'node' });
     this.failures = failures;
     this.result = result;
   }
