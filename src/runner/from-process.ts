@@ -8,7 +8,7 @@ import { runJob } from './run-job.js';
 /** The `-F` arguments: everything after the `job-run` command word, untouched (no option parsing). */
 export function jobRunArgs(argv: readonly string[]): string[] {
   const at = argv.indexOf('job-run', 2);
-  if (at < 0) throw new VtorqueError('USAGE', 'expected the `job-run` command in argv', { exitCode: RUNNER_EXIT.usage });
+  if (at < 0) throw new VtorqueError('USAGE', 'expected the `job-run` command in argv', { exitCode: RUNNER_EXIT.usage, fault: 'job' });
   return argv.slice(at + 1);
 }
 

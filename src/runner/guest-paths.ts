@@ -20,10 +20,10 @@ export interface GuestPaths {
  */
 export function guestPaths(guestRoot: string, guestJobDir: string): GuestPaths {
   if (guestRoot !== '' && !/^\/[^\0\r\n]*[^/]$/.test(guestRoot)) {
-    throw new VtorqueError('USAGE', `guestRoot ${JSON.stringify(guestRoot)}: expected '' or an absolute path not ending in /`);
+    throw new VtorqueError('USAGE', `guestRoot ${JSON.stringify(guestRoot)}: expected '' or an absolute path not ending in /`, { fault: 'job' });
   }
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(guestJobDir)) {
-    throw new VtorqueError('INTERNAL', `guest job dir ${JSON.stringify(guestJobDir)}: expected one safe path element`);
+    throw new VtorqueError('INTERNAL', `guest job dir ${JSON.stringify(guestJobDir)}: expected one safe path element`, { fault: 'node' });
   }
   const vmDir = guestRoot === '' ? VM_SPOOL_DIR : `${guestRoot}/vm`;
   const auxDir = guestRoot === '' ? NODE_FILE_DIR : `${guestRoot}/aux`;

@@ -54,5 +54,5 @@ export function runnerSettings(o: RunJobOptions): RunnerSettings {
 }
 
 function usage(option: string, expected: string, value: unknown): VtorqueError {
-  return new VtorqueError('USAGE', `runJob: expected the \`${option}\` option to be ${expected}, got ${String(value)} (${typeof value})`, { exitCode: RUNNER_EXIT.usage });
+  return new VtorqueError('USAGE', `runJob: expected the \`${option}\` option to be ${expected}, got ${String(value)} (${typeof value})`, { exitCode: RUNNER_EXIT.usage, fault: 'job' });
 }

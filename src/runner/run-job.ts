@@ -57,7 +57,7 @@ async function runJobSteps(o: RunJobOptions, say: (line: string) => void): Promi
   const fleet = await openFleet(job, settings, o.signal);
   let rank0: RankZero | null = null;
   const onAbort = (): void => {
-    for (const s of fleet.sessions) if (!(s === fleet.rank0 && rank0?.executing)) s.destroy('cancelled');
+    for (const s of fleet.sessions) if (!(s === fleet.rank0 && rank0?.executing)) s.destroy('cancelled', 'cancel');
   };
   o.signal?.addEventListener('abort', onAbort, { once: true });
   try {

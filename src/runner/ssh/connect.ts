@@ -1,4 +1,5 @@
 import ssh2 from 'ssh2';
+import type { Fault } from '../../core/errors.js';
 import { fingerprint, hostKeyAlgorithms, keyType, parseHostKey } from '../../core/ssh/host-key.js';
 import { HostKeyRefusedError, SshConnectError } from './errors.js';
 import { VmSession } from './session.js';
@@ -41,23 +42,23 @@ export function connectVm(t: VmTarget, limits: SshLimits, signal?: AbortSignal):
       client.on('error', () => undefined);
       return true;
     };
-    const fail = (reason: string): void => {
+    const fail = (reason: string, fault: Fault): void => {
       if (!settle()) return;
       client.destroy();
       reject(offered
         ? new HostKeyRefusedError(t.vm, `${target} offered ${keyType(offered)} ${fingerprint(offered)}, expected ${expected.type} ${fingerprint(expected.blob)}`)
-        : new SshConnectError(t.vm, target, reason));
+        : new SshConnectError(t.vm, target, reason, { fault }));
     };
-    const onAbort = (): void => fail('cancelled');
-    if (signal?.aborted) return fail('cancelled');
+    const onAbort = (): void => fail('cancelled', 'cancel');
+    if (signal?.aborted) return fail('cancelled', 'cancel');
     signal?.addEventListener('abort', onAbort, { once: true });
     client
       .on('ready', () => {
         if (!settle()) return;
         resolve(new VmSession(client, t.vm, t.host));
       })
-      .on('error', (err: Error) => fail(err.message))
-      .on('close', () => fail('the connection was closed during login'));
+      .on('error', (err: Error) => fail(err.message, 'node'))
+      .on('close', () => fail('the connection was closed during login', 'node'));
     try {
       client.connect({
         host: t.host,
@@ -75,7 +76,7 @@ export function connectVm(t: VmTarget, limits: SshLimits, signal?: AbortSignal):
         },
       });
     } catch (err) {
-      fail(err instanceof Error ? err.message : String(err)); // ssh2 checks its options synchronously
+      fail(err instanceof Error ? err.message : String(err), 'node'); // ssh2 checks its options synchronously
     }
   });
 }

@@ -41,7 +41,7 @@ export function execStreaming(s: VmSession, command: string, io: ExecIo): Promis
     const stopWatching = s.onLost((err) => finish(aborted ? { kind: 'aborted' } : status ?? err));
     const onAbort = (): void => {
       aborted = true;
-      if (!channel) return s.destroy('cancelled');
+      if (!channel) return s.destroy('cancelled', 'cancel');
       const ch = channel;
       ch.signal('TERM');
       timers.push(setTimeout(() => ch.signal('KILL'), Math.max(0, io.graceMs - 1000)));
@@ -57,7 +57,7 @@ export function execStreaming(s: VmSession, command: string, io: ExecIo): Promis
           status = code !== null ? { kind: 'code', code } : { kind: 'signal', signal: (signal ?? '?').replace(/^SIG/, '') };
         });
         // The connection's own close is seen first when it drops; give it that turn.
-        ch.on('close', () => setImmediate(() => finish(aborted ? { kind: 'aborted' } : (status ?? s.lost ?? new SshLostError(s.vm, s.host, 'the session ended without an exit status')))));
+        ch.on('close', () => setImmediate(() => finish(aborted ? { kind: 'aborted' } : (status ?? s.lost ?? new SshLostError(s.vm, s.host, 'the session ended without an exit status', { fault: 'node' })))));
         if (io.signal?.aborted) onAbort();
       });
     } catch (err) {

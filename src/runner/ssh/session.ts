@@ -1,4 +1,5 @@
 import type { Client } from 'ssh2';
+import type { Fault } from '../../core/errors.js';
 import { SshLostError } from './errors.js';
 
 /**
@@ -21,7 +22,7 @@ export class VmSession {
     client.on('error', (err: Error) => {
       this.#lastError ??= err.message;
     });
-    client.on('close', () => this.#markLost(this.#closing ? 'the session was closed' : (this.#lastError ?? 'the connection was closed by the remote side')));
+    client.on('close', () => this.#markLost(this.#closing ? 'the session was closed' : (this.#lastError ?? 'the connection was closed by the remote side'), 'node'));
   }
 
   /** Set once the connection is gone (or being closed by us). */
@@ -59,19 +60,19 @@ export class VmSession {
   /** Close politely (we are done). */
   end(): void {
     this.#closing = true;
-    this.#markLost('the session was closed');
+    this.#markLost('the session was closed', 'node');
     this.client.end();
   }
 
-  /** Drop the connection at once; pending operations fail with `reason`. */
-  destroy(reason: string): void {
-    this.#markLost(reason);
+  /** Drop the connection at once; pending operations fail with `reason`, whose fault `fault` is (a cancel, mostly). */
+  destroy(reason: string, fault: Fault): void {
+    this.#markLost(reason, fault);
     this.client.destroy();
   }
 
-  #markLost(reason: string): void {
+  #markLost(reason: string, fault: Fault): void {
     if (this.#lost) return;
-    this.#lost = new SshLostError(this.vm, this.host, reason);
+    this.#lost = new SshLostError(this.vm, this.host, reason, { fault });
     const watchers = [...this.#watchers];
     this.#watchers.clear();
     for (const w of watchers) w(this.#lost);

@@ -43,6 +43,7 @@ export function jobIdFromEnv(env: NodeJS.ProcessEnv): string {
   if (!id) {
     throw new VtorqueError('USAGE', 'PBS_JOBID is not set: `vtorque job-run` runs only inside a Torque job, started by the job wrapper vsub writes', {
       exitCode: RUNNER_EXIT.usage,
+      fault: 'job',
     });
   }
   return id;

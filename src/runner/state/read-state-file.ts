@@ -44,5 +44,5 @@ function openFailure(err: unknown, uid: number): string {
 }
 
 export function stateError(path: string, reason: string, cause?: unknown): VtorqueError {
-  return new VtorqueError('PERMISSION', `job state ${path}: ${reason}`, { exitCode: RUNNER_EXIT.setup, cause });
+  return new VtorqueError('PERMISSION', `job state ${path}: ${reason}`, { exitCode: RUNNER_EXIT.setup, cause, fault: 'node' });
 }

@@ -47,5 +47,5 @@ function parseWith<S extends v.GenericSchema>(schema: S, raw: unknown, source: s
     // regex and check issues carry our own wording in `message`; the others say it in `expected`.
     expected: i.type === 'regex' || i.type === 'check' ? i.message : (i.expected ?? i.message),
   }));
-  throw new ValidationError('INTERNAL', issues, { exitCode: RUNNER_EXIT.setup });
+  throw new ValidationError('INTERNAL', issues, { exitCode: RUNNER_EXIT.setup, fault: 'node' });
 }
