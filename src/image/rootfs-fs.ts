@@ -11,13 +11,13 @@ import { UnsafePathError } from '../core/errors.js';
 export function inRootfs(rootfs: string, rel: string): string {
   const path = join(rootfs, rel);
   const back = relative(rootfs, path);
-  if (back === '' || back.startsWith('..') || back.split(sep).includes('..')) throw new UnsafePathError(path, 'outside the rootfs');
+  if (back === '' || back.startsWith('..') || back.split(sep).includes('..')) throw new UnsafePathError(path, 'outside the rootfs', { fault: 'node' });
   let dir = rootfs;
   for (const part of relative(rootfs, dirname(path)).split(sep).filter((p) => p !== '')) {
     dir = join(dir, part);
     const st = lstatSync(dir, { throwIfNoEntry: false });
     if (st === undefined) continue;
-    if (!st.isDirectory()) throw new UnsafePathError(path, `${dir} is not a directory`);
+    if (!st.isDirectory()) throw new UnsafePathError(path, `${dir} is not a directory`, { fault: 'node' });
   }
   return path;
 }

@@ -33,7 +33,7 @@ export async function debootstrap(inputs: ImageInputs, rootfs: string, debCache:
   } catch (err) {
     const log = join(rootfs, 'debootstrap', 'debootstrap.log');
     const tail = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').slice(-5).join(' | ') : '';
-    throw new VtorqueError('COMMAND_FAILED', `image build: debootstrap failed${tail ? `; debootstrap.log ends: ${tail}` : ''}`, { cause: err });
+    throw new VtorqueError('COMMAND_FAILED', `image build: debootstrap failed${tail ? `; debootstrap.log ends: ${tail}` : ''}`, { cause: err, fault: 'node' });
   }
 }
 
@@ -46,13 +46,13 @@ export function findKernel(rootfs: string): { version: string; vmlinuz: string; 
     .filter((v) => existsSync(join(boot, `initrd.img-${v}`)))
     .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
   const version = versions.at(-1);
-  if (version === undefined) throw new VtorqueError('INTERNAL', `image build: no vmlinuz-*/initrd.img-* pair in ${boot}`);
+  if (version === undefined) throw new VtorqueError('INTERNAL', `image build: no vmlinuz-*/initrd.img-* pair in ${boot}`, { fault: 'node' });
   return { version, vmlinuz: join(boot, `vmlinuz-${version}`), initrd: join(boot, `initrd.img-${version}`) };
 }
 
 /** Copy a regular file (never through a symlink) and make it 0644. */
 export function copyOut(from: string, to: string): void {
-  if (!lstatSync(from).isFile()) throw new VtorqueError('INTERNAL', `image build: ${from} is not a regular file`);
+  if (!lstatSync(from).isFile()) throw new VtorqueError('INTERNAL', `image build: ${from} is not a regular file`, { fault: 'node' });
   copyFileSync(from, to);
   chmodSync(to, 0o644);
 }
@@ -81,7 +81,7 @@ export function mountsBelow(dir: string): string[] {
 export async function removeWorkDir(dir: string): Promise<void> {
   for (const mount of mountsBelow(dir)) await run('umount', ['-l', mount], { timeoutMs: MINUTE, reject: false });
   const left = mountsBelow(dir);
-  if (left.length > 0) throw new VtorqueError('INTERNAL', `image build: not removing ${dir}: still mounted: ${left.join(', ')}`);
+  if (left.length > 0) throw new VtorqueError('INTERNAL', `image build: not removing ${dir}: still mounted: ${left.join(', ')}`, { fault: 'node' });
   rmSync(dir, { recursive: true, force: true });
 }
 

@@ -13,7 +13,7 @@ export const BUILD_TOOLS = [
 /** Root (debootstrap, file ownership in the filesystem) and every tool, or one clear error naming what to install. */
 export function requireBuildTools(): void {
   if (process.getuid?.() !== 0) {
-    throw new VtorqueError('PERMISSION', 'image build: must run as root (debootstrap, and root-owned files in the guest filesystem)');
+    throw new VtorqueError('PERMISSION', 'image build: must run as root (debootstrap, and root-owned files in the guest filesystem)', { fault: 'job' });
   }
   const missing = BUILD_TOOLS.filter((t) => findExecutable(t.file) === null);
   if (missing.length === 0) return;
@@ -21,6 +21,7 @@ export function requireBuildTools(): void {
   throw new VtorqueError(
     'NOT_SUPPORTED',
     `image build: missing ${missing.map((t) => `${t.file} (Debian package ${t.pkg})`).join(', ')}; install with: apt-get install ${pkgs.join(' ')}`,
+    { fault: 'node' },
   );
 }
 

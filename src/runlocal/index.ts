@@ -34,7 +34,7 @@ export async function runLocal(options: RunLocalOptions): Promise<RunLocalResult
   const owner = await lookupOwner(chooseUserName(options.user, options.env ?? process.env));
   const tool = (name: string): string => {
     const path = findExecutable(name);
-    if (path === null) throw new VtorqueError('NOT_SUPPORTED', `run-local needs ${name}, which is not installed`);
+    if (path === null) throw new VtorqueError('NOT_SUPPORTED', `run-local needs ${name}, which is not installed on this node`, { fault: 'node' });
     return path;
   };
   const setpriv = tool('setpriv');
@@ -80,7 +80,7 @@ async function stageAndRun(options: RunLocalOptions, s: StageInput) {
   const { owner, files, captured, host } = s;
   const qsubEnv = new Map([...captured.env].filter(([k]) => k !== 'VTORQUE_CONFIG')); // our temporary copy, gone after the run
   const request = buildQsubRequest(captured.argv, captured.script, qsubEnv);
-  if (request.interactive) throw new VtorqueError('NOT_SUPPORTED', 'interactive jobs (qsub -I) are not run by run-local');
+  if (request.interactive) throw new VtorqueError('NOT_SUPPORTED', 'interactive jobs (qsub -I) are not run by run-local', { fault: 'job' });
   const res = resolveResources(request.resources, options.walltime);
   writeJobScript(files, captured.script);
   writeNodefile(files, host, res.ppn);
@@ -148,7 +148,7 @@ function resolveDir(dir: string | null, base: string): string | null {
 
 function checkOptions(o: RunLocalOptions): void {
   const bad = (what: string): never => {
-    throw new VtorqueError('USAGE', `run-local: ${what}`, { exitCode: 2 });
+    throw new VtorqueError('USAGE', `run-local: ${what}`, { exitCode: 2, fault: 'job' });
   };
   if (o.vsubCommand.length === 0) bad('vsubCommand is empty');
   if (o.maxStarts !== undefined && !(Number.isInteger(o.maxStarts) && o.maxStarts >= 1)) bad('--max-starts must be a positive integer');

@@ -86,7 +86,7 @@ export async function startJob(s: JobStart): Promise<RunningJob> {
   try {
     child = await startSession(command, { env: s.env, cwd: s.cwd, stdin: 'pipe', stdout: s.stdout, stderr: s.stderr });
   } catch (err) {
-    throw new VtorqueError('COMMAND_FAILED', `cannot start the job shell ${shell} in ${s.cwd}: ${(err as Error).message}`, { cause: err });
+    throw new VtorqueError('COMMAND_FAILED', `cannot start the job shell ${shell} in ${s.cwd}: ${(err as Error).message}`, { cause: err, fault: 'node' });
   }
   child.stdin?.end(s.commandLine);
   let done = false;

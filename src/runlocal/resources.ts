@@ -24,7 +24,7 @@ export function resolveResources(requested: ReadonlyMap<string, string>, walltim
   const wt = requested.get('walltime');
   if (walltimeOverride === undefined && wt !== undefined) {
     walltimeSec = parseDuration(wt);
-    if (walltimeSec === null) throw new VtorqueError('USAGE', `walltime=${wt}: expected seconds or [[HH:]MM:]SS`);
+    if (walltimeSec === null) throw new VtorqueError('USAGE', `walltime=${wt}: expected seconds or [[HH:]MM:]SS`, { fault: 'job' });
   }
   if (walltimeSec !== null) list.set('walltime', formatHms(walltimeSec));
 
@@ -39,7 +39,7 @@ export function resolveResources(requested: ReadonlyMap<string, string>, walltim
     ppn = singleNodePpn(nodes);
   } else {
     ppn = Number(procs);
-    if (!Number.isInteger(ppn) || ppn < 1) throw new VtorqueError('USAGE', `procs=${procs}: expected a positive integer`);
+    if (!Number.isInteger(ppn) || ppn < 1) throw new VtorqueError('USAGE', `procs=${procs}: expected a positive integer`, { fault: 'job' });
   }
 
   const entries: string[] = [];
@@ -57,12 +57,12 @@ export function singleNodePpn(nodes: string): number {
   const head = parts[0] as string;
   const count = /^\d+$/.test(head) ? Number(head) : 1;
   if (specs.length > 1 || count !== 1) {
-    throw new VtorqueError('NOT_SUPPORTED', `nodes=${nodes} asks for more than one node; run-local runs single-node jobs only (the *.parallel hooks need sister moms)`);
+    throw new VtorqueError('NOT_SUPPORTED', `nodes=${nodes} asks for more than one node; run-local runs single-node jobs only (the *.parallel hooks need sister moms)`, { fault: 'job' });
   }
   const ppnPart = parts.slice(1).find((p) => p.startsWith('ppn='));
   if (ppnPart === undefined) return 1;
   const ppn = Number(ppnPart.slice(4));
-  if (!Number.isInteger(ppn) || ppn < 1) throw new VtorqueError('USAGE', `nodes=${nodes}: ppn must be a positive integer`);
+  if (!Number.isInteger(ppn) || ppn < 1) throw new VtorqueError('USAGE', `nodes=${nodes}: ppn must be a positive integer`, { fault: 'job' });
   return ppn;
 }
 

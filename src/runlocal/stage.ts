@@ -51,14 +51,14 @@ const LAYOUT_MODES: readonly [keyof MomLayout, number][] = [
 export function ensureMomLayout(layout: MomLayout): void {
   const home = lstatNoFollow(layout.torqueHome, { trusted: true });
   if (home === null) mkdirPrivate(layout.torqueHome, 0o755);
-  else if (!home.isDirectory()) throw new UnsafePathError(layout.torqueHome, 'TORQUE_HOME is not a directory');
+  else if (!home.isDirectory()) throw new UnsafePathError(layout.torqueHome, 'TORQUE_HOME is not a directory', { fault: 'node' });
   else if ((home.mode & 0o001) === 0) {
-    throw new VtorqueError('PERMISSION', `TORQUE_HOME ${layout.torqueHome} (mode ${(home.mode & 0o7777).toString(8)}) cannot be traversed by the job owner; a Torque home is 0755`);
+    throw new VtorqueError('PERMISSION', `TORQUE_HOME ${layout.torqueHome} (mode ${(home.mode & 0o7777).toString(8)}) cannot be traversed by the job owner; a Torque home is 0755`, { fault: 'node' });
   }
   for (const [key, mode] of LAYOUT_MODES) {
     const st = lstatNoFollow(layout[key], { trusted: true });
     if (st === null) mkdirPrivate(layout[key], mode);
-    else if (!st.isDirectory()) throw new UnsafePathError(layout[key], 'is not a directory');
+    else if (!st.isDirectory()) throw new UnsafePathError(layout[key], 'is not a directory', { fault: 'node' });
   }
 }
 

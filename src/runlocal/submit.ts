@@ -68,13 +68,13 @@ export async function submitThroughVsub(input: SubmitInput): Promise<{ record: S
 function readCapture(dir: string, uid: number, argc: number): Captured {
   const need = (name: string, max: number): string => {
     const text = readOwnedFile(join(dir, name), uid, max);
-    if (text === null) throw new VtorqueError('INTERNAL', `the capture qsub left no ${name} in ${dir}`);
+    if (text === null) throw new VtorqueError('INTERNAL', `the capture qsub left no ${name} in ${dir}`, { fault: 'node' });
     return text;
   };
   const argvText = need(CAPTURE_FILES.argv, 1 << 20);
   const argv = argvText === '' ? [] : argvText.replace(/\n$/, '').split('\n');
   if (argv.length !== argc) {
-    throw new VtorqueError('NOT_SUPPORTED', `a qsub argument contains a newline (${argc} arguments, ${argv.length} lines); run-local cannot reproduce that job`);
+    throw new VtorqueError('NOT_SUPPORTED', `a qsub argument contains a newline (${argc} arguments, ${argv.length} lines); run-local cannot reproduce that job`, { fault: 'job' });
   }
   const env = new Map<string, string>();
   for (const entry of need(CAPTURE_FILES.env, 1 << 20).split('\0')) {
@@ -94,12 +94,12 @@ export function readOwnedFile(path: string, uid: number, maxBytes: number): stri
     fd = openSync(path, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new VtorqueError('UNSAFE_PATH', `refusing the captured ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+    throw new VtorqueError('UNSAFE_PATH', `refusing the captured ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err, fault: 'job' });
   }
   try {
     const st = fstatSync(fd);
-    if (!st.isFile() || st.uid !== uid) throw new VtorqueError('UNSAFE_PATH', `refusing the captured ${path}: not a regular file of uid ${uid}`);
-    if (st.size > maxBytes) throw new VtorqueError('NOT_SUPPORTED', `the captured ${path} is ${st.size} bytes, more than ${maxBytes}`);
+    if (!st.isFile() || st.uid !== uid) throw new VtorqueError('UNSAFE_PATH', `refusing the captured ${path}: not a regular file of uid ${uid}`, { fault: 'job' });
+    if (st.size > maxBytes) throw new VtorqueError('NOT_SUPPORTED', `the captured ${path} is ${st.size} bytes, more than ${maxBytes}`, { fault: 'job' });
     return readFdFully(fd, st.size).toString('utf8');
   } finally {
     closeSync(fd);

@@ -18,20 +18,20 @@ export interface JobOwner {
 export function chooseUserName(explicit: string | undefined, env: NodeJS.ProcessEnv): string {
   const name = explicit ?? env.SUDO_USER;
   if (name === undefined || name === '') {
-    throw new VtorqueError('USAGE', 'run-local needs the job owner: pass --user USER, or run it with sudo so SUDO_USER names you', { exitCode: 2 });
+    throw new VtorqueError('USAGE', 'run-local needs the job owner: pass --user USER, or run it with sudo so SUDO_USER names you', { exitCode: 2, fault: 'job' });
   }
-  if (name === 'root') throw new VtorqueError('USAGE', 'run-local never runs a job as root (qsub refuses root too); pass --user USER', { exitCode: 2 });
+  if (name === 'root') throw new VtorqueError('USAGE', 'run-local never runs a job as root (qsub refuses root too); pass --user USER', { exitCode: 2, fault: 'job' });
   return name;
 }
 
 export async function lookupOwner(name: string): Promise<JobOwner> {
-  if (!/^[A-Za-z0-9._][A-Za-z0-9._-]{0,63}$/.test(name)) throw new VtorqueError('USAGE', `${JSON.stringify(name)} is not a user name`, { exitCode: 2 });
+  if (!/^[A-Za-z0-9._][A-Za-z0-9._-]{0,63}$/.test(name)) throw new VtorqueError('USAGE', `${JSON.stringify(name)} is not a user name`, { exitCode: 2, fault: 'job' });
   const pw = await run('getent', ['passwd', name], { reject: false });
   const fields = pw.stdout.split('\n')[0]?.split(':') ?? [];
-  if (pw.exitCode !== 0 || fields.length < 7) throw new VtorqueError('USAGE', `no such user: ${name}`, { exitCode: 2 });
+  if (pw.exitCode !== 0 || fields.length < 7) throw new VtorqueError('USAGE', `no such user: ${name}`, { exitCode: 2, fault: 'job' });
   const uid = Number(fields[2]);
   const gid = Number(fields[3]);
-  if (uid === 0) throw new VtorqueError('USAGE', `${name} is uid 0; run-local never runs a job as root`, { exitCode: 2 });
+  if (uid === 0) throw new VtorqueError('USAGE', `${name} is uid 0; run-local never runs a job as root`, { exitCode: 2, fault: 'job' });
   const gr = await run('getent', ['group', String(gid)], { reject: false });
   const ids = await run('id', ['-G', name], { reject: false });
   const groups = ids.exitCode === 0 ? ids.stdout.trim().split(/\s+/).map(Number).filter(Number.isInteger) : [gid];
@@ -48,6 +48,6 @@ export async function lookupOwner(name: string): Promise<JobOwner> {
 
 export function requireRoot(): void {
   if (process.getuid?.() !== 0) {
-    throw new VtorqueError('PERMISSION', 'run-local must run as root: it plays pbs_mom (root hooks, jobs started as their owner)', { exitCode: 4 });
+    throw new VtorqueError('PERMISSION', 'run-local must run as root: it plays pbs_mom (root hooks, jobs started as their owner)', { exitCode: 4, fault: 'job' });
   }
 }

@@ -65,7 +65,7 @@ async function startHolder(sb: Sandbox): Promise<number> {
   );
   if (!ready) {
     killQuietly(child.pid);
-    throw new SandboxError('up', 'COMMAND_FAILED', `ip netns exec ${sb.name} did not give a process in a new mount namespace within 10 s`);
+    throw new SandboxError('up', 'COMMAND_FAILED', `ip netns exec ${sb.name} did not give a process in a new mount namespace within 10 s`, { fault: 'node' });
   }
   return child.pid;
 }
@@ -103,12 +103,12 @@ async function startDaemon(sb: Sandbox, layout: SandboxLayout, nsPid: number, pr
   });
   const pid = await pollUntil(() => sandboxDaemonPid(pidFile, program, sb.name), sb.readyTimeoutMs, 100);
   if (pid === null) {
-    throw new SandboxError('up', 'COMMAND_FAILED', `${program} did not write a live pid to ${pidFile} within ${sb.readyTimeoutMs} ms; see ${layout.logDir}/${program}.log`);
+    throw new SandboxError('up', 'COMMAND_FAILED', `${program} did not write a live pid to ${pidFile} within ${sb.readyTimeoutMs} ms; see ${layout.logDir}/${program}.log`, { fault: 'node' });
   }
   if (program === 'libvirtd') {
     const uri = uriForLayout(layout);
     if (!(await pollUntil(() => libvirtAnswers(uri), sb.readyTimeoutMs, 250))) {
-      throw new SandboxError('up', 'COMMAND_FAILED', `libvirtd (pid ${pid}) did not answer on ${uri} within ${sb.readyTimeoutMs} ms; see ${layout.logDir}/libvirtd.log`);
+      throw new SandboxError('up', 'COMMAND_FAILED', `libvirtd (pid ${pid}) did not answer on ${uri} within ${sb.readyTimeoutMs} ms; see ${layout.logDir}/libvirtd.log`, { fault: 'node' });
     }
   }
   sb.log(`${program} started: pid ${pid} (${Math.round(performance.now() - started)} ms)`);

@@ -89,7 +89,7 @@ export function resolveSandboxOptions(opts: SandboxOptions = {}): Sandbox {
     deleteNetns: opts.deleteNetns ?? false,
   };
   const issues = sandboxIssues(sandbox);
-  if (issues.length > 0) throw new ValidationError('USAGE', issues);
+  if (issues.length > 0) throw new ValidationError('USAGE', issues, { fault: 'job' });
   return sandbox;
 }
 

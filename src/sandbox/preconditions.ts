@@ -16,10 +16,10 @@ const TOOLS = [
 ] as const;
 
 export function requireRootAndTools(op: SandboxOp): void {
-  if (process.getuid?.() !== 0) throw new SandboxError(op, 'PERMISSION', 'must run as root (it creates a network namespace and runs libvirtd)');
+  if (process.getuid?.() !== 0) throw new SandboxError(op, 'PERMISSION', 'must run as root (it creates a network namespace and runs libvirtd)', { fault: 'job' });
   const missing = TOOLS.filter((t) => findExecutable(t.file) === null);
   if (missing.length > 0) {
     const list = missing.map((t) => `${t.file} (Debian package ${t.pkg})`).join(', ');
-    throw new SandboxError(op, 'NOT_SUPPORTED', `missing ${list}; install with apt-get install ${[...new Set(missing.map((t) => t.pkg))].join(' ')}`);
+    throw new SandboxError(op, 'NOT_SUPPORTED', `missing ${list}; install with apt-get install ${[...new Set(missing.map((t) => t.pkg))].join(' ')}`, { fault: 'node' });
   }
 }

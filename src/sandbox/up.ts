@@ -18,7 +18,7 @@ export async function sandboxUp(opts: SandboxOptions = {}): Promise<SandboxStatu
   const layout = sandboxLayout(sb);
   const started = performance.now();
   if (await linkExists(null, sb.network.bridge)) {
-    throw new SandboxError('up', 'USAGE', `a link named ${sb.network.bridge} exists in the root namespace; choose another network.bridge`);
+    throw new SandboxError('up', 'USAGE', `a link named ${sb.network.bridge} exists in the root namespace; choose another network.bridge`, { fault: 'job' });
   }
   if (await ensureNetns(sb.name)) sb.log(`created network namespace ${sb.name}`);
   prepareStateDir(sb, layout);
@@ -54,7 +54,7 @@ async function ensureNetwork(uri: string, sb: Sandbox, layout: SandboxLayout): P
   const info = await networkInfo(uri, net.name);
   if (info?.active) {
     if (info.bridge !== net.bridge) {
-      throw new SandboxError('up', 'USAGE', `network ${net.name} is active with bridge ${info.bridge ?? '?'}, not ${net.bridge}; run sandbox down first`);
+      throw new SandboxError('up', 'USAGE', `network ${net.name} is active with bridge ${info.bridge ?? '?'}, not ${net.bridge}; run sandbox down first`, { fault: 'node' });
     }
     sb.log(`network ${net.name} already active (bridge ${net.bridge})`);
     return;
@@ -70,10 +70,10 @@ async function ensureNetwork(uri: string, sb: Sandbox, layout: SandboxLayout): P
 async function verifyBridge(sb: Sandbox): Promise<void> {
   const { bridge } = sb.network;
   if (!(await linkExists(sb.name, bridge))) {
-    throw new SandboxError('up', 'INTERNAL', `bridge ${bridge} is missing in netns ${sb.name} although the network is active`);
+    throw new SandboxError('up', 'INTERNAL', `bridge ${bridge} is missing in netns ${sb.name} although the network is active`, { fault: 'node' });
   }
   if (await linkExists(null, bridge)) {
-    throw new SandboxError('up', 'INTERNAL', `bridge ${bridge} exists in the root namespace; the sandbox must not create it there`);
+    throw new SandboxError('up', 'INTERNAL', `bridge ${bridge} exists in the root namespace; the sandbox must not create it there`, { fault: 'node' });
   }
   sb.log(`bridge ${bridge} exists only in netns ${sb.name}`);
 }

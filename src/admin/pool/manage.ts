@@ -5,11 +5,11 @@ import { infoPath } from '../../core/pool/images.js';
 import { IMAGE_NAME } from '../../core/request/values.js';
 
 function requireRoot(action: string): void {
-  if (process.geteuid?.() !== 0) throw new VtorqueError('PERMISSION', `vmgr ${action} changes the root-owned image pool: run it as root`);
+  if (process.geteuid?.() !== 0) throw new VtorqueError('PERMISSION', `vmgr ${action} changes the root-owned image pool: run it as root`, { fault: 'job' });
 }
 
 function poolEntry(dir: string, name: string): string {
-  if (!IMAGE_NAME.test(name)) throw new VtorqueError('REQUEST_INVALID', `image name ${JSON.stringify(name)}: expected a file name ending .img, .qcow2 or .raw`);
+  if (!IMAGE_NAME.test(name)) throw new VtorqueError('REQUEST_INVALID', `image name ${JSON.stringify(name)}: expected a file name ending .img, .qcow2 or .raw`, { fault: 'job' });
   return join(dir, name);
 }
 
@@ -33,7 +33,7 @@ export function addImage(dir: string, source: string, description: string, name 
 
 function copyInto(source: string, target: string): string {
   const st = lstatSync(source, { throwIfNoEntry: false });
-  if (!st?.isFile()) throw new VtorqueError('REQUEST_INVALID', `${source}: expected a regular file (not a link or directory)`);
+  if (!st?.isFile()) throw new VtorqueError('REQUEST_INVALID', `${source}: expected a regular file (not a link or directory)`, { fault: 'job' });
   const tmp = `${target}.vmgr-${process.pid}`;
   copyFileSync(source, tmp);
   fixOwnership(tmp);
@@ -43,14 +43,14 @@ function copyInto(source: string, target: string): string {
 
 export function updateImage(dir: string, name: string, description: string): void {
   requireRoot('update');
-  if (!lstatSync(poolEntry(dir, name), { throwIfNoEntry: false })?.isFile()) throw new VtorqueError('REQUEST_INVALID', `no image ${name} in ${dir}`);
+  if (!lstatSync(poolEntry(dir, name), { throwIfNoEntry: false })?.isFile()) throw new VtorqueError('REQUEST_INVALID', `no image ${name} in ${dir}`, { fault: 'job' });
   writeInfo(dir, name, description);
 }
 
 export function deleteImage(dir: string, name: string): void {
   requireRoot('delete');
   const target = poolEntry(dir, name);
-  if (!lstatSync(target, { throwIfNoEntry: false })) throw new VtorqueError('REQUEST_INVALID', `no image ${name} in ${dir}`);
+  if (!lstatSync(target, { throwIfNoEntry: false })) throw new VtorqueError('REQUEST_INVALID', `no image ${name} in ${dir}`, { fault: 'job' });
   unlinkSync(target);
   rmSync(infoPath(dir, name), { force: true });
   for (const suffix of BOOT_SUFFIXES) rmSync(`${target}${suffix}`, { force: true });

@@ -16,7 +16,7 @@ export function applyAction(action: Action): string | null {
         chmodSync(action.path, action.mode);
         return null;
       case 'chmod':
-        if (!lstatSync(action.path).isDirectory()) throw new UnsafePathError(action.path, 'is no longer a directory');
+        if (!lstatSync(action.path).isDirectory()) throw new UnsafePathError(action.path, 'is no longer a directory', { fault: 'node' });
         chownSync(action.path, 0, 0);
         chmodSync(action.path, action.mode);
         return null;
@@ -36,7 +36,7 @@ export function applyAction(action: Action): string | null {
     }
   } catch (err) {
     if (err instanceof VtorqueError) throw err;
-    throw new VtorqueError('INTERNAL', `${formatAction(action)}: ${(err as Error).message}`, { cause: err });
+    throw new VtorqueError('INTERNAL', `${formatAction(action)}: ${(err as Error).message}`, { cause: err, fault: 'node' });
   }
 }
 

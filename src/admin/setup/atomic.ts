@@ -29,7 +29,7 @@ export function writeFileAtomic(path: string, content: Buffer, mode: number): vo
   } catch (err) {
     if (fd !== null) closeSync(fd);
     removeQuietly(temp);
-    throw new VtorqueError('INTERNAL', `cannot install ${path}: ${(err as Error).message}`, { cause: err });
+    throw new VtorqueError('INTERNAL', `cannot install ${path}: ${(err as Error).message}`, { cause: err, fault: 'node' });
   }
 }
 
@@ -42,7 +42,7 @@ export function symlinkAtomic(path: string, target: string): void {
     renameSync(temp, path);
   } catch (err) {
     removeQuietly(temp);
-    throw new VtorqueError('INTERNAL', `cannot link ${path} -> ${target}: ${(err as Error).message}`, { cause: err });
+    throw new VtorqueError('INTERNAL', `cannot link ${path} -> ${target}: ${(err as Error).message}`, { cause: err, fault: 'node' });
   }
 }
 

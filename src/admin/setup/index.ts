@@ -71,6 +71,7 @@ async function uninstall(options: SetupOptions, print: (line: string) => void): 
     throw new VtorqueError(
       'USAGE',
       `no install manifest at ${layout.manifestPath}: nothing to uninstall under ${options.prefix} (was setup run with this --prefix?)`,
+      { fault: 'job' },
     );
   }
   const { paths, content } = uninstallPaths(manifest);
@@ -97,5 +98,5 @@ function requireDir(path: string, flag: string): void {
   } catch {
     isDir = false;
   }
-  if (!isDir) throw new VtorqueError('USAGE', `${flag} ${path} is not a directory`);
+  if (!isDir) throw new VtorqueError('USAGE', `${flag} ${path} is not a directory`, { fault: 'job' });
 }

@@ -57,10 +57,10 @@ export function parseManifest(text: string, source: string): Manifest {
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new VtorqueError('INTERNAL', `${source}: the install manifest is not valid JSON`, { cause: err });
+    throw new VtorqueError('INTERNAL', `${source}: the install manifest is not valid JSON`, { cause: err, fault: 'node' });
   }
   const bad = (what: string): never => {
-    throw new VtorqueError('INTERNAL', `${source}: the install manifest is damaged: ${what}`);
+    throw new VtorqueError('INTERNAL', `${source}: the install manifest is damaged: ${what}`, { fault: 'node' });
   };
   const m = raw as Partial<Manifest> | null;
   if (m === null || typeof m !== 'object' || m.version !== 1) return bad('version is not 1');
@@ -97,11 +97,11 @@ export function readManifest(path: string): Manifest | null {
     st = lstatSync(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new VtorqueError('INTERNAL', `${path}: cannot stat the install manifest`, { cause: err });
+    throw new VtorqueError('INTERNAL', `${path}: cannot stat the install manifest`, { cause: err, fault: 'node' });
   }
-  if (!st.isFile()) throw new UnsafePathError(path, 'the install manifest is not a regular file');
+  if (!st.isFile()) throw new UnsafePathError(path, 'the install manifest is not a regular file', { fault: 'node' });
   if (st.uid !== 0 || (st.mode & 0o022) !== 0) {
-    throw new UnsafePathError(path, 'the install manifest must be owned by root and not group/other-writable');
+    throw new UnsafePathError(path, 'the install manifest must be owned by root and not group/other-writable', { fault: 'node' });
   }
   return parseManifest(readFileSync(path, 'utf8'), path);
 }

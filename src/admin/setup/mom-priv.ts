@@ -22,10 +22,10 @@ export function planMomPrivInstall(links: readonly ManifestLink[], state: Observ
   for (const link of links) {
     const seen = look(state, link.path);
     if (seen.kind === 'link' && seen.target === link.target) continue;
-    if (seen.kind === 'dir') throw new UnsafePathError(link.path, 'is a directory where a Torque hook script belongs');
+    if (seen.kind === 'dir') throw new UnsafePathError(link.path, 'is a directory where a Torque hook script belongs', { fault: 'node' });
     if (seen.kind === 'link' && seen.target.endsWith(`/lib/vtorque/hooks/${basename(link.path)}`)) {
       // Moving another install's front to .orig would make ours run it: two fronts, one job.
-      throw new UnsafePathError(link.path, `it links to another vTorque install (${seen.target}); uninstall that one first`);
+      throw new UnsafePathError(link.path, `it links to another vTorque install (${seen.target}); uninstall that one first`, { fault: 'node' });
     }
     if (seen.kind !== 'missing') {
       const orig = `${link.path}.orig`;
@@ -33,6 +33,7 @@ export function planMomPrivInstall(links: readonly ManifestLink[], state: Observ
         throw new UnsafePathError(
           link.path,
           `it is not vTorque's link and ${basename(orig)} already exists; move one of them aside first (setup never overwrites an .orig)`,
+          { fault: 'node' },
         );
       }
       actions.push({ kind: 'rename', from: link.path, to: orig });
@@ -85,12 +86,12 @@ function checkMomPrivEntries(m: Manifest): void {
   const inMomPriv = (p: string): boolean => m.momPriv !== null && dirname(p) === m.momPriv && isHookName(basename(p));
   for (const link of m.links) {
     if (!inMomPriv(link.path) || !isInside(m.prefix, link.target)) {
-      throw new UnsafePathError(link.path, 'the install manifest lists a link that is not a vTorque hook link');
+      throw new UnsafePathError(link.path, 'the install manifest lists a link that is not a vTorque hook link', { fault: 'node' });
     }
   }
   for (const r of m.renames) {
     if (!inMomPriv(r.from) || r.to !== `${r.from}.orig`) {
-      throw new UnsafePathError(r.from, 'the install manifest lists a rename that is not a hook -> hook.orig rename');
+      throw new UnsafePathError(r.from, 'the install manifest lists a rename that is not a hook -> hook.orig rename', { fault: 'node' });
     }
   }
 }

@@ -25,7 +25,7 @@ export function observePath(path: string, withContent: boolean): Observed {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return MISSING;
-    throw new VtorqueError('INTERNAL', `${path}: cannot stat (${code ?? String(err)})`, { cause: err });
+    throw new VtorqueError('INTERNAL', `${path}: cannot stat (${code ?? String(err)})`, { cause: err, fault: 'node' });
   }
   const owner = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
   if (st.isFile()) return { kind: 'file', ...owner, content: withContent ? readFileSync(path) : null };

@@ -64,6 +64,7 @@ export function checkPreconditions(options: SetupOptions, euid: number): void {
     throw new VtorqueError(
       'PERMISSION',
       'vtorque setup must run as root: it installs root-owned hooks (try: sudo vtorque setup …, or --dry-run to preview)',
+      { fault: 'job' },
     );
   }
   for (const key of PATH_OPTIONS) {
@@ -73,6 +74,7 @@ export function checkPreconditions(options: SetupOptions, euid: number): void {
       throw new VtorqueError(
         'USAGE',
         `${OPTION_FLAGS[key]} must be an absolute path without '..' or control characters (got ${JSON.stringify(value)})`,
+        { fault: 'job' },
       );
     }
   }

@@ -79,14 +79,14 @@ function planDir(dir: DesiredDir, seen: Observed, actions: Action[], notes: stri
       return;
     case 'link':
       if (!dir.owned && seen.resolvesToDir) return;
-      throw new UnsafePathError(dir.path, 'is a symlink; vTorque installs only into real directories it owns');
+      throw new UnsafePathError(dir.path, 'is a symlink; vTorque installs only into real directories it owns', { fault: 'node' });
     default:
-      throw new UnsafePathError(dir.path, 'exists and is not a directory');
+      throw new UnsafePathError(dir.path, 'exists and is not a directory', { fault: 'node' });
   }
 }
 
 function planFile(file: DesiredFile, seen: Observed): Action[] {
-  if (seen.kind === 'dir') throw new UnsafePathError(file.path, 'is a directory where setup installs a file');
+  if (seen.kind === 'dir') throw new UnsafePathError(file.path, 'is a directory where setup installs a file', { fault: 'node' });
   const same =
     seen.kind === 'file' && seen.mode === file.mode && seen.uid === 0 && seen.gid === 0 && seen.content !== null && seen.content.equals(file.content);
   return same ? [] : [{ kind: 'install', path: file.path, mode: file.mode, content: file.content }];

@@ -29,7 +29,7 @@ export const NATIVE_ADDON = 'build/Release/libvirt.node';
 export function checkSourceRoot(sourceRoot: string): void {
   for (const rel of ['dist/hook.mjs', NATIVE_ADDON]) {
     const path = join(sourceRoot, rel);
-    if (!existsSync(path)) throw new VtorqueError('USAGE', `${path} is missing: run npm run build first (in ${sourceRoot})`);
+    if (!existsSync(path)) throw new VtorqueError('USAGE', `${path} is missing: run npm run build first (in ${sourceRoot})`, { fault: 'node' });
   }
 }
 

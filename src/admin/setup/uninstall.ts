@@ -60,10 +60,10 @@ export function uninstallPaths(m: Manifest): { paths: string[]; content: Set<str
 /** Root deletes what the manifest lists, so each entry must sit where setup puts such things. */
 function checkFileEntries(m: Manifest, layout: InstallLayout): void {
   if (m.prefix !== layout.prefix) {
-    throw new UnsafePathError(layout.manifestPath, `the install manifest belongs to prefix ${m.prefix}, not ${layout.prefix}`);
+    throw new UnsafePathError(layout.manifestPath, `the install manifest belongs to prefix ${m.prefix}, not ${layout.prefix}`, { fault: 'node' });
   }
   for (const path of m.files) {
-    if (!isInside(m.prefix, path) || path === m.prefix) throw new UnsafePathError(path, 'the install manifest lists a file outside the prefix');
+    if (!isInside(m.prefix, path) || path === m.prefix) throw new UnsafePathError(path, 'the install manifest lists a file outside the prefix', { fault: 'node' });
   }
-  if (basename(m.profile) !== PROFILE_NAME) throw new UnsafePathError(m.profile, `the install manifest's profile snippet is not named ${PROFILE_NAME}`);
+  if (basename(m.profile) !== PROFILE_NAME) throw new UnsafePathError(m.profile, `the install manifest's profile snippet is not named ${PROFILE_NAME}`, { fault: 'node' });
 }

@@ -30,7 +30,7 @@ await runMain('vmgr', async () => {
         return;
       }
       const image = images.find((i) => i.name === a.name);
-      if (!image) throw new VtorqueError('REQUEST_INVALID', `no image ${JSON.stringify(a.name ?? '')} in ${config.VM_IMG_DIR}; available: ${images.map((i) => i.name).join(', ') || '(none)'}`);
+      if (!image) throw new VtorqueError('REQUEST_INVALID', `no image ${JSON.stringify(a.name ?? '')} in ${config.VM_IMG_DIR}; available: ${images.map((i) => i.name).join(', ') || '(none)'}`, { fault: 'job' });
       out(`name: ${image.name}\nsize: ${image.sizeBytes} bytes\nmodified: ${image.mtime.toISOString()}\ndescription: ${image.description}\n`);
     })
     .command('add <image> [description]', 'copy an image into the pool (root)', (y) => y.positional('image', { type: 'string', demandOption: true }).positional('description', { type: 'string', default: '' }).option('name', { type: 'string', describe: 'name in the pool (default: the file name)' }), (a) => {
@@ -47,7 +47,7 @@ await runMain('vmgr', async () => {
     })
     .fail((msg, err) => {
       if (err) throw err;
-      throw new VtorqueError('USAGE', msg, { exitCode: 2 });
+      throw new VtorqueError('USAGE', msg, { exitCode: 2, fault: 'job' });
     })
     .parseAsync();
   return 0;

@@ -11,10 +11,10 @@ import { collectGarbage, formatReap } from '../../hooks/gc.js';
  * VM job. Exit 0 when everything found was reaped, 1 otherwise.
  */
 export async function runGcCommand(a: { config?: string | undefined; dryRun: boolean }, fromUrl: string, out: (s: string) => void): Promise<number> {
-  if (process.getuid?.() !== 0) throw new VtorqueError('PERMISSION', 'vtorque gc tears down VMs and removes root-owned files: run it as root', { exitCode: 1 });
+  if (process.getuid?.() !== 0) throw new VtorqueError('PERMISSION', 'vtorque gc tears down VMs and removes root-owned files: run it as root', { exitCode: 1, fault: 'job' });
   const loaded = loadConfig({ path: a.config, env: process.env });
   const unsafe = selfCheck(appLayout(fromUrl), loaded.fromFile ? loaded.path : null);
-  if (unsafe.length > 0) throw new VtorqueError('UNSAFE_PATH', `refusing to run: ${formatSelfCheck(unsafe).join('; ')}`);
+  if (unsafe.length > 0) throw new VtorqueError('UNSAFE_PATH', `refusing to run: ${formatSelfCheck(unsafe).join('; ')}`, { fault: 'node' });
   const log = createLogger({ component: 'gc', level: loaded.config.LOG_LEVEL, logDir: loaded.config.LOG_DIR, human: null });
   const result = await collectGarbage(loaded.config, appLayout(fromUrl), log, { dryRun: a.dryRun });
   for (const line of formatReap(result, a.dryRun)) out(`${line}\n`);

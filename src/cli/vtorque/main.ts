@@ -59,7 +59,7 @@ await runMain('vtorque', async () => {
     })
     .fail((msg, err) => {
       if (err) throw err;
-      throw new VtorqueError('USAGE', msg, { exitCode: 2 });
+      throw new VtorqueError('USAGE', msg, { exitCode: 2, fault: 'job' });
     })
     .parseAsync();
   return code;
