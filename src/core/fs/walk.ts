@@ -1,5 +1,5 @@
 import { closeSync, constants as C, fchmodSync, fchownSync, fstatSync, lstatSync, mkdirSync, openSync, type Stats } from 'node:fs';
-import { UnsafePathError } from '../errors.js';
+import { UnsafePathError, type Fault } from '../errors.js';
 
 /**
  * Descriptor-relative path walking without openat(2): Node has no *at() calls, so every step goes
@@ -27,16 +27,26 @@ export function closeDir(dir: DirHandle | null): void {
   if (dir) closeSync(dir.fd);
 }
 
-/** Absolute path → its elements; refuses relative paths, NUL, empty, `.` and `..` elements. */
-export function pathElements(path: string): string[] {
+/**
+ * Whose problem an unsafe path is: below trusted (root-owned) directories it is the node's (a node
+ * misconfigured or tampered with); an untrusted path is one the job named in its owner's
+ * directories (its persistent disk), so a symlink or a missing file there is the job's.
+ */
+export const pathFault = (opts: { readonly trusted: boolean }): Fault => (opts.trusted ? 'node' : 'job');
+
+/**
+ * Absolute path → its elements; refuses relative paths, NUL, empty, `.` and `..` elements. `fault`:
+ * whose path it is (the node's: one vTorque builds or the site config names; the job's: one it named).
+ */
+export function pathElements(path: string, fault: Fault = 'node'): string[] {
   if (typeof path !== 'string' || !path.startsWith('/') || path.includes('\0')) {
-    throw new UnsafePathError(String(path), 'not an absolute path');
+    throw new UnsafePathError(String(path), 'not an absolute path', { fault });
   }
   if (path === '/') return [];
   const parts = path.slice(1).split('/');
   if (parts.length > 1 && parts[parts.length - 1] === '') parts.pop();
   if (parts.some((p) => p === '' || p === '.' || p === '..')) {
-    throw new UnsafePathError(path, 'contains an empty, "." or ".." element');
+    throw new UnsafePathError(path, 'contains an empty, "." or ".." element', { fault });
   }
   return parts;
 }
@@ -46,8 +56,8 @@ export function isTrustedDir(st: Stats): boolean {
   return st.uid === 0 && ((st.mode & 0o022) === 0 || (st.mode & S_ISVTX) !== 0);
 }
 
-/** Open `name` in `parent` as a directory, never through a symlink; null when it does not exist. */
-export function openDirAt(parent: DirHandle | null, name: string, display: string): DirHandle | null {
+/** Open `name` in `parent` as a directory, never through a symlink; null when it does not exist. `fault`: see pathFault. */
+export function openDirAt(parent: DirHandle | null, name: string, display: string, fault: Fault): DirHandle | null {
   const target = parent ? at(parent, name) : '/';
   let fd: number;
   try {
@@ -57,7 +67,7 @@ export function openDirAt(parent: DirHandle | null, name: string, display: strin
     if (code === 'ENOENT') return null;
     if (code === 'ELOOP' || code === 'ENOTDIR') {
       const st = lstatSync(target, { throwIfNoEntry: false });
-      throw new UnsafePathError(display, st?.isSymbolicLink() ? 'is a symbolic link' : 'is not a directory', { cause: err });
+      throw new UnsafePathError(display, st?.isSymbolicLink() ? 'is a symbolic link' : 'is not a directory', { cause: err, fault });
     }
     throw err;
   }
@@ -82,12 +92,12 @@ export interface WalkOptions {
  * or (with `trusted`) a directory someone other than root could change.
  */
 export function walk(elements: readonly string[], opts: WalkOptions): DirHandle | null {
-  let dir = openDirAt(null, '/', '/') as DirHandle;
+  let dir = openDirAt(null, '/', '/', 'node') as DirHandle;
   try {
     check(dir, opts);
     for (const name of elements) {
       const display = join2(dir.path, name);
-      let next = openDirAt(dir, name, display);
+      let next = openDirAt(dir, name, display, pathFault(opts));
       if (!next && opts.create && opts.trusted) next = createDir(dir, name, display, 0o755).dir;
       closeDir(dir);
       if (!next) return null;
@@ -104,7 +114,7 @@ export function walk(elements: readonly string[], opts: WalkOptions): DirHandle 
 function check(dir: DirHandle, opts: WalkOptions): void {
   if (!opts.trusted || isTrustedDir(dir.stat)) return;
   const why = dir.stat.uid !== 0 ? `is owned by uid ${dir.stat.uid}, not root` : `is writable by group or others (mode ${modeText(dir.stat)})`;
-  throw new UnsafePathError(dir.path, `${why}; root-side files must sit under root-owned directories only root can write`);
+  throw new UnsafePathError(dir.path, `${why}; root-side files must sit under root-owned directories only root can write`, { fault: 'node' });
 }
 
 /**
@@ -119,8 +129,8 @@ export function createDir(parent: DirHandle, name: string, display: string, mode
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     created = false;
   }
-  const dir = openDirAt(parent, name, display);
-  if (!dir) throw new UnsafePathError(display, 'vanished right after it was created');
+  const dir = openDirAt(parent, name, display, 'node');
+  if (!dir) throw new UnsafePathError(display, 'vanished right after it was created', { fault: 'node' });
   if (!created) return { dir, created };
   try {
     fchownSync(dir.fd, owner.uid, owner.gid);

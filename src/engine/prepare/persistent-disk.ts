@@ -22,7 +22,7 @@ const stripSlash = (dir: string): string => (dir.length > 1 ? dir.replace(/\/+$/
  */
 export async function validatePersistentDisk(path: string, owner: { readonly uid: number }, config: SiteConfig, tools: PrepareTools): Promise<PersistentDisk> {
   if (config.QEMU_USER !== 'owner') throw new VtorqueError('REQUEST_INVALID', `disk ${path}: ${diskNeedsOwner(config.QEMU_USER)}`, { fault: 'job' });
-  const els = pathElements(path);
+  const els = pathElements(path, 'job');
   const underDiskDir = config.DISK_DIRS.map(stripSlash).some((dir) => {
     const base = pathElements(dir);
     return els.length > base.length && base.every((e, i) => els[i] === e);
