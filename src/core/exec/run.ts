@@ -81,7 +81,7 @@ export function run(file: string, args: readonly string[], options: RunOptions =
         return;
       }
       const details: CommandErrorDetails = { file, args, ...result };
-      reject(new CommandError(details, spawnError ? { cause: spawnError, fault: 'node' } : { fault: options.fault ?? 'node' }));
+      reject(new CommandError(details, { cause: spawnError, fault: spawnError ? 'node' : (options.fault ?? 'node') }));
     };
     let settled = false;
     child.on('error', (e) => {
