@@ -4,6 +4,8 @@ export {
   openNoFollow,
   privateDirProblem,
   readFileNoFollow,
+  replaceFileAtomic,
+  seizeDir,
   ROOT_OWNER,
   setOwnerMode,
   unlinkNoFollow,

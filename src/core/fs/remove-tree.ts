@@ -10,6 +10,11 @@ export interface RemoveTreeOptions {
   readonly keep?: (rel: string, st: Stats) => boolean;
   /** The mount table to check (tests); default /proc/self/mountinfo. */
   readonly mounts?: readonly MountEntry[];
+  /**
+   * Stop with an error after this many entries (a tree someone else could fill, e.g. a
+   * directory the job owner could write: its removal must stay bounded in time). Default: none.
+   */
+  readonly maxEntries?: number;
 }
 
 const DIR_FLAGS = C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW;
@@ -45,7 +50,8 @@ export function removeTree(path: string, opts: RemoveTreeOptions = {}): string[]
       if (inside.length > 0) throw new UnsafePathError(path, `has a mount point at ${inside.join(', ')}; unmount it first`);
     }
     const removed: string[] = [];
-    removeEntry(parent, Buffer.from(name), path, '', removed, opts);
+    const budget = { left: opts.maxEntries ?? Number.POSITIVE_INFINITY, path };
+    removeEntry(parent, Buffer.from(name), path, '', removed, { ...opts, budget });
     return removed;
   } finally {
     closeDir(parent);
@@ -53,7 +59,14 @@ export function removeTree(path: string, opts: RemoveTreeOptions = {}): string[]
 }
 
 /** True when the entry is gone; false when something below it (or it) was kept. */
-function removeEntry(parent: DirHandle, name: Buffer, display: string, rel: string, removed: string[], opts: RemoveTreeOptions): boolean {
+type Walk = RemoveTreeOptions & { readonly budget: { left: number; readonly path: string } };
+
+function spend(opts: Walk): void {
+  if (--opts.budget.left < 0) throw new UnsafePathError(opts.budget.path, `holds more than ${opts.maxEntries} entries; left for a later pass`);
+}
+
+function removeEntry(parent: DirHandle, name: Buffer, display: string, rel: string, removed: string[], opts: Walk): boolean {
+  spend(opts);
   const target = child(parent, name);
   let fd: number;
   try {
@@ -81,7 +94,7 @@ function removeEntry(parent: DirHandle, name: Buffer, display: string, rel: stri
   return true;
 }
 
-function removeLeaf(target: Buffer, display: string, rel: string, removed: string[], opts: RemoveTreeOptions): boolean {
+function removeLeaf(target: Buffer, display: string, rel: string, removed: string[], opts: Walk): boolean {
   const st = lstatSync(target, { throwIfNoEntry: false });
   if (!st) return true;
   if (st.isDirectory()) throw new UnsafePathError(display, 'changed from a non-directory to a directory while being removed');

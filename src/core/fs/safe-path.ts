@@ -1,5 +1,6 @@
 import { readFdFully } from './read-fd.js';
-import { closeSync, constants as C, fchmodSync, fchownSync, fstatSync, lstatSync, openSync, unlinkSync, writeSync, type Stats } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, constants as C, fchmodSync, fchownSync, fstatSync, lstatSync, openSync, renameSync, unlinkSync, writeSync, type Stats } from 'node:fs';
 import { UnsafePathError } from '../errors.js';
 import { at, closeDir, createDir, modeText, pathElements, walk, type DirHandle } from './walk.js';
 
@@ -80,6 +81,60 @@ export function writeFileExclusive(path: string, data: string | Uint8Array, mode
     } finally {
       closeSync(fd);
     }
+  });
+}
+
+/**
+ * Replace `path` atomically with `data` (root's own state: a reader sees the old or the new
+ * content, never a half-written file): a fresh O_EXCL temporary in the same trusted directory,
+ * renamed over `path`. A symlink or anything else at `path` is replaced, never followed.
+ */
+export function replaceFileAtomic(path: string, data: string, mode: number): void {
+  withParent(path, (parent, name) => {
+    const tmp = `.${name}.${randomBytes(6).toString('hex')}.tmp`;
+    let fd: number;
+    try {
+      fd = openSync(at(parent, tmp), C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
+    } catch (err) {
+      throw new UnsafePathError(path, `cannot create its temporary file: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      const buf = Buffer.from(data, 'utf8');
+      for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
+      fchmodSync(fd, mode);
+    } catch (err) {
+      closeSync(fd);
+      unlinkSync(at(parent, tmp));
+      throw err;
+    }
+    closeSync(fd);
+    try {
+      renameSync(at(parent, tmp), at(parent, name));
+    } catch (err) {
+      unlinkSync(at(parent, tmp));
+      throw err;
+    }
+  });
+}
+
+/**
+ * Take a directory back from whoever owns it (root:root 0700 through an O_NOFOLLOW descriptor),
+ * so nobody else can add entries while root removes it. False when it does not exist; throws
+ * when `path` is not a directory.
+ */
+export function seizeDir(path: string): boolean {
+  return withParent(path, (parent, name) => {
+    const st = lstatSync(at(parent, name), { throwIfNoEntry: false });
+    if (!st) return false;
+    if (!st.isDirectory()) throw new UnsafePathError(path, 'is not a directory');
+    const fd = openSync(at(parent, name), C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW);
+    try {
+      fchownSync(fd, 0, 0);
+      fchmodSync(fd, 0o700);
+    } finally {
+      closeSync(fd);
+    }
+    return true;
   });
 }
 
