@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'IMAGE_NOT_AUTHORIZED'
   | 'QSUB_MISSING'
   | 'NOT_SUPPORTED'
+  | 'CANCELLED'
   | 'USAGE'
   | 'COMMAND_FAILED'
   | 'LIBVIRT_FAILED'

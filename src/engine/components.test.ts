@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { defaultConfig } from '../core/config/validate.js';
 import type { SiteConfig } from '../core/config/schema.js';
-import { componentsFor, startComponents, stopComponents, type ComponentJob } from './components.js';
+import { componentsFor, componentStops, startComponents, stopComponentCommands, type ComponentJob } from './components.js';
 import { baseRequest } from '../../test/engine/engine-harness.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vtq-comp-'));
@@ -30,7 +30,7 @@ describe('node components', () => {
     });
     expect(componentsFor(c, job).map((x) => x.name)).toEqual(['iocm', 'snap']);
     expect(await startComponents(c, job, log)).toEqual(['iocm', 'snap']);
-    expect(await stopComponents(c, job, log)).toEqual([]);
+    expect(await stopComponentCommands(componentStops(c, job), c.COMPONENT_TIMEOUT, log)).toEqual({ failed: [], problems: [] });
     expect(lines()).toEqual([
       'iocm start 7.srv alice 2',
       'snap start 7.srv alice  snapTask-alice-7.srv',

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bigNode, engineContext, engineSite, startInput } from '../../test/engine/engine-harness.js';
@@ -155,14 +155,14 @@ describe('reapOrphans', () => {
     expect(readdirSync(jobs)).toEqual([]);
   });
 
-  it('removes stale cancel markers and fault counters of gone jobs only', async () => {
+  it('removes the cancel directories of gone jobs at once, their fault counters when stale, and nothing of live jobs', async () => {
     const { config } = site();
     const ctx = engineContext(config, libvirt);
     const now = Date.now();
     const hour = 3600_000;
     const cancel = join(config.SPOOL_DIR, 'cancel');
     const attempts = join(config.SPOOL_DIR, 'attempts');
-    mkdirSync(cancel, { mode: 0o1733 });
+    mkdirSync(cancel, { mode: 0o711 });
     mkdirSync(attempts, { mode: 0o700 });
     const marker = (dir: string, name: string, ageMs: number): string => {
       const path = join(dir, name);
@@ -171,9 +171,13 @@ describe('reapOrphans', () => {
       utimesSync(path, t, t);
       return path;
     };
-    const staleCancel = marker(cancel, '51.gone', 3 * hour);
-    marker(cancel, '52.young', 10 * 60_000);
-    marker(cancel, '53.live', 3 * hour);
+    // An owner's cancel directory with his marker in it, an old-style marker file, a live job's.
+    const goneDir = join(cancel, '51.gone');
+    mkdirSync(join(goneDir, 'requested'), { recursive: true });
+    chownSync(goneDir, 65534, 65534);
+    chownSync(join(goneDir, 'requested'), 65534, 65534);
+    const youngFile = marker(cancel, '52.young', 10 * 60_000);
+    mkdirSync(join(cancel, '53.live'));
     const staleCount = marker(attempts, '54.gone', 5 * hour);
     marker(attempts, '55.young', 30 * 60_000);
     marker(attempts, '56.live', 30 * hour);
@@ -181,12 +185,12 @@ describe('reapOrphans', () => {
     const opts = { isActive, markerMaxAgeMs: 2 * hour, now };
 
     const dry = await reapOrphans(ctx, { ...opts, dryRun: true });
-    expect(dry).toEqual({ jobs: [], markers: [staleCancel, staleCount] });
+    expect(dry).toEqual({ jobs: [], markers: [goneDir, youngFile, staleCount] });
     expect(readdirSync(cancel).sort()).toEqual(['51.gone', '52.young', '53.live']);
 
     const real = await reapOrphans(ctx, opts);
-    expect(real).toEqual({ jobs: [], markers: [staleCancel, staleCount] });
-    expect(readdirSync(cancel).sort()).toEqual(['52.young', '53.live']);
+    expect(real).toEqual({ jobs: [], markers: [goneDir, youngFile, staleCount] });
+    expect(readdirSync(cancel).sort()).toEqual(['53.live']);
     expect(readdirSync(attempts).sort()).toEqual(['55.young', '56.live']);
     expect(await reapOrphans(ctx, opts)).toEqual({ jobs: [], markers: [] });
 

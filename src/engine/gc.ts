@@ -3,8 +3,11 @@ import { join } from 'node:path';
 import { jobDirName } from '../core/contract/job-state.v1.js';
 import { lstatNoFollow, unlinkNoFollow } from '../core/fs/index.js';
 import { parseOwnerMetadata } from '../core/libvirt/index.js';
+import { CANCEL_DIR, removeCancelSignal } from './cancel-signal.js';
+import { listJobRecords, RECORDS_DIR, type JobRecordV1 } from './job-record.js';
 import { domainPrefix } from './naming.js';
-import { stopJobVms, type EngineContext } from './orchestrate.js';
+import type { EngineContext } from './orchestrate.js';
+import { stopJob } from './stop-job.js';
 
 export interface ReapOptions {
   /**
@@ -23,7 +26,7 @@ export interface ReapedJob {
   /** The job id (from a domain's owner metadata) or its job dir name. */
   readonly job: string;
   /** Why it was reaped: which of its leftovers were seen. */
-  readonly seen: readonly ('domain' | 'job dir' | 'tmpfs dir')[];
+  readonly seen: readonly ('record' | 'domain' | 'job dir' | 'tmpfs dir')[];
   readonly domains: readonly string[];
   readonly files: number;
   readonly arp: readonly string[];
@@ -37,10 +40,11 @@ export interface ReapResult {
 }
 
 /**
- * Reap what jobs the batch system no longer has left on this node: their domains (name prefix AND
- * owner metadata, as teardown always matches), ARP entries, tmpfs, job dirs; then stale cancel
- * markers and node-fault counters. For a node that crashed or lost a job before its epilogue ran.
- * Every job is tried; one failing does not stop the others.
+ * Reap what jobs the batch system no longer has left on this node: everything their root-owned
+ * record names (node components with the exact stop commands the start recorded, the qemu uid),
+ * their domains (name prefix AND owner metadata, as teardown always matches), ARP entries, tmpfs,
+ * job dirs, cancel directories; then stale node-fault counters. For a node that crashed or lost a
+ * job before its epilogue ran. Every job is tried; one failing does not stop the others.
  */
 export async function reapOrphans(ctx: EngineContext, options: ReapOptions): Promise<ReapResult> {
   const c = ctx.config;
@@ -59,8 +63,15 @@ export async function reapOrphans(ctx: EngineContext, options: ReapOptions): Pro
     set.add(what);
     seen.set(job, set);
   };
-  // Domains first, by their exact job id: a job dir name may differ from the id it came from.
+  // Records and domains first, by their exact job id: a job dir name may differ from the id it came from.
   const byDir = new Map<string, string>();
+  const records = new Map<string, JobRecordV1 | null>();
+  for (const { jobId, record } of listJobRecords(c)) {
+    if (opts.isActive(jobId)) continue;
+    note(jobId, 'record');
+    records.set(jobId, record);
+    byDir.set(jobDirName(jobId), jobId);
+  }
   for (const { name } of await ctx.libvirt.listDomains()) {
     const xml = await ctx.libvirt.xmlOf(name).catch(() => null);
     const owner = xml === null ? null : parseOwnerMetadata(xml);
@@ -83,8 +94,11 @@ export async function reapOrphans(ctx: EngineContext, options: ReapOptions): Pro
       continue;
     }
     try {
-      const stopped = await stopJobVms(job, ctx, { keepLogs: false });
-      ctx.log.info({ phase: 'gc', job, domains: stopped.domains, files: stopped.files.length, arp: stopped.arp }, 'reaped a job the batch system no longer has');
+      // A crashed job's debug logs are not kept: nobody is left to read them, and gc must make room.
+      const record = records.get(job) ?? null;
+      const stopped = await stopJob(ctx, job, record && { ...record, keepLogs: false });
+      if (stopped.problems.length > 0) throw new Error(stopped.problems.join('; '));
+      ctx.log.info({ phase: 'gc', job, domains: stopped.domains, files: stopped.files.length, arp: stopped.arp, components: stopped.components.map((s) => s.name) }, 'reaped a job the batch system no longer has');
       jobs.push({ job, seen: [...what], domains: stopped.domains, files: stopped.files.length, arp: stopped.arp, error: null });
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);
@@ -95,13 +109,29 @@ export async function reapOrphans(ctx: EngineContext, options: ReapOptions): Pro
   const maxAge = opts.markerMaxAgeMs ?? 24 * 3600_000;
   const now = opts.now ?? Date.now();
   const markers: string[] = [];
-  for (const sub of ['cancel', 'attempts']) {
+  // A cancel directory of a job not on this node is dead at once (the next start makes a fresh
+  // one); a node-fault counter must outlive the gaps between a requeued job's attempts.
+  for (const name of entries(join(c.SPOOL_DIR, CANCEL_DIR))) {
+    if (opts.isActive(name)) continue;
+    const path = join(c.SPOOL_DIR, CANCEL_DIR, name);
+    if (!opts.dryRun) {
+      try {
+        removeCancelSignal(c, name);
+      } catch (err) {
+        ctx.log.warn({ phase: 'gc', path, err: err instanceof Error ? err.message : String(err) }, 'removing a cancel directory failed; the next gc goes on');
+        continue;
+      }
+    }
+    markers.push(path);
+  }
+  for (const [sub, stale] of [['attempts', (st: Stats) => now - st.mtimeMs >= maxAge], [RECORDS_DIR, (st: Stats) => now - st.mtimeMs >= 3600_000]] as const) {
     const dir = join(c.SPOOL_DIR, sub);
     for (const name of entries(dir)) {
+      // In the records dir only the temporaries an interrupted atomic write left behind.
+      if (sub === RECORDS_DIR && !(name.startsWith('.') && name.endsWith('.tmp'))) continue;
       const path = join(dir, name);
       const st: Stats | null = lstatNoFollow(path, { trusted: true });
-      // A requeued job is not on this node between its attempts: its counter must outlive that.
-      if (!st || opts.isActive(name) || now - st.mtimeMs < maxAge) continue;
+      if (!st || opts.isActive(name) || !stale(st)) continue;
       if (!opts.dryRun) unlinkNoFollow(path);
       markers.push(path);
     }

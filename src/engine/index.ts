@@ -1,11 +1,14 @@
 // The node engine: plan → prepare → boot → ready → teardown of a job's VMs. No Torque knowledge.
 export { startJobVms, stopJobVms, readVmRecords, VMS_FILE, type EngineContext, type StartInput, type StartedJob, type StopResult, type VmRecord } from './orchestrate.js';
-export { observeNode } from './observe.js';
+export { observeNode, observeDomains } from './observe.js';
 export { planJob, CapacityError } from './plan.js';
 export { domainName, domainPrefix, guestHostname, jobDirName } from './naming.js';
 export { openLibvirt, domainType, type LibvirtNode, type EngineLog } from './libvirt/index.js';
-export { jobDirPath, removeJobFiles } from './prepare/index.js';
-export { componentsFor, startComponents, stopComponents, type ComponentJob, type ComponentName } from './components.js';
+export { jobDirPath, ramdiskPath, removeJobFiles } from './prepare/index.js';
+export { componentsFor, componentStops, startComponents, stopComponentCommands, type ComponentCommand, type ComponentJob, type ComponentName } from './components.js';
+export { readJobRecord, removeJobRecord, updateJobRecord, writeJobRecord, recordPath, type JobRecordV1 } from './job-record.js';
+export { cancelDirPath, cancelRequested, openCancelSignal, removeCancelSignal, CANCEL_DIR, CANCEL_MARKER } from './cancel-signal.js';
+export { stopJob, type StopJobResult } from './stop-job.js';
 export type { DomainType, JobIdentity, JobPlan, NodeState, VmPlan } from './types.js';
 export type { PhaseMark } from './timeline.js';
 export { reapOrphans, type ReapOptions, type ReapResult, type ReapedJob } from './gc.js';

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SiteConfig } from '../core/config/schema.js';
 import type { VmRecord } from '../core/contract/job-state.v1.js';
-import { writeFileExclusive } from '../core/fs/index.js';
+import { readFileNoFollow, writeFileExclusive } from '../core/fs/index.js';
 import { buildDomainXml } from '../core/libvirt/index.js';
 import type { Renderer } from '../core/render/render.js';
 import type { VmRequest } from '../core/request/types.js';
@@ -55,6 +55,11 @@ export interface StartInput {
   readonly uuid: () => string;
   /** Aborts the waits for addresses and SSH (a cancelled job); the start then tears down. */
   readonly signal?: AbortSignal;
+  /**
+   * Called under the node lock once the plan exists and before anything is made for it: the
+   * caller records what teardown will need (VM names, qemu uid). A throw ends the start.
+   */
+  readonly onPlanned?: (plan: JobPlan) => void;
 }
 
 export type { VmRecord } from '../core/contract/job-state.v1.js';
@@ -100,6 +105,7 @@ export async function startJobVms(input: StartInput, ctx: EngineContext): Promis
           return planJob({ job: input.job, request: input.request, config: c, nodes, baseImage: input.baseImage, uuid: input.uuid }, macs);
         });
         made.plan = plan;
+        input.onPlanned?.(plan);
         say(`planned ${plan.vms.length} VM(s): ${plan.vms.map((v) => `${v.name} (${v.vcpus} vCPU, ${v.memoryMiB} MiB)`).join(', ')}`);
         const prepared = await t.phase('prepare', () =>
           prepareJob(plan, {
@@ -205,7 +211,7 @@ export interface StopResult {
  * Tear down every VM of the job on this node and remove its files. Idempotent and safe after a
  * partial start: it works from what libvirt and the spool hold, not from a plan.
  */
-export async function stopJobVms(jobId: string, ctx: EngineContext, opts: { keepLogs: boolean }): Promise<StopResult> {
+export async function stopJobVms(jobId: string, ctx: EngineContext, opts: { keepLogs: boolean; ramdisk?: string | undefined }): Promise<StopResult> {
   const c = ctx.config;
   const records = readVmRecords(c, jobId);
   const graceful = new Set(records.filter((r) => r.persistentDisk).map((r) => r.name));
@@ -215,14 +221,14 @@ export async function stopJobVms(jobId: string, ctx: EngineContext, opts: { keep
   const ips = new Set(records.flatMap((r) => (r.ip ? [r.ip] : [])));
   if (ctx.domainType !== 'test') for (const ip of await ipsOfMacs([...torn.macs, ...records.map((r) => r.mac)]).catch(() => [])) ips.add(ip);
   const arp = ctx.domainType === 'test' ? [] : await forgetArp([...ips], { log: ctx.log });
-  const files = await removeJobFiles(c, jobId, { keepLogs: opts.keepLogs });
+  const files = await removeJobFiles(c, jobId, { keepLogs: opts.keepLogs, ...(opts.ramdisk ? { ramdisk: opts.ramdisk } : {}) });
   return { domains: torn.removed, files, arp };
 }
 
 /** The job's VM records, or none (a start that failed before boot, or already cleaned). */
 export function readVmRecords(config: SiteConfig, jobId: string): VmRecord[] {
   try {
-    const parsed = JSON.parse(readFileSync(join(jobDirPath(config, jobId), VMS_FILE), 'utf8')) as unknown;
+    const parsed = JSON.parse(readFileNoFollow(join(jobDirPath(config, jobId), VMS_FILE), 16 << 20)) as unknown;
     return Array.isArray(parsed) ? (parsed as VmRecord[]) : [];
   } catch {
     return [];

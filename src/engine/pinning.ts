@@ -1,6 +1,15 @@
+import { VtorqueError, type Fault } from '../core/errors.js';
 import type { HostCapacity } from '../core/node/capacity.js';
 
-export class CapacityError extends Error {}
+/**
+ * The job does not fit a node. Whose fault is given where it is thrown: a request larger than the
+ * node could ever hold is the job's; a refusal because other jobs hold the resources now is the node's.
+ */
+export class CapacityError extends VtorqueError {
+  constructor(message: string, fault: Fault) {
+    super('CAPACITY', message, { fault });
+  }
+}
 
 export interface PinRequest {
   readonly vms: number;
@@ -32,9 +41,9 @@ export function assignCpus(cap: HostCapacity, req: PinRequest, node: string): Pi
   if (req.mode !== true) {
     const rows = req.mode.slice(0, req.vms);
     for (const cpu of rows.flat()) {
-      if (!numaOf.has(cpu)) throw new CapacityError(`node ${node}: pinning file names CPU ${cpu}, which this node does not have (CPUs ${all[0]}-${all.at(-1)})`);
-      if (reserved.has(cpu)) throw new CapacityError(`node ${node}: pinning file names CPU ${cpu}, kept for the host (HOST_OS_CORE_COUNT=${req.hostReserved})`);
-      if (req.busy.has(cpu)) throw new CapacityError(`node ${node}: pinning file names CPU ${cpu}, already pinned by another job`);
+      if (!numaOf.has(cpu)) throw new CapacityError(`node ${node}: pinning file names CPU ${cpu}, which this node does not have (CPUs ${all[0]}-${all.at(-1)})`, 'job');
+      if (reserved.has(cpu)) throw new CapacityError(`node ${node}: pinning file names CPU ${cpu}, kept for the host (HOST_OS_CORE_COUNT=${req.hostReserved})`, 'job');
+      if (req.busy.has(cpu)) throw new CapacityError(`node ${node}: pinning file names CPU ${cpu}, already pinned by another job`, 'node');
     }
     return { cpus: rows, numaNodes: rows.map(nodesOf) };
   }
@@ -42,7 +51,9 @@ export function assignCpus(cap: HostCapacity, req: PinRequest, node: string): Pi
   const free = new Set(all.filter((c) => !reserved.has(c) && !req.busy.has(c)));
   const need = req.vms * req.vcpus;
   if (free.size < need) {
-    throw new CapacityError(`node ${node}: ${req.vms} VM(s) x ${req.vcpus} vCPU(s) = ${need} pinned cores needed, ${free.size} free (${all.length} CPUs, ${reserved.size} kept for the host, ${req.busy.size} pinned by other jobs)`);
+    // More than the node has without other jobs: the job's; only the others' pins in the way: the node's.
+    const fault = need > all.length - reserved.size ? 'job' : 'node';
+    throw new CapacityError(`node ${node}: ${req.vms} VM(s) x ${req.vcpus} vCPU(s) = ${need} pinned cores needed, ${free.size} free (${all.length} CPUs, ${reserved.size} kept for the host, ${req.busy.size} pinned by other jobs)`, fault);
   }
   const cpus: number[][] = [];
   for (let vm = 0; vm < req.vms; vm++) {

@@ -20,6 +20,7 @@ const node = (name: string, numa: Record<number, number[]>, extra: Partial<NodeS
   usedMacs: new Set(),
   busyCpus: new Set(),
   busyQemuUids: new Set(),
+  heldMemMiB: 0,
   ...extra,
 });
 let n = 0;
@@ -71,7 +72,7 @@ describe('planJob', () => {
   });
 
   it('refuses plans that do not fit, with the numbers', () => {
-    expect(() => planJob(input({}, { vcpus: 4 }))).toThrow(new CapacityError('node n01: 2 VM(s) x 4 vCPU(s) + 1 host core(s) = 9 cores, the node has 8'));
+    expect(() => planJob(input({}, { vcpus: 4 }))).toThrow(new CapacityError('node n01: 2 VM(s) x 4 vCPU(s) + 1 host core(s) = 9 cores, the node has 8', 'job'));
     expect(() => planJob(input({}, { ram: 8000 }))).toThrow(/16000 MiB, the node has 16384 MiB minus 1024 MiB for the host = 15360 MiB/);
     expect(() => planJob(input({}, { vms_per_node: 5, vcpus: 1 }))).toThrow(/MAX_VMS_PER_NODE is 4/);
     expect(() => planJob(input({ nodes: [node('n', { 0: [0, 1, 2, 3, 4, 5, 6, 7] }, { busyCpus: new Set([1, 2, 3, 4]) })] }))).toThrow(/4 pinned cores needed, 3 free/);
@@ -128,7 +129,7 @@ describe('planJob', () => {
       const rest = node('n02', numa, { busyQemuUids: new Set([2145000002]) });
       expect(planJob(input({ config: small, nodes: [full] })).qemuUid).toBe(2145000002);
       expect(() => planJob(input({ config: small, nodes: [full, rest] }))).toThrow(
-        new CapacityError('QEMU_UIDS 2145000000-2145000002: all 3 uid(s) are held by domains on node n01, node n02 (QEMU_USER job-uid gives every job its own); wait for jobs to end, remove leftover domains (vtorque gc) or widen QEMU_UIDS'),
+        new CapacityError('QEMU_UIDS 2145000000-2145000002: all 3 uid(s) are held by domains on node n01, node n02 (QEMU_USER job-uid gives every job its own); wait for jobs to end, remove leftover domains (vtorque gc) or widen QEMU_UIDS', 'node'),
       );
       expect(() => planJob(input({ config: small, nodes: [full, rest] }))).toThrow(CapacityError);
     });

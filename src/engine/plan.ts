@@ -30,7 +30,7 @@ export function planJob(input: PlanInput, customMacs?: (node: string, index: num
     for (let index = 1; index <= r.vms_per_node; index++) {
       const name = domainName(job.jobId, node.name, index);
       const mac = customMacs ? customMacs(node.name, index) : deriveMac(c.MAC_PREFIX, job.jobId, node.name, index, used);
-      if (used.has(mac)) throw new CapacityError(`node ${node.name}: MAC ${mac} for VM ${index} is already in use on the node`);
+      if (used.has(mac)) throw new CapacityError(`node ${node.name}: MAC ${mac} for VM ${index} is already in use on the node`, 'node');
       used.add(mac);
       const dir = join(jobDir, 'vms', name);
       const cpus = pins.cpus[index - 1] ?? [];
@@ -65,12 +65,13 @@ export function planJob(input: PlanInput, customMacs?: (node: string, index: num
  */
 export function pickQemuUid(c: Pick<SiteConfig, 'QEMU_UIDS'>, nodes: readonly Pick<NodeState, 'name' | 'busyQemuUids'>[]): number {
   const range = parseUidRange(c.QEMU_UIDS);
-  if (!range) throw new VtorqueError('CONFIG_INVALID', `QEMU_USER job-uid needs QEMU_UIDS, a range START-END of uids no user or group has; it is ${JSON.stringify(c.QEMU_UIDS)}`);
+  if (!range) throw new VtorqueError('CONFIG_INVALID', `QEMU_USER job-uid needs QEMU_UIDS, a range START-END of uids no user or group has; it is ${JSON.stringify(c.QEMU_UIDS)}`, { fault: 'node' });
   const busy = (uid: number): boolean => nodes.some((n) => n.busyQemuUids.has(uid));
   for (let uid = range.start; uid <= range.end; uid++) if (!busy(uid)) return uid;
   const size = range.end - range.start + 1;
   throw new CapacityError(
     `QEMU_UIDS ${range.start}-${range.end}: all ${size} uid(s) are held by domains on ${nodes.map((n) => `node ${n.name}`).join(', ')} (QEMU_USER job-uid gives every job its own); wait for jobs to end, remove leftover domains (vtorque gc) or widen QEMU_UIDS`,
+    'node',
   );
 }
 
@@ -78,15 +79,20 @@ function checkCapacity(node: NodeState, input: PlanInput): void {
   const { request: r, config: c } = input;
   const n = node.name;
   if (r.vms_per_node > c.MAX_VMS_PER_NODE) {
-    throw new CapacityError(`node ${n}: ${r.vms_per_node} VMs asked, MAX_VMS_PER_NODE is ${c.MAX_VMS_PER_NODE}`);
+    throw new CapacityError(`node ${n}: ${r.vms_per_node} VMs asked, MAX_VMS_PER_NODE is ${c.MAX_VMS_PER_NODE}`, 'job');
   }
   const cores = r.vcpus * r.vms_per_node + c.HOST_OS_CORE_COUNT;
   if (cores > node.capacity.cores) {
-    throw new CapacityError(`node ${n}: ${r.vms_per_node} VM(s) x ${r.vcpus} vCPU(s) + ${c.HOST_OS_CORE_COUNT} host core(s) = ${cores} cores, the node has ${node.capacity.cores}`);
+    throw new CapacityError(`node ${n}: ${r.vms_per_node} VM(s) x ${r.vcpus} vCPU(s) + ${c.HOST_OS_CORE_COUNT} host core(s) = ${cores} cores, the node has ${node.capacity.cores}`, 'job');
   }
   const mem = r.ram * r.vms_per_node;
   const avail = node.capacity.memMiB - c.HOST_OS_RAM_MB;
   if (mem > avail) {
-    throw new CapacityError(`node ${n}: ${r.vms_per_node} VM(s) x ${r.ram} MiB = ${mem} MiB, the node has ${node.capacity.memMiB} MiB minus ${c.HOST_OS_RAM_MB} MiB for the host = ${avail} MiB`);
+    throw new CapacityError(`node ${n}: ${r.vms_per_node} VM(s) x ${r.ram} MiB = ${mem} MiB, the node has ${node.capacity.memMiB} MiB minus ${c.HOST_OS_RAM_MB} MiB for the host = ${avail} MiB`, 'job');
+  }
+  // The job would fit an empty node: what other jobs' running domains take now is the node's
+  // problem (a forged request that skipped vsub's raise, a domain a crash left): requeue.
+  if (mem > avail - node.heldMemMiB) {
+    throw new CapacityError(`node ${n}: ${r.vms_per_node} VM(s) x ${r.ram} MiB = ${mem} MiB, but running domains already hold ${node.heldMemMiB} MiB of the ${avail} MiB the node has for VMs (${node.capacity.memMiB} MiB minus ${c.HOST_OS_RAM_MB} MiB for the host)`, 'node');
   }
 }

@@ -21,6 +21,8 @@ export interface NodeState {
    * DAC labels: a QEMU_USER job-uid job must take another.
    */
   readonly busyQemuUids: ReadonlySet<number>;
+  /** MiB that running domains on this node (any job) may take: the new job's VMs get what is left. */
+  readonly heldMemMiB: number;
 }
 
 export type DomainType = 'kvm' | 'qemu' | 'test';

@@ -38,7 +38,7 @@ export const baseRequest: VmRequest = {
 };
 
 export function bigNode(name = 'node01'): NodeState {
-  return { name, capacity: { cores: 16, memMiB: 65536, numa: { 0: [...Array(16).keys()] } }, usedMacs: new Set(), busyCpus: new Set(), busyQemuUids: new Set() };
+  return { name, capacity: { cores: 16, memMiB: 65536, numa: { 0: [...Array(16).keys()] } }, usedMacs: new Set(), busyCpus: new Set(), busyQemuUids: new Set(), heldMemMiB: 0 };
 }
 
 export function engineContext(config: SiteConfig, libvirt: LibvirtNode, progress?: (l: string) => void): EngineContext {

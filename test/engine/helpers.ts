@@ -28,6 +28,7 @@ const node = (name: string): NodeState => ({
   usedMacs: new Set(),
   busyCpus: new Set(),
   busyQemuUids: new Set(),
+  heldMemMiB: 0,
 });
 
 let jobs = 0;

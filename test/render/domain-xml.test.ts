@@ -228,7 +228,7 @@ describe('QEMU_USER job-uid: planJob → toDomainSpec → buildDomainXml', () =>
     request,
     config,
     // uid ...000 is held by another job's domain on the node: this job gets ...001.
-    nodes: [{ name: 'node01', capacity: { cores: 4, memMiB: 8192, numa: { 0: [0, 1, 2, 3] } }, usedMacs: new Set(), busyCpus: new Set(), busyQemuUids: new Set([2145000000]) }],
+    nodes: [{ name: 'node01', capacity: { cores: 4, memMiB: 8192, numa: { 0: [0, 1, 2, 3] } }, usedMacs: new Set(), busyCpus: new Set(), busyQemuUids: new Set([2145000000]), heldMemMiB: 0 }],
     baseImage: '/opt/vm-images/debian-12-x86_64.qcow2',
     uuid: () => '6f1c1b9e-3f43-4b4e-9a53-0c2f0e6b7a02',
   });

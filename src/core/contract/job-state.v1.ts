@@ -31,6 +31,15 @@ export interface JobStateV1 {
 
 export const STATE_FILES = { job: 'job.json', script: 'job-script', nodefile: 'nodefile', timeline: 'timeline.json', key: 'ssh/id_ed25519', vms: 'vms.json' } as const;
 
+/**
+ * Root's spool beside the job dirs (SPOOL_DIR/...): `records/<job>.json`, root's record of each VM
+ * job's start (what teardown acts on); `cancel/<job>/`, the owner's cancel directory, in which
+ * epilogue.precancel makes `requested`. The hook fronts (sh) test these paths without Node.
+ */
+export const RECORDS_DIR = 'records';
+export const CANCEL_DIR = 'cancel';
+export const CANCEL_MARKER = 'requested';
+
 /** A job id as one safe path element (Torque ids look like `123.server` or `123[4].server`). */
 export function jobDirName(jobId: string): string {
   const clean = jobId.replace(/[^A-Za-z0-9.-]+/g, '_').replace(/^[._-]+/, '');

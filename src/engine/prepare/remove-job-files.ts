@@ -8,6 +8,8 @@ import type { LogFn, PrepareTools } from './types.js';
 export interface RemoveJobFilesOptions {
   /** Keep `vms/*\/console.log` and the directories holding them. */
   readonly keepLogs: boolean;
+  /** The job's tmpfs as its start recorded it (default: where the config puts it now). */
+  readonly ramdisk?: string;
   readonly tools?: Partial<PrepareTools>;
   readonly log?: LogFn;
 }
@@ -26,7 +28,7 @@ export function jobDirPath(config: SiteConfig, jobId: string): string {
  */
 export async function removeJobFiles(config: SiteConfig, jobId: string, opts: RemoveJobFilesOptions): Promise<string[]> {
   const log = opts.log ?? (() => undefined);
-  const ramdisk = ramdiskPath(config, jobId);
+  const ramdisk = opts.ramdisk ?? ramdiskPath(config, jobId);
   const removed: string[] = [];
   const errors: unknown[] = [];
   const attempt = async (fn: () => Promise<void> | void): Promise<void> => {
