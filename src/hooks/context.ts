@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { VtorqueError } from '../core/errors.js';
+import { displayValue, VtorqueError, type Fault } from '../core/errors.js';
 
 import { HOOK_NAMES, type HookName } from '../core/contract/torque-hooks.js';
 
@@ -41,7 +41,10 @@ export function parseHookArgv(argv: readonly string[], torqueHome: string): Hook
   const need = prologue ? [7, 8] : [10, 11];
   if (!need.includes(pbs.length)) throw usage(`${hook} expects ${need.join(' or ')} arguments from pbs_mom, got ${pbs.length}`);
   if (!JOB_ID.test(jobId)) throw usage(`job id ${JSON.stringify(jobId)} is not a Torque job id`);
-  if (!NAME.test(user) || !NAME.test(group)) throw usage(`user/group ${JSON.stringify(`${user}/${group}`)} are not valid names`);
+  // The prologue resolves the owner by these names; teardown never needs them (root's record says who).
+  if (prologue && (!NAME.test(user) || !NAME.test(group))) {
+    throw usage(`job owner ${displayValue(user)} / group ${displayValue(group)}: expected user and group names of letters, digits, '.', '_' or '-' (at most 64 characters)`, 'job');
+  }
   const at = (i: number): string => pbs[i] ?? '';
   const derived = join(torqueHome, 'mom_priv', 'jobs', `${jobId}.SC`);
   if (prologue) {
@@ -54,6 +57,6 @@ export function parseHookArgv(argv: readonly string[], torqueHome: string): Hook
   };
 }
 
-function usage(msg: string): VtorqueError {
-  return new VtorqueError('USAGE', msg, { exitCode: 1 });
+function usage(msg: string, fault: Fault = 'node'): VtorqueError {
+  return new VtorqueError('USAGE', msg, { exitCode: 1, fault });
 }

@@ -67,9 +67,3 @@ export function clearAttempts(config: SiteConfig, jobId: string): void {
     // Best effort: a stale counter must never turn a started (or aborted) job into something else.
   }
 }
-
-/** The cancel marker `epilogue.precancel` (running as the job owner) drops; only the owner's counts. */
-export function cancelRequested(config: SiteConfig, jobId: string, ownerUid: number): boolean {
-  const st = lstatNoFollow(join(config.SPOOL_DIR, 'cancel', jobId), { trusted: true });
-  return st !== null && st.isFile() && st.uid === ownerUid;
-}

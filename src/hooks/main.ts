@@ -35,7 +35,16 @@ await runMain('vtorque', async () => {
     for (const line of formatSelfCheck(unsafe)) say(`vTorque: refusing to run: ${line}`);
     return 1;
   }
-  const ctx = parseHookArgv(argv, config.TORQUE_HOME);
+  let ctx;
+  try {
+    ctx = parseHookArgv(argv, config.TORQUE_HOME);
+  } catch (err) {
+    // What pbs_mom passed is refused (a user or group name we do not accept): the prologue's
+    // stdout is the job's output, so the reason reaches the user there, not only the hook's stderr.
+    if (hook !== 'prologue') throw err;
+    say(`vTorque: the VM job cannot start: ${reason(err)}. The job is aborted.`);
+    return PROLOGUE_EXIT.abort;
+  }
   const log = createLogger({ component: ctx.hook, level: config.LOG_LEVEL, logDir: config.LOG_DIR, human: config.PRINT_TO_STDOUT ? process.stdout : null }).child({ jobId: ctx.jobId });
   const layout = appLayout(import.meta.url);
   const alarm = readPrologAlarm(config.TORQUE_HOME) ?? 300;

@@ -1,6 +1,8 @@
 import { hostname } from 'node:os';
 import { VtorqueError } from '../core/errors.js';
 import { readFileNoFollow } from '../core/fs/index.js';
+import { parseResourceList } from '../core/qsub/resource-list.js';
+import { torqueSizeMiB } from '../core/qsub/size.js';
 
 export const shortName = (host: string): string => host.split('.')[0] ?? host;
 
@@ -9,22 +11,50 @@ export interface Allocation {
   /** Slots (cores) Torque gave the job on this node. */
   readonly localSlots: number;
   readonly localName: string;
+  /**
+   * Memory Torque allocated to the job on this node, from its resource list (the prologue's
+   * argv[5]), or null when the job asked Torque for none.
+   */
+  readonly memory: { readonly mib: number; readonly basis: string } | null;
 }
 
 /**
- * The job's allocation from PBS_NODEFILE (root's copy in TORQUE_HOME/aux): one line per slot.
- * This is what the VMs must fit in, whatever the job script claims.
+ * The job's allocation from PBS_NODEFILE (root's copy in TORQUE_HOME/aux: one line per slot) and
+ * the resource list pbs_mom passes. This is what the VMs must fit in, whatever the job script
+ * claims. pbs_mom always sets PBS_NODEFILE for the mother superior's prologue: without it the
+ * node is misconfigured (a node fault), never "no limit".
  */
-export function readAllocation(nodefile: string | undefined, local = hostname()): Allocation | null {
-  if (!nodefile) return null;
+export function readAllocation(nodefile: string | undefined, resources: string, local = hostname()): Allocation {
+  if (!nodefile) throw new VtorqueError('USAGE', 'pbs_mom gave the prologue no PBS_NODEFILE: cannot tell which cores Torque allocated to the job', { fault: 'node' });
   let text: string;
   try {
     text = readFileNoFollow(nodefile.replace(/\/{2,}/g, '/'), 16 << 20);
   } catch (err) {
-    throw new VtorqueError('COMMAND_FAILED', `cannot read the job's node file ${nodefile}: ${(err as Error).message}`, { cause: err });
+    throw new VtorqueError('COMMAND_FAILED', `cannot read the job's node file ${nodefile}: ${(err as Error).message}`, { cause: err, fault: 'node' });
   }
   const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
   const nodes = [...new Set(lines.map(shortName))];
   const me = shortName(local);
-  return { nodes, localName: me, localSlots: lines.filter((l) => shortName(l) === me).length };
+  const localSlots = lines.filter((l) => shortName(l) === me).length;
+  return { nodes, localName: me, localSlots, memory: allocatedMemory(resources, Math.max(1, nodes.length), localSlots) };
+}
+
+/**
+ * Torque's memory limits for the job on one node: `mem` and `vmem` are for the whole job (a
+ * node's share is the total over the job's nodes), `pmem` and `pvmem` per process, i.e. per slot.
+ * Every limit given binds, so the smallest counts. A value Torque would not have accepted is refused.
+ */
+export function allocatedMemory(resources: string, nodeCount: number, localSlots: number): Allocation['memory'] {
+  const list = parseResourceList(resources);
+  let best: { mib: number; basis: string } | null = null;
+  for (const [key, perSlot] of [['mem', false], ['vmem', false], ['pmem', true], ['pvmem', true]] as const) {
+    const value = list.get(key);
+    if (value === undefined) continue;
+    const mib = torqueSizeMiB(value);
+    if (mib === undefined) throw new VtorqueError('REQUEST_INVALID', `the job's resource ${key}=${value} is not a Torque size (a number with b, kb, mb, gb or tb)`, { fault: 'job' });
+    const local = Math.floor(perSlot ? mib * localSlots : mib / nodeCount);
+    const basis = perSlot ? `${key}=${value} x ${localSlots} slot(s)` : nodeCount > 1 ? `${key}=${value} / ${nodeCount} nodes` : `${key}=${value}`;
+    if (best === null || local < best.mib) best = { mib: local, basis };
+  }
+  return best;
 }

@@ -1,25 +1,27 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { SiteConfig } from '../core/config/schema.js';
 import { decodeJobScript } from '../core/contract/job-script.v1.js';
 import { VtorqueError } from '../core/errors.js';
-import { mkdirPrivate, readFileNoFollow } from '../core/fs/index.js';
+import { readFileNoFollow } from '../core/fs/index.js';
 import type { AppLayout } from '../core/install/paths.js';
 import { hostCapacity } from '../core/node/capacity.js';
 import { listPoolImages } from '../core/pool/images.js';
 import { applyPolicy } from '../core/request/index.js';
-import { jobDirName, observeNode, reapOrphans, startComponents, startJobVms, stopComponents, stopJobVms, type EngineContext, type EngineLog } from '../engine/index.js';
+import type { VmRequest } from '../core/request/types.js';
+import {
+  cancelRequested, componentStops, jobDirName, observeNode, openCancelSignal, ramdiskPath, reapOrphans, removeCancelSignal, removeJobRecord,
+  startComponents, startJobVms, stopJob, updateJobRecord, writeJobRecord, type EngineContext, type EngineLog, type JobRecordV1,
+} from '../engine/index.js';
 import { vmNodeFile } from '../engine/guest-files.js';
 import { NODE_FILE_DIR } from '../guest/index.js';
 import { withDeadline } from '../engine/libvirt/index.js';
 import { torqueActiveJobs } from './active-jobs.js';
-import { isRequestError, reason } from './classify.js';
+import { cancelled, faultOf, reason, type Fault } from './classify.js';
 import type { HookContext } from './context.js';
 import { bootFilesFor, nodeEngine, poolImagePath } from './engine-context.js';
 import { MAX_NODE_FAULTS, PROLOGUE_EXIT } from './exit-codes.js';
-import { cancelRequested, clearAttempts, countAttempt, writeJobState } from './job-state.js';
-import { readAllocation } from './nodes.js';
+import { clearAttempts, countAttempt, writeJobState } from './job-state.js';
+import { readAllocation, type Allocation } from './nodes.js';
 import { resolveOwner } from './owner.js';
 
 export interface PrologueDeps {
@@ -35,8 +37,9 @@ export interface PrologueDeps {
 
 /**
  * The mother superior prologue for a VM job: read the request from Torque's copy of the job
- * script, re-validate it against policy and the node allocation, boot the VMs, leave the job state
- * for the runner. Exit 0 run / 1 abort (request, policy, cancel, repeated node faults) / 2 requeue.
+ * script, re-validate it against policy and the node allocation, record what teardown will need,
+ * boot the VMs, leave the job state for the runner. Exit 0 run / 1 abort (the job's fault, a
+ * cancel, repeated node faults) / 2 requeue (a node fault).
  */
 export async function runPrologue(ctx: HookContext, deps: PrologueDeps): Promise<number> {
   const { config: c, say } = deps;
@@ -45,30 +48,33 @@ export async function runPrologue(ctx: HookContext, deps: PrologueDeps): Promise
     decoded = decodeJobScript(readFileNoFollow(ctx.scriptPath, 64 << 20), ctx.scriptPath);
   } catch (err) {
     // A malformed or forged request: the user's to fix, so say it in the job's output and abort.
-    deps.say(`vTorque: the VM job cannot start: ${reason(err)}. The job is aborted.`);
+    say(`vTorque: the VM job cannot start: ${reason(err)}. The job is aborted.`);
+    dropCancelSignal(c, ctx.jobId, deps.log);
     return PROLOGUE_EXIT.abort;
   }
-  if (!decoded) return ctx.origRc; // the front saw the marker, the file no longer has it: plain job
+  if (!decoded) {
+    dropCancelSignal(c, ctx.jobId, deps.log);
+    return ctx.origRc; // the front saw the marker, the file no longer has it: plain job
+  }
   let engine: EngineContext | undefined;
-  let owner: Awaited<ReturnType<typeof resolveOwner>> | undefined;
+  let record: JobRecordV1 | undefined;
   const cancel = new AbortController();
   let poll: NodeJS.Timeout | undefined;
   try {
-    // Where epilogue.precancel, running as the job owner, may drop its cancel marker (sticky, like /tmp).
-    mkdirPrivate(join(c.SPOOL_DIR, 'cancel'), 0o1733);
-    owner = await resolveOwner(ctx.user, ctx.group);
+    const owner = await resolveOwner(ctx.user, ctx.group);
     const request = applyPolicy(decoded.request, c, listPoolImages(c.VM_IMG_DIR).map((i) => i.name), ctx.scriptPath).request;
-    const alloc = readAllocation(deps.env.PBS_NODEFILE);
-    if (alloc && alloc.nodes.length > 1) {
-      throw new VtorqueError('NOT_SUPPORTED', `multi-node VM jobs are not supported yet (nodes: ${alloc.nodes.join(', ')})`);
-    }
-    const need = request.vcpus * request.vms_per_node + c.HOST_OS_CORE_COUNT + (request.iocm ? request.iocm_max_cores : 0);
-    if (alloc && alloc.localSlots < need) {
-      throw new VtorqueError('CAPACITY', `Torque gave this job ${alloc.localSlots} core(s) on ${alloc.localName}, its VMs need ${need} (${request.vms_per_node} x ${request.vcpus} vCPUs + ${c.HOST_OS_CORE_COUNT} for the host): submit it with vsub, which asks for them`);
-    }
-    if (cancelRequested(c, ctx.jobId, owner.uid)) throw new VtorqueError('NOT_SUPPORTED', 'the job was cancelled before its VMs started');
+    const alloc = readAllocation(deps.env.PBS_NODEFILE, ctx.resources);
+    checkAllocation(request, alloc, c);
+
+    // The first things made: the owner's cancel directory, then root's record of the job, which
+    // is all the epilogue, a cancel and gc will act on (the .SC is the owner's from now on).
+    openCancelSignal(c, ctx.jobId, owner);
+    if (cancelRequested(c, ctx.jobId)) throw cancelled('the job was cancelled before its VMs started');
+    const component = { jobId: ctx.jobId, user: owner.user, node: alloc.localName, request };
+    record = { version: 1, jobId: ctx.jobId, owner: { user: owner.user, uid: owner.uid }, node: alloc.localName, keepLogs: request.debug, componentStops: componentStops(c, component), vms: [], ramdisk: null, qemuUid: null, createdMs: Date.now() };
+    writeJobRecord(c, record);
     poll = setInterval(() => {
-      if (owner && cancelRequested(c, ctx.jobId, owner.uid)) cancel.abort(new VtorqueError('NOT_SUPPORTED', 'the job was cancelled while its VMs were booting'));
+      if (cancelRequested(c, ctx.jobId)) cancel.abort(cancelled('the job was cancelled while its VMs were booting'));
     }, 1000);
 
     // Torque kills the prologue at its alarm: finish (or fail and tear down) well before that.
@@ -80,52 +86,93 @@ export async function runPrologue(ctx: HookContext, deps: PrologueDeps): Promise
     const left = Math.max(10, deadline - Math.ceil((performance.now() - began) / 1000));
     const config: SiteConfig = { ...c, PROLOGUE_TIMEOUT: left, TIMEOUT: Math.min(c.TIMEOUT, left) };
     engine = { ...opened, config };
-    const component = { jobId: ctx.jobId, user: owner.user, node: alloc?.localName ?? '', request };
     await startComponents(config, component, deps.log);
     const baseImage = poolImagePath(config, request.img);
     const guestNodeFile = `${NODE_FILE_DIR}/${jobDirName(ctx.jobId)}`;
-    let started;
-    try {
-      started = await startJobVms(
-        {
-          job: { jobId: ctx.jobId, owner },
-          request,
-          // Observed under the node lock, after the jobs starting before this one defined their VMs.
-          nodes: async () => [await observeNode(alloc?.localName ?? '', hostCapacity(), opened.libvirt)],
-          baseImage,
-          boot: bootFilesFor(baseImage, existsSync),
-          guestEnv: guestEnv(ctx, deps.env, request.vcpus * request.vms_per_node, guestNodeFile),
-          uuid: randomUUID,
-          signal: cancel.signal,
+    const started = await startJobVms(
+      {
+        job: { jobId: ctx.jobId, owner },
+        request,
+        // Observed under the node lock, after the jobs starting before this one defined their VMs.
+        nodes: async () => [await observeNode(alloc.localName, hostCapacity(), opened.libvirt)],
+        baseImage,
+        boot: bootFilesFor(config, baseImage, deps.log),
+        guestEnv: guestEnv(ctx, deps.env, request.vcpus * request.vms_per_node, guestNodeFile),
+        uuid: randomUUID,
+        signal: cancel.signal,
+        onPlanned: (plan) => {
+          record = updateJobRecord(c, record as JobRecordV1, { vms: plan.vms.map((v) => v.name), qemuUid: plan.qemuUid, ramdisk: request.fs_type === 'ramdisk' ? ramdiskPath(c, ctx.jobId) : null });
         },
-        engine,
-      );
-    } catch (err) {
-      await stopComponents(config, component, deps.log);
-      throw err;
-    }
-    try {
-      writeJobState(config, { jobId: ctx.jobId, owner }, request, decoded.script, started.vms, vmNodeFile(started.vms), started.timeline);
-    } catch (err) {
-      await stopJobVms(ctx.jobId, engine, { keepLogs: request.debug }).catch(() => undefined);
-      await stopComponents(config, component, deps.log);
-      throw err;
-    }
+      },
+      engine,
+    );
+    writeJobState(config, { jobId: ctx.jobId, owner }, request, decoded.script, started.vms, vmNodeFile(started.vms), started.timeline);
     const phases = started.timeline.map((m) => `${m.phase} ${((m.endMs - m.startMs) / 1000).toFixed(1)}s`).join(', ');
     clearAttempts(c, ctx.jobId);
     say(`vTorque: ${started.vms.length} VM(s) ready in ${((started.timeline.at(-1)?.endMs ?? 0) / 1000).toFixed(1)} s (${phases}); the job starts in ${started.vms[0]?.name}`);
     return PROLOGUE_EXIT.run;
   } catch (err) {
-    return failed(ctx, deps, err, owner !== undefined && cancelRequested(c, ctx.jobId, owner.uid));
+    const fault: Fault = record !== undefined && cancelRequested(c, ctx.jobId) ? 'cancel' : faultOf(err);
+    if (record) await undoStart(engine, record, deps);
+    else dropCancelSignal(c, ctx.jobId, deps.log); // the front may have made it; nothing else exists yet
+    return failed(ctx, deps, err, fault);
   } finally {
     if (poll) clearInterval(poll);
     await engine?.libvirt.close().catch(() => undefined);
   }
 }
 
-function failed(ctx: HookContext, deps: PrologueDeps, err: unknown, cancelled: boolean): number {
-  deps.log.warn({ err: reason(err) }, 'prologue failed');
-  if (cancelled || isRequestError(err)) {
+/**
+ * The VMs and components this job must fit in: the cores and the memory Torque allocated to it on
+ * this node (a request forged with plain qsub skips vsub's honest raise; refused here, the job's fault).
+ */
+function checkAllocation(request: VmRequest, alloc: Allocation, c: SiteConfig): void {
+  if (alloc.nodes.length > 1) {
+    throw new VtorqueError('NOT_SUPPORTED', `multi-node VM jobs are not supported yet (nodes: ${alloc.nodes.join(', ')})`, { fault: 'job' });
+  }
+  const cores = request.vcpus * request.vms_per_node + c.HOST_OS_CORE_COUNT + (request.iocm ? request.iocm_max_cores : 0);
+  if (alloc.localSlots < cores) {
+    throw new VtorqueError('CAPACITY', `Torque gave this job ${alloc.localSlots} core(s) on ${alloc.localName}, its VMs need ${cores} (${request.vms_per_node} x ${request.vcpus} vCPUs + ${c.HOST_OS_CORE_COUNT} for the host): submit it with vsub, which asks for them`, { fault: 'job' });
+  }
+  const mib = request.ram * request.vms_per_node + c.HOST_OS_RAM_MB;
+  if (alloc.memory === null) {
+    throw new VtorqueError('CAPACITY', `the job asked Torque for no memory (no mem, pmem or vmem), its VMs need ${mib} MiB on ${alloc.localName}: submit it with vsub, which asks for it`, { fault: 'job' });
+  }
+  if (alloc.memory.mib < mib) {
+    throw new VtorqueError('CAPACITY', `Torque gave this job ${alloc.memory.mib} MiB on ${alloc.localName} (${alloc.memory.basis}), its VMs need ${mib} MiB (${request.vms_per_node} x ${request.ram} MiB + ${c.HOST_OS_RAM_MB} MiB for the host): submit it with vsub, which asks for it`, { fault: 'job' });
+  }
+}
+
+/**
+ * A start that failed undoes what it made (startJobVms already removed its VMs): components,
+ * the cancel directory, the record. What cannot be undone stays recorded for the epilogue.
+ */
+async function undoStart(engine: EngineContext | undefined, record: JobRecordV1, deps: PrologueDeps): Promise<void> {
+  try {
+    if (engine) {
+      const stopped = await stopJob(engine, record.jobId, record);
+      if (stopped.problems.length > 0) deps.log.warn({ problems: stopped.problems }, 'undoing the failed start left work for the epilogue');
+      return;
+    }
+    // No engine yet: nothing but the cancel directory and the record exist.
+    dropCancelSignal(deps.config, record.jobId, deps.log);
+    removeJobRecord(deps.config, record.jobId);
+  } catch (err) {
+    deps.log.warn({ err: reason(err) }, 'undoing the failed start failed; the epilogue goes on from the record');
+  }
+}
+
+function dropCancelSignal(c: SiteConfig, jobId: string, log: EngineLog): void {
+  try {
+    removeCancelSignal(c, jobId);
+  } catch (err) {
+    log.warn({ err: reason(err) }, 'removing the cancel directory failed; gc will');
+  }
+}
+
+function failed(ctx: HookContext, deps: PrologueDeps, err: unknown, fault: Fault): number {
+  deps.log.warn({ err: reason(err), fault }, 'prologue failed');
+  if (fault !== 'node') {
     clearAttempts(deps.config, ctx.jobId);
     deps.say(`vTorque: the VM job cannot start: ${reason(err)}. The job is aborted.`);
     return PROLOGUE_EXIT.abort;
@@ -136,7 +183,7 @@ function failed(ctx: HookContext, deps: PrologueDeps, err: unknown, cancelled: b
     deps.say(`vTorque: the VMs failed to start on this node ${attempt} times (last: ${reason(err)}). The job is aborted instead of requeued again.`);
     return PROLOGUE_EXIT.abort;
   }
-  deps.say(`vTorque: the VMs failed to start (attempt ${attempt} of ${MAX_NODE_FAULTS}): ${reason(err)}. Torque will requeue the job.`);
+  deps.say(`vTorque: the VMs failed to start (attempt ${attempt} of ${MAX_NODE_FAULTS}): ${reason(err)}. This is a problem of the node, not of the job: Torque will requeue the job.`);
   return PROLOGUE_EXIT.requeue;
 }
 

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -24,11 +25,6 @@ const attemptFiles = (): string[] => entries(join(s.spool, 'attempts'));
 const cancelMarkers = (): string[] => entries(join(s.spool, 'cancel'));
 /** The Node side's logs: a file appears as soon as that hook's Node process starts. */
 const nodeLogs = (): string[] => entries(s.logDir);
-/** Where earlier VM prologues leave the precancel marker dir on a node (root, sticky, 1733). */
-const makeCancelDir = (): void => {
-  mkdirSync(join(s.spool, 'cancel'), { recursive: true });
-  chmodSync(join(s.spool, 'cancel'), 0o1733);
-};
 /** A site epilogue snippet recording which VM state dirs exist when the epilogue starts (before our teardown). */
 const recordStateSnippet = (): string => `ls '${join(s.spool, 'jobs')}' > '${s.ctl}/state-at-epilogue' 2>/dev/null`;
 const stateAtEpilogue = (): string => s.ctlFile('state-at-epilogue');
@@ -94,14 +90,16 @@ describe('3. the site hooks (.orig) are chained and their verdicts kept', () => 
     expect(stateDirs()).toEqual([]);
   });
 
-  it('(b) prologue.orig exits 1: aborted, our Node prologue never ran, the epilogue still ran', async () => {
+  it('(b) prologue.orig exits 1: aborted, our Node prologue never ran, the epilogue still ran (its site part only)', async () => {
     s.site('prologue', { rc: 1, say: 'site prologue: node unhealthy' });
     const r = await s.run(vmJob, { maxStarts: 3 });
     expect(r).toMatchObject({ verdict: 'aborted', exitStatus: -2, attempts: [{ prologueRc: 1, epilogueRc: 0, exitStatus: -2 }] });
     expect(r.stdout).toBe('site prologue: node unhealthy\n');
-    expect(nodeLogs()).toEqual(['epilogue.log']); // no prologue.log: Node never started for the prologue
+    // Nothing was started, so nothing is recorded: neither hook starts Node.
+    expect(nodeLogs()).toEqual([]);
     expect(s.siteRuns('epilogue')).toEqual([[11, 0]]);
     expect(stateDirs()).toEqual([]);
+    expect(cancelMarkers()).toEqual([]); // the front's early cancel directory went with the refusal
   });
 
   it('(b2) prologue.orig exits 2: kept as a requeue, Node not started', async () => {
@@ -109,7 +107,7 @@ describe('3. the site hooks (.orig) are chained and their verdicts kept', () => 
     const r = await s.run(vmJob, { maxStarts: 2 });
     expect(r.verdict).toBe('requeued-limit');
     expect(r.attempts.map((a) => [a.prologueRc, a.epilogueRc])).toEqual([[2, 0], [2, 0]]);
-    expect(nodeLogs()).toEqual(['epilogue.log']);
+    expect(nodeLogs()).toEqual([]);
     expect(attemptFiles()).toEqual([]); // the site's faults are not counted as ours
   });
 
@@ -136,14 +134,16 @@ describe('4. exit-code mapping: node faults requeue, but never in a hot loop', (
     expect(r).toMatchObject({ verdict: 'aborted', exitStatus: -2 });
     const starts = s.ctlFile('ou-all').split('--- end of start\n').filter(Boolean);
     expect(starts).toHaveLength(3);
-    expect(starts[0]).toMatch(/vTorque: the VMs failed to start \(attempt 1 of 3\): libvirt open .*\. Torque will requeue the job\./);
+    expect(starts[0]).toMatch(/vTorque: the VMs failed to start \(attempt 1 of 3\): libvirt open .*\. This is a problem of the node, not of the job: Torque will requeue the job\./);
     expect(starts[1]).toContain('failed to start (attempt 2 of 3)');
     expect(starts[2]).toMatch(/failed to start on this node 3 times \(last: libvirt open .*\)\. The job is aborted instead of requeued again\./);
     expect(starts.map((t) => /counter: (.*)\n/.exec(t)?.[1])).toEqual(['1', '2', '']); // kept across requeues, dropped at the abort
     expect(r.stdout).toContain('aborted instead of requeued');
-    // The epilogue could not reach libvirt either: it says so and returns 1 (logged only by pbs_mom).
-    expect(r.attempts.map((a) => a.epilogueRc)).toEqual([1, 1, 1]);
-    expect(r.stdout).toContain(`vTorque: teardown of job ${r.jobId} failed`);
+    // Each failed start undid itself (it had made nothing but its record): the epilogue has
+    // nothing to do, says nothing and needs no libvirt.
+    expect(r.attempts.map((a) => a.epilogueRc)).toEqual([0, 0, 0]);
+    expect(r.stdout).not.toContain('teardown');
+    expect(entries(join(s.spool, 'records'))).toEqual([]);
     expect(stateDirs()).toEqual([]);
     expect(attemptFiles()).toEqual([]); // the job is over: its fault counter goes with it
   }, 60_000);
@@ -248,40 +248,43 @@ describe('8. $prologalarm', () => {
     expect(pro?.ms).toBeGreaterThanOrEqual(2900);
     expect(pro?.ms).toBeLessThan(6000);
     expect(r).toMatchObject({ verdict: 'requeued-limit', attempts: [{ prologueRc: -4, epilogueRc: 0, exitStatus: -14 }] });
-    expect(nodeLogs()).toEqual(['epilogue.log']);
+    expect(nodeLogs()).toEqual([]); // killed in the site's part: our Node prologue never began
     expect(stateDirs()).toEqual([]);
     expect(attemptFiles()).toEqual([]);
   }, 30_000);
 });
 
-describe('9. epilogue.precancel runs as the owner and only drops a marker', () => {
-  it('qdel during the prologue: the owner\'s marker stops the Node prologue ("cancelled"), the epilogue removes it', async () => {
-    makeCancelDir();
+describe('9. epilogue.precancel runs as the owner and only makes a marker in the job\'s own cancel directory', () => {
+  /** The installed precancel as pbs_mom runs it (as the owner), from a root-run site prologue: a qdel landing mid-prologue. */
+  const qdelFromSitePrologue = (): string =>
+    `setpriv --reuid=${s.uid} --regid=${s.uid} --clear-groups -- '${join(s.momPriv, 'epilogue.precancel')}' "$1" "$2" "$3" "$4" 0 "$5" '' "$6" "$7" 0 "$8"; ` +
+    `stat -c %u '${join(s.spool, 'cancel')}'/"$1"/requested > '${s.ctl}/marker-owner' 2>/dev/null`;
+
+  it('qdel while the site prologue still runs: the marker in the owner\'s directory stops the Node prologue ("cancelled"), nothing is left', async () => {
     s.site('prologue', { sleep: 2 }); // the cancel lands while the site prologue still runs
-    s.site('epilogue', { sh: `stat -c %u '${join(s.spool, 'cancel')}'/"$1" > '${s.ctl}/marker-owner' 2>/dev/null` });
     const r = await s.run(vmJob, { cancelAfter: 0.5, maxStarts: 3 });
     expect(r.hooks.map((h) => [h.hook, h.rc])).toEqual([['epilogue.precancel', 0], ['prologue', 1], ['epilogue', 0]]);
     expect(r).toMatchObject({ verdict: 'aborted', exitStatus: 271, canceled: true });
     expect(r.stdout).toContain('vTorque: the VM job cannot start: the job was cancelled before its VMs started. The job is aborted.');
     expect(s.siteRuns('epilogue.precancel')).toEqual([[11, s.uid]]);
-    expect(s.ctlFile('marker-owner')).toBe(`${s.uid}\n`);
     expect(cancelMarkers()).toEqual([]);
+    expect(entries(join(s.spool, 'records'))).toEqual([]);
     expect(stateDirs()).toEqual([]);
     expect(attemptFiles()).toEqual([]);
   });
 
-  it('called directly as the owner: the marker is the owner\'s, the next prologue exits 1 "cancelled"', async () => {
-    makeCancelDir();
+  it('called directly: before any start there is no directory (nothing made); during one the marker is the owner\'s and the prologue exits 1 "cancelled"', async () => {
     const job = stageJob(s, `901.${HOST}`, vmJobScript(), 2);
     try {
       const pc = await callHook(s, 'epilogue.precancel', epilogueArgv(job, { session: '4242', exit: 0 }));
       expect(pc).toMatchObject({ rc: 0, stdout: '' });
-      const marker = statSync(join(s.spool, 'cancel', job.jobId));
-      expect(marker.uid).toBe(s.uid);
+      expect(cancelMarkers()).toEqual([]);
       expect(nodeLogs()).toEqual([]); // precancel never starts Node (it blocks pbs_mom)
+      s.site('prologue', { sh: qdelFromSitePrologue() });
       const pro = await callHook(s, 'prologue', prologueArgv(job), job.nodefile);
       expect(pro.rc).toBe(1);
       expect(pro.stdout).toContain('cancelled');
+      expect(s.ctlFile('marker-owner')).toBe(`${s.uid}\n`);
       expect(stateDirs()).toEqual([]);
       const epi = await callHook(s, 'epilogue', epilogueArgv(job, { exit: 271 }), job.nodefile);
       expect(epi.rc).toBe(0);
@@ -291,30 +294,41 @@ describe('9. epilogue.precancel runs as the owner and only drops a marker', () =
     }
   });
 
-  it('qdel of a plain job: the owner\'s marker is dropped and removed by the epilogue front (Node never starts)', async () => {
-    makeCancelDir();
+  it('qdel of a plain job: precancel makes nothing, Node never starts', async () => {
     writeFileSync(join(s.work, 'sleepy.sh'), '#!/bin/sh\nsleep 20\n', { mode: 0o755 });
     chownSync(join(s.work, 'sleepy.sh'), s.uid, s.uid);
-    s.site('epilogue', { sh: `stat -c %u '${join(s.spool, 'cancel')}'/"$1" > '${s.ctl}/marker-owner' 2>/dev/null` });
     const r = await s.run(['sleepy.sh'], { cancelAfter: 1 });
     expect(r.hooks.map((h) => [h.hook, h.rc])).toEqual([['prologue', 0], ['epilogue.precancel', 0], ['epilogue', 0]]);
     expect(r).toMatchObject({ verdict: 'run', exitStatus: 271, canceled: true });
-    expect(s.ctlFile('marker-owner')).toBe(`${s.uid}\n`);
-    expect(cancelMarkers()).toEqual([]); // else it would stay forever, and abort a later VM job reusing the id
+    expect(cancelMarkers()).toEqual([]);
     expect(nodeLogs()).toEqual([]);
   });
 
-  it('a marker owned by another user is ignored: the prologue proceeds', async () => {
-    // A root-run site prologue plants a marker owned by nobody (65534) just before ours runs.
+  it('a directory another user planted where the job\'s goes (an older sticky cancel dir) is replaced: the job boots, the parent becomes root 0711', async () => {
     const dir = join(s.spool, 'cancel');
-    s.site('prologue', { sh: `mkdir -p -m 1733 '${dir}' && : > '${dir}'/"$1" && chown 65534:65534 '${dir}'/"$1"` });
-    s.site('epilogue', { sh: `stat -c %u '${dir}'/"$1" > '${s.ctl}/marker-owner' 2>/dev/null` });
-    const r = await s.run(vmJob);
-    expect(r.attempts).toEqual([expect.objectContaining({ prologueRc: 0, epilogueRc: 0 })]);
-    expect(r.stdout).toMatch(/VM\(s\) ready in/);
-    expect(s.ctlFile('marker-owner')).toBe('65534\n');
-    expect(cancelMarkers()).toEqual([]); // the epilogue removes whatever marker the job has
-    expect(stateDirs()).toEqual([]);
+    mkdirSync(dir, { recursive: true });
+    chmodSync(dir, 0o1733);
+    const job = stageJob(s, `902.${HOST}`, vmJobScript(), 2);
+    try {
+      // As nobody (65534), before the job starts: the victim's predictable job id, with a marker in it.
+      const plant = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', 'mkdir', '-p', join(dir, job.jobId, 'requested')]);
+      expect(plant.status).toBe(0);
+      expect(statSync(join(dir, job.jobId)).uid).toBe(65534);
+      const pro = await callHook(s, 'prologue', prologueArgv(job), job.nodefile);
+      expect(pro.rc).toBe(0);
+      expect(pro.stdout).not.toContain('cancelled');
+      expect(statSync(dir).mode & 0o7777).toBe(0o711);
+      expect([statSync(join(dir, job.jobId)).uid, statSync(join(dir, job.jobId)).mode & 0o7777]).toEqual([s.uid, 0o700]);
+      expect(entries(join(dir, job.jobId))).toEqual([]);
+      // Nobody else can make or enter an entry there now.
+      expect(spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', 'mkdir', join(dir, job.jobId, 'requested')]).status).not.toBe(0);
+      expect(spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', 'mkdir', join(dir, '903.x')]).status).not.toBe(0);
+      await callHook(s, 'epilogue', epilogueArgv(job), job.nodefile);
+      expect(cancelMarkers()).toEqual([]);
+      expect(stateDirs()).toEqual([]);
+    } finally {
+      unstageJob(s, job);
+    }
   });
 });
 

@@ -199,15 +199,18 @@ export function unstageJob(s: HookSite, job: DirectJob): void {
   rmSync(join(s.torqueHome, 'aux', job.jobId), { force: true });
 }
 
+/** The resource list pbs_mom passes a direct job's hooks: what vsub would have raised for the base request. */
+export const DIRECT_RESOURCES = 'nodes=1:ppn=2,neednodes=1:ppn=2,mem=1gb';
+
 /** pbs_mom's prologue argv[1..8] for a direct job; `withScript: false` gives older Torque's 7. */
-export function prologueArgv(job: DirectJob, withScript = true): string[] {
-  const args = [job.jobId, TEST_USER, TEST_USER, 'direct', 'nodes=1:ppn=2,neednodes=1:ppn=2', 'batch', ''];
+export function prologueArgv(job: DirectJob, withScript = true, resources = DIRECT_RESOURCES): string[] {
+  const args = [job.jobId, TEST_USER, TEST_USER, 'direct', resources, 'batch', ''];
   return withScript ? [...args, job.sc] : args;
 }
 
 /** pbs_mom's epilogue-family argv[1..11]; `withScript: false` gives older Torque's 10. */
 export function epilogueArgv(job: DirectJob, o: { session?: string; used?: string; exit?: number; withScript?: boolean } = {}): string[] {
-  const args = [job.jobId, TEST_USER, TEST_USER, 'direct', o.session ?? '0', 'nodes=1:ppn=2,neednodes=1:ppn=2', o.used ?? '', 'batch', '', String(o.exit ?? 0)];
+  const args = [job.jobId, TEST_USER, TEST_USER, 'direct', o.session ?? '0', DIRECT_RESOURCES, o.used ?? '', 'batch', '', String(o.exit ?? 0)];
   return o.withScript === false ? args : [...args, job.sc];
 }
 

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createRenderer } from '../../src/core/render/index.js';
@@ -46,16 +46,82 @@ describe('installed hook fronts', () => {
     expect(existsSync(fx.marker)).toBe(false);
   });
 
-  it('epilogue: a VM job goes to node with hook name, the .orig exit code and the original argv', () => {
+  it('epilogue: the .SC decides nothing: a request line there without root\'s record or state dir is a plain job', () => {
     const argv = ['12.host', 'alice', 'alice', 'job', '77', 'ncpus=1', 'cput=0', 'batch', '', '0', jobScript('12.host.SC', true)];
-    expect(run(join(fx.momPriv, 'epilogue'), argv)).toBe(0); // the fake node's exit code
-    expect(nodeArgs()).toEqual([join(lib, 'dist', 'hook.mjs'), 'epilogue', '4', ...argv]);
+    expect(run(join(fx.momPriv, 'epilogue'), argv)).toBe(4); // epilogue.orig's verdict, node never started
+    expect(existsSync(fx.marker)).toBe(false);
   });
 
-  it('prologue.parallel (no .orig): finds the job script in the jobs dir when argv is short', () => {
+  it('prologue.parallel never starts node, even for a VM job (the mother superior boots every VM)', () => {
     jobScript('42.host.SC', true);
     expect(run(join(fx.momPriv, 'prologue.parallel'), ['42.host'])).toBe(0);
-    expect(nodeArgs()).toEqual([join(lib, 'dist', 'hook.mjs'), 'prologue.parallel', '0', '42.host']);
+    expect(existsSync(fx.marker)).toBe(false);
+  });
+});
+
+/** A front rendered with its own spool dir (the installed ones use /var/spool/vtorque). */
+function renderedFront(hook: Parameters<typeof hookFrontVars>[0], spool: string, orig: string | null): string {
+  const vars = hookFrontVars(hook, { momPriv: fx.momPriv, torqueHome: fx.torqueHome, nodePath: fx.nodePath, hookBundle: '/b/hook.mjs', spoolDir: spool });
+  const front = join(fx.root, `${hook}-${Math.random().toString(36).slice(2)}.sh`);
+  writeFileSync(front, renderHookFront(createRenderer(join(fx.source, 'templates')), { ...vars, origPath: orig ?? join(fx.root, 'no-orig') }));
+  chmodSync(front, 0o755);
+  expect(spawnSync('sh', ['-n', front]).status).toBe(0);
+  return front;
+}
+
+describe('rendered prologue front: bounded look at the .SC', () => {
+  it('a sparse 8 GiB first line is not read: plain job, at once; a request on line 2 still goes to node', () => {
+    const orig = join(fx.root, 'ok-prologue');
+    writeFileSync(orig, '#!/bin/sh\nexit 0\n', { mode: 0o700 });
+    const front = renderedFront('prologue', join(fx.root, 'spool-pro'), orig);
+    const sc = join(fx.momPriv, 'jobs', '31.host.SC');
+    writeFileSync(sc, '#!/bin/sh ');
+    spawnSync('truncate', ['-s', '8G', sc]);
+    const t0 = performance.now();
+    expect(run(front, prologueArgv(sc))).toBe(0);
+    expect(performance.now() - t0).toBeLessThan(2000);
+    expect(existsSync(fx.marker)).toBe(false);
+    // A request line beyond the bounded prefix is not a VM job (vsub's line 1 is short).
+    writeFileSync(sc, `#!/bin/sh ${'x'.repeat(300)}\n#VTORQUE-REQUEST v1 eyJ2IjoxfQ\n`);
+    expect(run(front, prologueArgv(sc))).toBe(0);
+    expect(existsSync(fx.marker)).toBe(false);
+    writeFileSync(sc, '#!/bin/sh\n#VTORQUE-REQUEST v1 eyJ2IjoxfQ\nhostname\n');
+    expect(run(front, prologueArgv(sc))).toBe(0);
+    expect(nodeArgs()).toEqual(['/b/hook.mjs', 'prologue', '0', ...prologueArgv(sc)]);
+    rmSync(sc);
+  });
+});
+
+describe('rendered epilogue front', () => {
+  const epArgv = (id: string): string[] => [id, 'alice', 'alice', 'job', '77', 'ncpus=1', 'cput=0', 'batch', '', '0', join(fx.momPriv, 'jobs', `${id}.SC`)];
+  it('goes to node for a job with root\'s record or state dir, with hook name, the .orig exit code and the original argv', () => {
+    const spool = join(fx.root, 'spool-ep');
+    for (const hook of ['epilogue', 'epilogue.parallel'] as const) {
+      const front = renderedFront(hook, spool, null);
+      expect(run(front, epArgv('21.host'))).toBe(0);
+      expect(existsSync(fx.marker)).toBe(false);
+      mkdirSync(join(spool, 'records'), { recursive: true });
+      writeFileSync(join(spool, 'records', '21.host.json'), '{}');
+      expect(run(front, epArgv('21.host'))).toBe(0);
+      expect(nodeArgs()).toEqual(['/b/hook.mjs', hook, '0', ...epArgv('21.host')]);
+      rmSync(fx.marker);
+      mkdirSync(join(spool, 'jobs', '22.host'), { recursive: true });
+      expect(run(front, epArgv('22.host'))).toBe(0);
+      expect(nodeArgs()[3]).toBe('22.host');
+      rmSync(fx.marker);
+      rmSync(join(spool, 'records'), { recursive: true });
+    }
+  });
+
+  it('never reads the .SC: a sparse 8 GiB first line costs nothing', () => {
+    const sc = join(fx.momPriv, 'jobs', '23.host.SC');
+    writeFileSync(sc, '');
+    spawnSync('truncate', ['-s', '8G', sc]);
+    const front = renderedFront('epilogue', join(fx.root, 'spool-ep2'), null);
+    const t0 = performance.now();
+    expect(run(front, epArgv('23.host'))).toBe(0);
+    expect(performance.now() - t0).toBeLessThan(2000);
+    rmSync(sc);
   });
 });
 
@@ -77,21 +143,41 @@ describe('rendered prologue front', () => {
 });
 
 describe('rendered precancel front', () => {
-  it('drops a cancel marker named by the job id, never starts node, keeps the .orig verdict', () => {
+  it('makes the marker only in the job\'s own cancel directory, never starts node, keeps the .orig verdict', () => {
     const spool = join(fx.root, 'spool-precancel');
-    const vars = hookFrontVars('epilogue.precancel', { momPriv: fx.momPriv, torqueHome: fx.torqueHome, nodePath: fx.nodePath, hookBundle: '/b/hook.mjs', spoolDir: spool });
-    const front = join(fx.root, 'precancel.sh');
-    writeFileSync(front, renderHookFront(createRenderer(join(fx.source, 'templates')), { ...vars, origPath: join(fx.root, 'no-orig') }));
-    chmodSync(front, 0o755);
-    const argv = ['77.host', 'alice', 'alice', 'job', '0', 'nodes=1', '', 'batch', '', '0', join(fx.momPriv, 'jobs', '77.host.SC')];
-    expect(run(front, argv)).toBe(0); // no cancel dir yet: nothing written
-    expect(existsSync(join(spool, 'cancel', '77.host'))).toBe(false);
-    mkdirSync(join(spool, 'cancel'), { recursive: true, mode: 0o1733 });
-    expect(run(front, argv)).toBe(0);
-    expect(existsSync(join(spool, 'cancel', '77.host'))).toBe(true);
-    expect(run(front, ['../evil', ...argv.slice(1)])).toBe(0);
-    expect(existsSync(join(spool, 'evil'))).toBe(false);
+    const orig = join(fx.root, 'precancel-orig');
+    writeFileSync(orig, '#!/bin/sh\nexit 5\n', { mode: 0o755 });
+    const front = renderedFront('epilogue.precancel', spool, orig);
+    const argv = (id: string): string[] => [id, 'alice', 'alice', 'job', '0', 'nodes=1', '', 'batch', '', '0', join(fx.momPriv, 'jobs', `${id}.SC`)];
+    expect(run(front, argv('77.host'))).toBe(5); // no cancel dir (a plain job): nothing made, the verdict kept
+    expect(existsSync(join(spool, 'cancel'))).toBe(false);
+    mkdirSync(join(spool, 'cancel', '77.host'), { recursive: true });
+    mkdirSync(join(spool, 'cancel', '12_3_.srv'), { recursive: true });
+    expect(run(front, argv('77.host'))).toBe(5);
+    expect(statSync(join(spool, 'cancel', '77.host', 'requested')).isDirectory()).toBe(true);
+    expect(run(front, argv('77.host'))).toBe(5); // again: the marker exists, nothing changes
+    expect(run(front, argv('12[3].srv'))).toBe(5); // an array job id maps as the start names it
+    expect(existsSync(join(spool, 'cancel', '12_3_.srv', 'requested'))).toBe(true);
+    for (const bad of ['../evil', '.hidden', '7/../../x', '7;touch x', '']) expect(run(front, argv(bad))).toBe(5);
+    expect(readdirSync(join(spool, 'cancel')).sort()).toEqual(['12_3_.srv', '77.host']);
     expect(existsSync(fx.marker)).toBe(false);
+  });
+
+  it('a FIFO, a symlink or a file where the marker goes neither blocks nor is followed', () => {
+    const spool = join(fx.root, 'spool-precancel2');
+    const front = renderedFront('epilogue.precancel', spool, null);
+    const dir = join(spool, 'cancel', '78.host');
+    mkdirSync(dir, { recursive: true });
+    spawnSync('mkfifo', [join(dir, 'requested')]);
+    const t0 = performance.now();
+    expect(run(front, ['78.host', 'alice', 'alice', 'job', '0', '', '', 'batch', '', '0', 'x'])).toBe(0);
+    expect(performance.now() - t0).toBeLessThan(2000);
+    rmSync(join(dir, 'requested'));
+    const victim = join(fx.root, 'victim');
+    writeFileSync(victim, 'precious');
+    symlinkSync(victim, join(dir, 'requested'));
+    expect(run(front, ['78.host', 'alice', 'alice', 'job', '0', '', '', 'batch', '', '0', 'x'])).toBe(0);
+    expect(readFileSync(victim, 'utf8')).toBe('precious');
   });
 });
 

@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { CANCEL_DIR, CANCEL_MARKER, RECORDS_DIR } from '../../core/contract/job-state.v1.js';
 import type { Renderer } from '../../core/render/index.js';
 import { shellQuote } from '../../core/render/index.js';
 import type { HookName } from './layout.js';
@@ -25,13 +27,21 @@ export interface HookFrontVars {
   nodePath: string;
   hookBundle: string;
   isPrecancel: boolean;
+  /** epilogue and epilogue.parallel: a VM job is one with root's record or state dir. */
+  isEpilogue: boolean;
   /** SPOOL_DIR/jobs: an epilogue for a job with a state dir there is a VM job, whatever its .SC says. */
   jobsStateDir: string;
-  /** The mother superior's prologue (root): it makes the cancel directory. */
+  /** SPOOL_DIR/records: root's record of each VM job's start (engine/job-record.ts). */
+  recordsDir: string;
+  /** The mother superior's prologue: the only front that looks into the .SC (a bounded prefix). */
   isMotherPrologue: boolean;
   spoolDir: string;
-  /** Where epilogue.precancel (as the job owner) drops its cancel marker: SPOOL_DIR/cancel. */
+  /** SPOOL_DIR/cancel: each VM job's owner-owned cancel directory (engine/cancel-signal.ts). */
   cancelDir: string;
+  cancelMarker: string;
+  /** Absolute paths of the two tools a front uses (pbs_mom's PATH is the admin's pbs_environment). */
+  headPath: string;
+  trPath: string;
 }
 
 export interface HookFrontContext {
@@ -54,11 +64,21 @@ export function hookFrontVars(name: HookName, ctx: HookFrontContext): HookFrontV
     nodePath: ctx.nodePath,
     hookBundle: ctx.hookBundle,
     isPrecancel: name === 'epilogue.precancel',
+    isEpilogue: name === 'epilogue' || name === 'epilogue.parallel',
     isMotherPrologue: name === 'prologue',
     jobsStateDir: join(ctx.spoolDir, 'jobs'),
+    recordsDir: join(ctx.spoolDir, RECORDS_DIR),
     spoolDir: ctx.spoolDir,
-    cancelDir: join(ctx.spoolDir, 'cancel'),
+    cancelDir: join(ctx.spoolDir, CANCEL_DIR),
+    cancelMarker: CANCEL_MARKER,
+    headPath: systemTool('head'),
+    trPath: systemTool('tr'),
   };
+}
+
+/** A coreutils program by absolute path (Debian: /usr/bin; older layouts: /bin). */
+function systemTool(name: string): string {
+  return ['/usr/bin', '/bin'].map((d) => join(d, name)).find((p) => existsSync(p)) ?? join('/usr/bin', name);
 }
 
 export function renderHookFront(renderer: Renderer, vars: HookFrontVars): string {
