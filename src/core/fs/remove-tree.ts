@@ -41,13 +41,13 @@ function ignoreMissing(fn: () => void): void {
 export function removeTree(path: string, opts: RemoveTreeOptions = {}): string[] {
   const els = pathElements(path);
   const name = els.pop();
-  if (name === undefined) throw new UnsafePathError(path, 'is the root directory');
+  if (name === undefined) throw new UnsafePathError(path, 'is the root directory', { fault: 'node' });
   const parent = walk(els, { trusted: true });
   if (!parent) return [];
   try {
     if (!opts.crossMounts) {
       const inside = mountPointsUnder(path, opts.mounts ?? readMounts());
-      if (inside.length > 0) throw new UnsafePathError(path, `has a mount point at ${inside.join(', ')}; unmount it first`);
+      if (inside.length > 0) throw new UnsafePathError(path, `has a mount point at ${inside.join(', ')}; unmount it first`, { fault: 'node' });
     }
     const removed: string[] = [];
     const budget = { left: opts.maxEntries ?? Number.POSITIVE_INFINITY, path };
@@ -62,7 +62,7 @@ export function removeTree(path: string, opts: RemoveTreeOptions = {}): string[]
 type Walk = RemoveTreeOptions & { readonly budget: { left: number; readonly path: string } };
 
 function spend(opts: Walk): void {
-  if (--opts.budget.left < 0) throw new UnsafePathError(opts.budget.path, `holds more than ${opts.maxEntries} entries; left for a later pass`);
+  if (--opts.budget.left < 0) throw new UnsafePathError(opts.budget.path, `holds more than ${opts.maxEntries} entries; left for a later pass`, { fault: 'node' });
 }
 
 function removeEntry(parent: DirHandle, name: Buffer, display: string, rel: string, removed: string[], opts: Walk): boolean {
@@ -80,7 +80,7 @@ function removeEntry(parent: DirHandle, name: Buffer, display: string, rel: stri
   let empty = true;
   try {
     const dir: DirHandle = { fd, path: display, stat: fstatSync(fd) };
-    if (!opts.crossMounts && dir.stat.dev !== parent.stat.dev) throw new UnsafePathError(display, 'is a mount point; unmount it first');
+    if (!opts.crossMounts && dir.stat.dev !== parent.stat.dev) throw new UnsafePathError(display, 'is a mount point; unmount it first', { fault: 'node' });
     for (const entry of readdirSync(selfPath(dir), { encoding: 'buffer' })) {
       const text = entry.toString('utf8');
       if (!removeEntry(dir, entry, join2(display, text), rel === '' ? text : `${rel}/${text}`, removed, opts)) empty = false;
@@ -97,7 +97,7 @@ function removeEntry(parent: DirHandle, name: Buffer, display: string, rel: stri
 function removeLeaf(target: Buffer, display: string, rel: string, removed: string[], opts: Walk): boolean {
   const st = lstatSync(target, { throwIfNoEntry: false });
   if (!st) return true;
-  if (st.isDirectory()) throw new UnsafePathError(display, 'changed from a non-directory to a directory while being removed');
+  if (st.isDirectory()) throw new UnsafePathError(display, 'changed from a non-directory to a directory while being removed', { fault: 'node' });
   if (opts.keep?.(rel, st)) return false;
   ignoreMissing(() => unlinkSync(target));
   removed.push(display);

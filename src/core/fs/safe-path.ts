@@ -1,13 +1,15 @@
 import { readFdFully } from './read-fd.js';
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants as C, fchmodSync, fchownSync, fstatSync, lstatSync, openSync, renameSync, unlinkSync, writeSync, type Stats } from 'node:fs';
-import { UnsafePathError } from '../errors.js';
-import { at, closeDir, createDir, modeText, pathElements, walk, type DirHandle } from './walk.js';
+import { UnsafePathError, type Fault } from '../errors.js';
+import { at, closeDir, createDir, modeText, pathElements, pathFault, walk, type DirHandle } from './walk.js';
 
 /**
  * Root-side file access that follows no symlink at any path element, accepts no `..`, works only
  * under root-owned directories nobody else can write, creates files with O_EXCL and changes owner
- * before mode. Paths are for messages; every operation goes through directory descriptors.
+ * before mode. Paths are for messages; every operation goes through directory descriptors. An unsafe
+ * path below trusted directories is the node's fault; only openNoFollow / lstatNoFollow with
+ * `trusted: false` (a path the job named) make it the job's (pathFault).
  */
 export interface Owner {
   readonly uid: number;
@@ -21,9 +23,9 @@ const FILE_READ = C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK;
 function openParent(path: string, create = false): { parent: DirHandle; name: string } {
   const els = pathElements(path);
   const name = els.pop();
-  if (name === undefined) throw new UnsafePathError(path, 'is the root directory');
+  if (name === undefined) throw new UnsafePathError(path, 'is the root directory', { fault: 'node' });
   const parent = walk(els, { trusted: true, create });
-  if (!parent) throw new UnsafePathError(path, 'its parent directory does not exist');
+  if (!parent) throw new UnsafePathError(path, 'its parent directory does not exist', { fault: 'node' });
   return { parent, name };
 }
 
@@ -48,7 +50,7 @@ export function mkdirPrivate(path: string, mode: number, owner: Owner = ROOT_OWN
       const { dir, created } = createDir(parent, name, path, mode, owner);
       try {
         if (created) return;
-        if (dir.stat.uid !== owner.uid) throw new UnsafePathError(path, `exists and is owned by uid ${dir.stat.uid}, expected uid ${owner.uid}`);
+        if (dir.stat.uid !== owner.uid) throw new UnsafePathError(path, `exists and is owned by uid ${dir.stat.uid}, expected uid ${owner.uid}`, { fault: 'node' });
         fchownSync(dir.fd, owner.uid, owner.gid);
         fchmodSync(dir.fd, mode);
       } finally {
@@ -67,7 +69,7 @@ export function writeFileExclusive(path: string, data: string | Uint8Array, mode
       fd = openSync(at(parent, name), C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST' || code === 'ELOOP') throw new UnsafePathError(path, 'already exists', { cause: err });
+      if (code === 'EEXIST' || code === 'ELOOP') throw new UnsafePathError(path, 'already exists', { cause: err, fault: 'node' });
       throw err;
     }
     try {
@@ -96,7 +98,7 @@ export function replaceFileAtomic(path: string, data: string, mode: number): voi
     try {
       fd = openSync(at(parent, tmp), C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
     } catch (err) {
-      throw new UnsafePathError(path, `cannot create its temporary file: ${(err as Error).message}`, { cause: err });
+      throw new UnsafePathError(path, `cannot create its temporary file: ${(err as Error).message}`, { cause: err, fault: 'node' });
     }
     try {
       const buf = Buffer.from(data, 'utf8');
@@ -126,7 +128,7 @@ export function seizeDir(path: string): boolean {
   return withParent(path, (parent, name) => {
     const st = lstatSync(at(parent, name), { throwIfNoEntry: false });
     if (!st) return false;
-    if (!st.isDirectory()) throw new UnsafePathError(path, 'is not a directory');
+    if (!st.isDirectory()) throw new UnsafePathError(path, 'is not a directory', { fault: 'node' });
     const fd = openSync(at(parent, name), C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW);
     try {
       fchownSync(fd, 0, 0);
@@ -141,7 +143,7 @@ export function seizeDir(path: string): boolean {
 /** chown (when `owner` is given) then chmod an existing regular file or directory, never through a symlink. */
 export function setOwnerMode(path: string, owner: Owner | null, mode: number): void {
   withParent(path, (parent, name) => {
-    const fd = openExisting(parent, name, path, true);
+    const fd = openExisting(parent, name, path, true, 'node');
     try {
       if (owner) fchownSync(fd, owner.uid, owner.gid);
       fchmodSync(fd, mode);
@@ -154,10 +156,10 @@ export function setOwnerMode(path: string, owner: Owner | null, mode: number): v
 /** Read a small regular file in a trusted directory, not through a symlink. */
 export function readFileNoFollow(path: string, maxBytes = 1 << 20): string {
   return withParent(path, (parent, name) => {
-    const fd = openExisting(parent, name, path, false);
+    const fd = openExisting(parent, name, path, false, 'node');
     try {
       const st = fstatSync(fd);
-      if (st.size > maxBytes) throw new UnsafePathError(path, `is ${st.size} bytes, more than ${maxBytes}`);
+      if (st.size > maxBytes) throw new UnsafePathError(path, `is ${st.size} bytes, more than ${maxBytes}`, { fault: 'node' });
       return readFdFully(fd, st.size).toString('utf8');
     } finally {
       closeSync(fd);
@@ -170,7 +172,7 @@ export function unlinkNoFollow(path: string): boolean {
   return withParent(path, (parent, name) => {
     const st = lstatSync(at(parent, name), { throwIfNoEntry: false });
     if (!st) return false;
-    if (st.isDirectory()) throw new UnsafePathError(path, 'is a directory');
+    if (st.isDirectory()) throw new UnsafePathError(path, 'is a directory', { fault: 'node' });
     unlinkSync(at(parent, name));
     return true;
   });
@@ -178,7 +180,7 @@ export function unlinkNoFollow(path: string): boolean {
 
 /** lstat `path` reached through real directories only (ancestors trusted or not); null when missing. */
 export function lstatNoFollow(path: string, opts: { trusted: boolean }): Stats | null {
-  const els = pathElements(path);
+  const els = pathElements(path, pathFault(opts));
   const name = els.pop();
   if (name === undefined) return walkStat([], opts);
   const parent = walk(els, opts);
@@ -208,13 +210,14 @@ export interface OpenedFile {
  * user directories (a persistent disk): only the no-symlink and regular-file rules apply there.
  */
 export function openNoFollow(path: string, opts: { trusted: boolean }): OpenedFile {
-  const els = pathElements(path);
+  const fault = pathFault(opts);
+  const els = pathElements(path, fault);
   const name = els.pop();
-  if (name === undefined) throw new UnsafePathError(path, 'is the root directory');
+  if (name === undefined) throw new UnsafePathError(path, 'is the root directory', { fault });
   const parent = walk(els, opts);
-  if (!parent) throw new UnsafePathError(path, 'does not exist');
+  if (!parent) throw new UnsafePathError(path, 'does not exist', { fault });
   try {
-    const fd = openExisting(parent, name, path, false);
+    const fd = openExisting(parent, name, path, false, fault);
     return { fd, stat: fstatSync(fd), procPath: `/proc/${process.pid}/fd/${fd}`, close: () => closeSync(fd) };
   } finally {
     closeDir(parent);
@@ -223,18 +226,18 @@ export function openNoFollow(path: string, opts: { trusted: boolean }): OpenedFi
 
 /**
  * lstat first (so a device or FIFO is never opened), open O_NOFOLLOW|O_NONBLOCK, and check the
- * descriptor is the inode that was lstat'ed.
+ * descriptor is the inode that was lstat'ed. `fault`: whose path it is (pathFault).
  */
-function openExisting(parent: DirHandle, name: string, path: string, allowDir: boolean): number {
+function openExisting(parent: DirHandle, name: string, path: string, allowDir: boolean, fault: Fault): number {
   const st = lstatSync(at(parent, name), { throwIfNoEntry: false });
-  if (!st) throw new UnsafePathError(path, 'does not exist');
-  if (st.isSymbolicLink()) throw new UnsafePathError(path, 'is a symbolic link');
-  if (!st.isFile() && !(allowDir && st.isDirectory())) throw new UnsafePathError(path, `is not a regular file${allowDir ? ' or directory' : ''}`);
+  if (!st) throw new UnsafePathError(path, 'does not exist', { fault });
+  if (st.isSymbolicLink()) throw new UnsafePathError(path, 'is a symbolic link', { fault });
+  if (!st.isFile() && !(allowDir && st.isDirectory())) throw new UnsafePathError(path, `is not a regular file${allowDir ? ' or directory' : ''}`, { fault });
   const fd = openSync(at(parent, name), FILE_READ);
   const now = fstatSync(fd);
   if (now.ino !== st.ino || now.dev !== st.dev) {
     closeSync(fd);
-    throw new UnsafePathError(path, 'changed while it was being opened');
+    throw new UnsafePathError(path, 'changed while it was being opened', { fault });
   }
   return fd;
 }
