@@ -1,9 +1,13 @@
 import { join } from 'node:path';
 import type { SiteConfig } from '../core/config/schema.js';
 import type { AppLayout } from '../core/install/paths.js';
+import { UnsafePathError, VtorqueError } from '../core/errors.js';
+import { lstatNoFollow, openNoFollow } from '../core/fs/index.js';
 import { kvmGroupGid } from '../core/node/ids.js';
 import { createRenderer } from '../core/render/index.js';
 import { domainType, openLibvirt, type EngineContext, type EngineLog } from '../engine/index.js';
+import { inImagePool } from '../engine/prepare/image.js';
+import { qemuUserText } from '../engine/qemu-identity.js';
 import { loadUserDataBase } from '../guest/index.js';
 import { IMAGE_KERNEL_CMDLINE } from '../image/inputs.js';
 
@@ -35,11 +39,72 @@ export async function nodeEngine(config: SiteConfig, layout: AppLayout, log: Eng
   };
 }
 
-/** Direct kernel boot files beside a pool image (`<img>.vmlinuz`, `<img>.initrd`), as `vtorque image build` makes them. */
-export function bootFilesFor(imagePath: string, exists: (p: string) => boolean): { kernel: string; initrd: string; cmdline: string } | null {
+export interface BootFiles {
+  readonly kernel: string;
+  readonly initrd: string;
+  readonly cmdline: string;
+}
+
+/**
+ * Direct kernel boot files of a pool image: `<img>.vmlinuz` and `<img>.initrd` beside it in
+ * VM_IMG_DIR, as `vtorque image build` and `vmgr add` make them; null (boot from the disk) when
+ * either is absent. A user's image (ALLOW_USER_IMAGES, outside the pool) never boots a kernel:
+ * nothing beside it is even looked at, since its `.vmlinuz` could name any file on the host. In the
+ * pool each is checked the way pool images are opened (no symlink at any element, ancestors
+ * root-owned and writable by nobody else): a regular file, not a symlink, owned by root and
+ * writable by nobody else, and world-readable when qemu runs unprivileged (QEMU_USER job-uid or
+ * owner). One that is not refuses the start: the pool is the admin's, so a node fault naming the fix.
+ */
+export function bootFilesFor(config: SiteConfig, imagePath: string, log?: EngineLog): BootFiles | null {
+  if (!inImagePool(config.VM_IMG_DIR, imagePath)) {
+    log?.info({ image: imagePath }, 'a user image boots from its own disk; files beside it are not used');
+    return null;
+  }
   const kernel = `${imagePath}.vmlinuz`;
   const initrd = `${imagePath}.initrd`;
-  return exists(kernel) && exists(initrd) ? { kernel, initrd, cmdline: IMAGE_KERNEL_CMDLINE } : null;
+  if (!poolEntryExists(kernel) || !poolEntryExists(initrd)) return null;
+  for (const path of [kernel, initrd]) checkPoolBootFile(path, config, kernel, initrd);
+  log?.info({ kernel, initrd }, 'direct kernel boot from the pool');
+  return { kernel, initrd, cmdline: IMAGE_KERNEL_CMDLINE };
+}
+
+function bootRefusal(path: string, why: string, fix: string, cause?: unknown): VtorqueError {
+  return new VtorqueError('CONFIG_INVALID', `direct kernel boot file ${path} ${why}; ${fix}`, { fault: 'node', ...(cause === undefined ? {} : { cause }) });
+}
+
+/** lstat through root-owned directories only (a symlink counts as present: it is then refused). */
+function poolEntryExists(path: string): boolean {
+  try {
+    return lstatNoFollow(path, { trusted: true }) !== null;
+  } catch (err) {
+    if (err instanceof UnsafePathError) throw bootRefusal(path, `is not in a trusted pool: ${err.message}`, 'VM_IMG_DIR and the directories above it must be root-owned and writable by nobody else', err);
+    throw err;
+  }
+}
+
+function checkPoolBootFile(path: string, config: SiteConfig, kernel: string, initrd: string): void {
+  const replace = `replace it with a regular root-owned file (vmgr add copies one in, 0444), or remove ${kernel} and ${initrd} to boot the image from its disk`;
+  let file;
+  try {
+    file = openNoFollow(path, { trusted: true });
+  } catch (err) {
+    if (err instanceof UnsafePathError) throw bootRefusal(path, `is refused: ${err.message}`, replace, err);
+    throw err;
+  }
+  try {
+    const { uid, mode } = file.stat;
+    const text = (mode & 0o7777).toString(8).padStart(4, '0');
+    if (uid !== 0) {
+      const relabel = config.QEMU_USER === 'libvirt' ? ' (QEMU_USER libvirt chowns a running VM\'s kernel to its qemu user; QEMU_USER job-uid never does)' : '';
+      throw bootRefusal(path, `is owned by uid ${uid}, not root${relabel}`, `fix with: chown root:root ${path}`);
+    }
+    if ((mode & 0o022) !== 0) throw bootRefusal(path, `is writable by group or others (mode ${text})`, `fix with: chmod 0444 ${path}`);
+    if (config.QEMU_USER !== 'libvirt' && (mode & 0o004) === 0) {
+      throw bootRefusal(path, `is mode ${text}: ${qemuUserText(config.QEMU_USER).runsAs} and cannot read it`, `fix with: chmod 0444 ${path}`);
+    }
+  } finally {
+    file.close();
+  }
 }
 
 export function poolImagePath(config: SiteConfig, img: string): string {

@@ -13,6 +13,15 @@ export interface ConfigContext {
 
 type Rule = (c: SiteConfig, ctx: ConfigContext) => Issue | undefined;
 
+/** Why virtiofs is refused here, in one clause (the rules' messages and build-guest-spec share it). */
+export const VIRTIOFS_REFUSED = "virtiofs is refused: libvirt 9 runs virtiofsd as root in passthrough mode with no id mapping, so root in any guest would get root's access to the shared directory";
+const VIRTIOFS_KEYS = [
+  ['VM_VIRTIOFS_HOME', 'VM_NFS_HOME'],
+  ['VM_VIRTIOFS_WS', 'VM_NFS_WS'],
+  ['VM_VIRTIOFS_OPT', 'VM_NFS_OPT'],
+] as const;
+const NFS_KEYS = ['VM_NFS_HOME', 'VM_NFS_WS', 'VM_NFS_OPT'] as const;
+
 const issue = (ctx: ConfigContext, key: string, value: unknown, expected: string): Issue => ({
   source: ctx.source,
   key,
@@ -69,9 +78,26 @@ export const CONFIG_RULES: readonly Rule[] = [
     if (c.QEMU_USER !== 'job-uid' || c.QEMU_UIDS !== '') return undefined;
     return issue(ctx, 'QEMU_UIDS', c.QEMU_UIDS, 'a range START-END of uids no user or group has (e.g. 2145000000-2145009999) when QEMU_USER is job-uid');
   },
-  function virtiofsNeedsDirs(c, ctx) {
+  // virtiofs cannot be made safe with libvirt 9 / qemu 7.2's virtiofsd (doc/security.md): libvirt
+  // starts it as root in passthrough mode and has no <idmap> for it before 10.0, and that
+  // virtiofsd cannot run unprivileged. Root in any guest would act as host root in the directory.
+  function virtiofsRefused(c, ctx) {
     if (c.VM_SHARE_TYPE !== 'virtiofs') return undefined;
-    if (c.VM_NFS_HOME === '' && c.VM_NFS_WS === '' && c.VM_NFS_OPT === '') return undefined;
-    return issue(ctx, 'VM_SHARE_TYPE', c.VM_SHARE_TYPE, 'nfs when VM_NFS_HOME/WS/OPT are set (use VM_VIRTIOFS_HOME/WS/OPT with virtiofs)');
+    return issue(ctx, 'VM_SHARE_TYPE', c.VM_SHARE_TYPE, `nfs: ${VIRTIOFS_REFUSED}; share home, workspace and opt with VM_NFS_HOME/WS/OPT`);
+  },
+  ...VIRTIOFS_KEYS.map(
+    ([key, nfs]): Rule =>
+      function virtiofsDirRefused(c, ctx) {
+        if (c[key] === '') return undefined;
+        return issue(ctx, key, c[key], `"": ${VIRTIOFS_REFUSED}; share it with ${nfs} (VM_SHARE_TYPE: nfs)`);
+      },
+  ),
+  // Root in a user's own image is root in the guest, and guest root speaks for any uid on a
+  // sec=sys NFS export that trusts the guests' addresses: every user's home.
+  function userImagesWithNfs(c, ctx) {
+    if (!c.ALLOW_USER_IMAGES) return undefined;
+    const nfs = NFS_KEYS.filter((k) => c[k] !== '');
+    if (nfs.length === 0) return undefined;
+    return issue(ctx, 'ALLOW_USER_IMAGES', c.ALLOW_USER_IMAGES, `false while ${nfs.join(', ')} export to the guests: root in a user's own image could use any uid on that export (or set ${nfs.join(', ')} to "")`);
   },
 ];

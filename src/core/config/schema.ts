@@ -34,10 +34,10 @@ export const CONFIG_FIELDS = {
   VM_NFS_HOME: str('', 'NFS export mounted at the guest /home ("" = none; the original placeholder host was not a usable default)', NFS_EXPORT, 'an NFS export host:/path or ""'),
   VM_NFS_WS: str('', 'NFS export mounted at the guest /workspace ("" = none)', NFS_EXPORT, 'an NFS export host:/path or ""'),
   VM_NFS_OPT: str('', 'NFS export mounted at the guest /opt-hpc ("" = none)', NFS_EXPORT, 'an NFS export host:/path or ""'),
-  VM_SHARE_TYPE: oneOf('nfs', ['nfs', 'virtiofs'] as const, 'how home/workspace/opt reach the guest: guest-side NFS mounts or host directories over virtiofs'),
-  VM_VIRTIOFS_HOME: absPath('', 'host directory shared as the guest /home with virtiofs ("" = none)', true),
-  VM_VIRTIOFS_WS: absPath('', 'host directory shared as the guest /workspace with virtiofs ("" = none)', true),
-  VM_VIRTIOFS_OPT: absPath('', 'host directory shared as the guest /opt-hpc with virtiofs ("" = none)', true),
+  VM_SHARE_TYPE: oneOf('nfs', ['nfs', 'virtiofs'] as const, 'how home/workspace/opt reach the guest: nfs (guest-side NFS mounts of VM_NFS_HOME/WS/OPT) is the only accepted value; virtiofs is refused: libvirt 9 runs virtiofsd as root in passthrough mode, with no id mapping, so root in any guest would get root\'s access to the shared directory (doc/security.md)'),
+  VM_VIRTIOFS_HOME: absPath('', 'refused unless "": a host directory shared as the guest /home with virtiofs would be served by a root virtiofsd in passthrough mode (guest root = host root there, e.g. every user\'s home); use VM_NFS_HOME', true),
+  VM_VIRTIOFS_WS: absPath('', 'refused unless "" (as VM_VIRTIOFS_HOME); use VM_NFS_WS', true),
+  VM_VIRTIOFS_OPT: absPath('', 'refused unless "" (as VM_VIRTIOFS_HOME); use VM_NFS_OPT', true),
   MAC_PREFIX: str('52:54:00', 'first three bytes of every VM MAC', /^[0-9a-fA-F][02468aceACE](:[0-9a-fA-F]{2}){2}$/, 'three unicast hex bytes like 52:54:00'),
   HOST_OS_CORE_COUNT: int(1, 0, 4096, 'cores kept for the host OS'),
   HOST_OS_RAM_MB: int(2048, 0, 1 << 24, 'MiB of RAM kept for the host OS'),
@@ -87,7 +87,8 @@ export const CONFIG_FIELDS = {
 
   // --- debugging
   PARALLEL: bool(true, 'prepare, boot and tear down VMs concurrently'),
-  ALLOW_USER_IMAGES: bool(false, 'allow images outside VM_IMG_DIR (gives users root in their guests)'),
+  ALLOW_USER_IMAGES: bool(false, 'allow img=/absolute/path outside VM_IMG_DIR: a regular file the job owner owns (no symlink on the way), at most USER_IMAGE_MAX_MB on disk, copied by root from the checked file into the job\'s root-owned directory and used only as that copy; it boots from its own disk (a .vmlinuz/.initrd beside it is never looked at). Gives users root in their guests, so it is refused together with VM_NFS_HOME/WS/OPT (guest root could use any uid on a sec=sys export)'),
+  USER_IMAGE_MAX_MB: mib(32768, 64, 1 << 24, 'largest user image (ALLOW_USER_IMAGES) by the space it takes on disk: root copies it into the job\'s directory under SPOOL_DIR (or its tmpfs) before any program reads it'),
   DEBUG_DEFAULT: bool(false, 'debug logging when the user does not say'),
   TRACE_DEFAULT: bool(false, 'trace logging when the user does not say'),
 
@@ -147,6 +148,6 @@ export const OBSOLETE_KEYS: Readonly<Record<string, string>> = {
 };
 
 /** Keys users may see with `vmgr show config` (the original's non-root filter, plus VM-visible settings). */
-export const PUBLIC_KEY_PATTERN = /ENABLED|DEFAULT|NODES|HOST_OS_CORE_COUNT|HOST_OS_RAM_MB|PBS_EXCLUSIVE_NODE_ALLOC|SW_PACKAGES|DISABLED_HOSTS_LIST|PARALLEL|ALLOW_USER_IMAGES|IOCM_MIN_CORES|IOCM_MAX_CORES|MAX_VMS_PER_NODE|METADATA_ALLOWED_KEYS|DISK_DIRS|VM_IMG_DIR/;
+export const PUBLIC_KEY_PATTERN = /ENABLED|DEFAULT|NODES|HOST_OS_CORE_COUNT|HOST_OS_RAM_MB|PBS_EXCLUSIVE_NODE_ALLOC|SW_PACKAGES|DISABLED_HOSTS_LIST|PARALLEL|ALLOW_USER_IMAGES|USER_IMAGE_MAX_MB|IOCM_MIN_CORES|IOCM_MAX_CORES|MAX_VMS_PER_NODE|METADATA_ALLOWED_KEYS|DISK_DIRS|VM_IMG_DIR/;
 
 export type ConfigSchemaEntries = { [K in ConfigKey]: v.GenericSchema<unknown, OutputOf<(typeof CONFIG_FIELDS)[K]>> };

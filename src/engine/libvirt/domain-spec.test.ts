@@ -19,7 +19,7 @@ const plan = planJob({
   job: { jobId: '42.server', owner: { user: 'alice', uid: 1001, gid: 1001, group: 'alice' } },
   request,
   config,
-  nodes: [{ name: 'n01', capacity: { cores: 8, memMiB: 16384, numa: { 0: [0, 1, 2, 3], 1: [4, 5, 6, 7] } }, usedMacs: new Set(), busyCpus: new Set(), busyQemuUids: new Set() }],
+  nodes: [{ name: 'n01', capacity: { cores: 8, memMiB: 16384, numa: { 0: [0, 1, 2, 3], 1: [4, 5, 6, 7] } }, usedMacs: new Set(), busyCpus: new Set(), busyQemuUids: new Set(), heldMemMiB: 0 }],
   baseImage: '/opt/vm-images/debian-12-x86_64.qcow2',
   uuid: randomUUID,
 });
@@ -79,7 +79,7 @@ describe('toDomainSpec', () => {
     const jobUid = { ...config, QEMU_USER: 'job-uid' as const, QEMU_UIDS: '2145000000-2145009999' };
     const p = planJob({
       job: plan.job, request: { ...request, disk: null }, config: jobUid, baseImage: plan.baseImage, uuid: randomUUID,
-      nodes: [{ name: 'n01', capacity: { cores: 8, memMiB: 16384, numa: { 0: [0, 1, 2, 3, 4, 5, 6, 7] } }, usedMacs: new Set(), busyCpus: new Set(), busyQemuUids: new Set([2145000000, 2145000001]) }],
+      nodes: [{ name: 'n01', capacity: { cores: 8, memMiB: 16384, numa: { 0: [0, 1, 2, 3, 4, 5, 6, 7] } }, usedMacs: new Set(), busyCpus: new Set(), busyQemuUids: new Set([2145000000, 2145000001]), heldMemMiB: 0 }],
     });
     expect(p.qemuUid).toBe(2145000002);
     const [a, b] = p.vms as [(typeof p.vms)[number], (typeof p.vms)[number]];
@@ -92,6 +92,29 @@ describe('toDomainSpec', () => {
     expect(xml).toContain("  <seclabel type='static' model='dac' relabel='no'>\n    <label>+2145000002:+107</label>\n  </seclabel>\n</domain>");
     // A job-uid site with a plan that has no uid is a bug, not root's qemu.
     expect(() => qemuIdentity({ ...p, qemuUid: null }, jobUid, null)).toThrow(expect.objectContaining({ code: 'INTERNAL' }));
+  });
+
+  it('names only root\'s files: boot files only of the job\'s pool image, a backing file only the pool image or a copy in the job\'s dirs, no virtiofs', () => {
+    const refused = (opts: Partial<Parameters<typeof toDomainSpec>[2]>, p = plan, why: RegExp = /./) =>
+      expect(() => toDomainSpec(vm0, p, { ...base, type: 'qemu', ...opts })).toThrow(expect.objectContaining({ code: 'INTERNAL', fault: 'node', message: expect.stringMatching(why) }));
+    const kernelOf = (img: string) => ({ kernel: `${img}.vmlinuz`, initrd: `${img}.initrd`, cmdline: 'quiet' });
+    // The pool image's own kernel and initrd, and copies of the base in the job dir or its tmpfs, are fine.
+    const spec = toDomainSpec(vm0, plan, { ...base, type: 'qemu', boot: kernelOf(plan.baseImage) });
+    expect(spec.boot).toEqual(kernelOf(plan.baseImage));
+    toDomainSpec(vm0, plan, { ...base, type: 'qemu', backing: { file: `${plan.jobDir}/base.qcow2`, format: 'qcow2' } });
+    toDomainSpec(vm0, plan, { ...base, type: 'qemu', backing: { file: `${config.RAMDISK_DIR}/42.server/base.img`, format: 'raw' } });
+    // Anything else is refused.
+    refused({ boot: kernelOf('/opt/vm-images/other.qcow2') }, plan, /direct kernel boot files .*other\.qcow2\.vmlinuz/);
+    refused({ boot: { ...kernelOf(plan.baseImage), initrd: '/etc/shadow' } }, plan, /not those of its pool image/);
+    refused({ backing: { file: '/etc/shadow', format: 'raw' } }, plan, /backing file \/etc\/shadow is neither/);
+    refused({ backing: { file: `${plan.jobDir}/vms/x/base.qcow2`, format: 'qcow2' } });
+    refused({ virtiofs: [{ dir: '/home', tag: 'home' }] }, plan, /virtiofs shares are refused/);
+    // A user's image (ALLOW_USER_IMAGES): never its path, never a kernel beside it.
+    const userImg = '/home/alice/mine.qcow2';
+    const userPlan = { ...plan, baseImage: userImg };
+    refused({ backing: { file: userImg, format: 'qcow2' } }, userPlan, /backing file \/home\/alice\/mine\.qcow2 is neither/);
+    refused({ backing: { file: `${plan.jobDir}/base.qcow2`, format: 'qcow2' }, boot: kernelOf(userImg) }, userPlan, /a user's image boots from its disk/);
+    expect(toDomainSpec(vm0, userPlan, { ...base, type: 'qemu', backing: { file: `${plan.jobDir}/base.qcow2`, format: 'qcow2' } }).disks[0]?.backing).toEqual({ file: `${plan.jobDir}/base.qcow2`, format: 'qcow2' });
   });
 
   it('toCpuset compresses runs', () => {

@@ -17,17 +17,23 @@ describe('guestMounts', () => {
     expect(guestMounts(base)).toEqual([]);
   });
 
-  it('uses fixed virtiofs tags, shared with the domain XML', () => {
-    const c = cfg({ VM_SHARE_TYPE: 'virtiofs', VM_VIRTIOFS_HOME: '/export/home', VM_VIRTIOFS_WS: '/export/ws' });
-    expect(guestMounts(c)).toEqual([
-      { kind: 'virtiofs', tag: 'home', target: '/home' },
-      { kind: 'virtiofs', tag: 'workspace', target: '/workspace' },
-    ]);
-    expect(virtiofsShares(c)).toEqual([
-      { dir: '/export/home', tag: 'home', target: '/home' },
-      { dir: '/export/ws', tag: 'workspace', target: '/workspace' },
-    ]);
-    expect(virtiofsShares(cfg({ VM_VIRTIOFS_HOME: '/export/home' }))).toEqual([]);
+  it('refuses virtiofs in any form (a root virtiofsd in passthrough mode), naming the key and NFS, as a node fault', () => {
+    const refused = (c: SiteConfig, key: string) => {
+      for (const fn of [virtiofsShares, guestMounts]) {
+        let err: unknown;
+        try {
+          fn(c);
+        } catch (e) {
+          err = e;
+        }
+        expect(err).toMatchObject({ code: 'CONFIG_INVALID', fault: 'node', message: expect.stringMatching(new RegExp(`^${key}: virtiofs is refused: .* root in any guest .*; share home, workspace and opt with VM_NFS_HOME/WS/OPT \\(VM_SHARE_TYPE: nfs\\)$`)) });
+      }
+    };
+    refused(cfg({ VM_SHARE_TYPE: 'virtiofs', VM_VIRTIOFS_HOME: '/export/home', VM_VIRTIOFS_WS: '/export/ws' }), 'VM_VIRTIOFS_HOME, VM_VIRTIOFS_WS');
+    // Even with VM_SHARE_TYPE nfs a directory is never exported (and never silently dropped).
+    refused(cfg({ VM_VIRTIOFS_OPT: '/opt' }), 'VM_VIRTIOFS_OPT');
+    refused(cfg({ VM_SHARE_TYPE: 'virtiofs' }), 'VM_SHARE_TYPE virtiofs');
+    expect(virtiofsShares(cfg({ VM_NFS_HOME: 'nfs1:/home' }))).toEqual([]);
   });
 });
 

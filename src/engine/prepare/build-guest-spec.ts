@@ -1,5 +1,7 @@
 import { jobDirName } from '../../core/contract/job-state.v1.js';
+import { VIRTIOFS_REFUSED } from '../../core/config/rules.js';
 import type { SiteConfig } from '../../core/config/schema.js';
+import { VtorqueError } from '../../core/errors.js';
 import type { GuestMount, GuestSpec } from '../../guest/index.js';
 import type { JobPlan, VmPlan } from '../types.js';
 
@@ -12,20 +14,28 @@ export interface VirtiofsShare {
 }
 
 const SHARES = [
-  { nfs: 'VM_NFS_HOME', virtiofs: 'VM_VIRTIOFS_HOME', tag: 'home', target: '/home' },
-  { nfs: 'VM_NFS_WS', virtiofs: 'VM_VIRTIOFS_WS', tag: 'workspace', target: '/workspace' },
-  { nfs: 'VM_NFS_OPT', virtiofs: 'VM_VIRTIOFS_OPT', tag: 'opt', target: '/opt-hpc' },
+  { nfs: 'VM_NFS_HOME', virtiofs: 'VM_VIRTIOFS_HOME', target: '/home' },
+  { nfs: 'VM_NFS_WS', virtiofs: 'VM_VIRTIOFS_WS', target: '/workspace' },
+  { nfs: 'VM_NFS_OPT', virtiofs: 'VM_VIRTIOFS_OPT', target: '/opt-hpc' },
 ] as const;
 
-/** The host directories shared with virtiofs (VM_SHARE_TYPE=virtiofs), for the guest mounts and the domain XML alike. */
+/**
+ * The host directories shared with virtiofs: none, ever. libvirt 9 would serve them through a
+ * root virtiofsd in passthrough mode (no id mapping before libvirt 10, and qemu 7.2's virtiofsd
+ * cannot run unprivileged), so root in any guest would act as host root there. The config rules
+ * refuse VM_SHARE_TYPE virtiofs and VM_VIRTIOFS_HOME/WS/OPT; a config that did not pass them (made
+ * in code) is refused here, before any seed or domain names a directory: a node fault.
+ */
 export function virtiofsShares(c: SiteConfig): VirtiofsShare[] {
-  if (c.VM_SHARE_TYPE !== 'virtiofs') return [];
-  return SHARES.filter((s) => c[s.virtiofs] !== '').map((s) => ({ dir: c[s.virtiofs], tag: s.tag, target: s.target }));
+  const keys = SHARES.filter((s) => c[s.virtiofs] !== '').map((s) => s.virtiofs);
+  if (c.VM_SHARE_TYPE !== 'virtiofs' && keys.length === 0) return [];
+  const what = keys.length > 0 ? keys.join(', ') : 'VM_SHARE_TYPE virtiofs';
+  throw new VtorqueError('CONFIG_INVALID', `${what}: ${VIRTIOFS_REFUSED}; share home, workspace and opt with VM_NFS_HOME/WS/OPT (VM_SHARE_TYPE: nfs)`, { fault: 'node' });
 }
 
-/** home, workspace and opt: guest-side NFS mounts, or virtiofs tags, each only when configured. */
+/** home, workspace and opt: guest-side NFS mounts, each only when configured (virtiofs is refused). */
 export function guestMounts(c: SiteConfig): GuestMount[] {
-  if (c.VM_SHARE_TYPE === 'virtiofs') return virtiofsShares(c).map((s) => ({ kind: 'virtiofs', tag: s.tag, target: s.target }));
+  virtiofsShares(c);
   return SHARES.filter((s) => c[s.nfs] !== '').map((s) => ({ kind: 'nfs', source: c[s.nfs], target: s.target }));
 }
 

@@ -8,9 +8,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { SiteConfig } from '../../core/config/schema.js';
 import { defaultConfig } from '../../core/config/validate.js';
 import { readMounts } from '../../core/fs/index.js';
+import { buildDomainXml } from '../../core/libvirt/index.js';
 import { createRenderer } from '../../core/render/index.js';
 import type { VmRequest } from '../../core/request/types.js';
 import { loadUserDataBase } from '../../guest/index.js';
+import { toDomainSpec } from '../libvirt/index.js';
 import { planJob } from '../plan.js';
 import type { JobPlan } from '../types.js';
 import { prepareJob, removeJobFiles, type PrepareContext, type PrepareTools } from './index.js';
@@ -57,7 +59,7 @@ function setup(over: Partial<VmRequest> = {}, tools: Partial<PrepareTools> = {},
     job: { jobId: `${40 + n}.server`, owner: { user: 'alice', uid: 1000, gid: 1000, group: 'alice' } },
     request: { ...request, ...over },
     config,
-    nodes: [{ name: 'n01', capacity: { cores: 4, memMiB: 16384, numa: { 0: [0, 1, 2, 3] } }, usedMacs: new Set(), busyCpus: new Set(), busyQemuUids: new Set() }],
+    nodes: [{ name: 'n01', capacity: { cores: 4, memMiB: 16384, numa: { 0: [0, 1, 2, 3] } }, usedMacs: new Set(), busyCpus: new Set(), busyQemuUids: new Set(), heldMemMiB: 0 }],
     baseImage,
     uuid: () => `00000000-0000-4000-8000-${String(++seq).padStart(12, '0')}`,
   });
@@ -299,6 +301,108 @@ describe('prepareJob (sharedfs)', () => {
     chmodSync(config.SPOOL_DIR, 0o775);
     await expect(prepareJob(plan, ctx)).rejects.toThrow(`SPOOL_DIR is writable by group or others (mode 0775); fix with: chmod go-w ${config.SPOOL_DIR}`);
     expect(readdirSync(config.SPOOL_DIR)).toEqual([]);
+  });
+});
+
+describe('prepareJob: a user image (ALLOW_USER_IMAGES)', () => {
+  const USER = { ALLOW_USER_IMAGES: true } as const;
+  const userImage = (name: string, uid = 1000): string => {
+    const path = join(home, name);
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', path, '32M']);
+    execFileSync('chown', [`${uid}:${uid}`, path]);
+    return path;
+  };
+  const renderer = createRenderer(repo('templates-vm'));
+  /** The rendered domain XML of the job's first VM, as the orchestrator builds it. */
+  const domainXml = (plan: JobPlan, job: Awaited<ReturnType<typeof prepareJob>>, config: SiteConfig): string => {
+    const vm = job.vms[0]!;
+    return buildDomainXml(
+      toDomainSpec(vm.plan, plan, { type: 'test', config, disk: vm.disk, backing: { file: job.backing, format: job.baseFormat }, seedIso: vm.plan.seedIso, boot: null, persistentDisk: null, qemu: job.qemu }),
+      renderer,
+    );
+  };
+
+  it('sharedfs: the overlays\' backing and the domain XML name only a root-owned copy in the job dir, never the user\'s path', async () => {
+    const img = userImage('mine.qcow2');
+    const { config, plan, ctx, logs } = setup({ disk: null, img }, {}, USER, img);
+    const job = await prepareJob(plan, ctx);
+    const copy = join(plan.jobDir, 'base.qcow2');
+    expect([job.backing, job.baseFormat]).toEqual([copy, 'qcow2']);
+    // QEMU_USER owner: qemu (alice, gid 1000) reads it through its group; root owns it.
+    expect([mode(copy), owner(copy)]).toEqual([0o640, '0:1000']);
+    expect(readFileSync(copy).equals(readFileSync(img))).toBe(true);
+    for (const vm of job.vms) expect([imgInfo(vm.disk)['backing-filename'], imgInfo(vm.disk)['backing-filename-format']]).toEqual([copy, 'qcow2']);
+    const xml = domainXml(plan, job, config);
+    expect(xml).toContain(`<source file='${copy}'/>`);
+    expect(xml).not.toContain(img);
+    expect(xml).not.toContain('<kernel>');
+    expect(logs).toContain('overlay backing file');
+    // The user swaps his path for a symlink to /etc/shadow: nothing prepared names it.
+    rmSync(img);
+    symlinkSync('/etc/shadow', img);
+    expect(readFileSync(copy).includes(readFileSync('/etc/shadow'))).toBe(false);
+    for (const vm of job.vms) expect(imgInfo(vm.disk)['backing-filename']).toBe(copy);
+    await removeJobFiles(config, plan.job.jobId, { keepLogs: false });
+    expect(existsSync(plan.jobDir)).toBe(false);
+    rmSync(img);
+  });
+
+  it('the copy is readable by qemu\'s group only: the kvm group with job-uid, nobody but root with QEMU_USER libvirt (libvirt relabels it)', async () => {
+    const img = userImage('modes.qcow2');
+    const ju = setup({ disk: null, img, vms_per_node: 1 }, {}, { ...USER, QEMU_USER: 'job-uid', QEMU_UIDS: '2145000000-2145000009' }, img);
+    const j1 = await prepareJob(ju.plan, { ...ju.ctx, kvmGid: 107 });
+    expect([mode(j1.backing), owner(j1.backing)]).toEqual([0o640, '0:107']);
+    await removeJobFiles(ju.config, ju.plan.job.jobId, { keepLogs: false });
+    const lv = setup({ disk: null, img, vms_per_node: 1 }, {}, { ...USER, QEMU_USER: 'libvirt' }, img);
+    const j2 = await prepareJob(lv.plan, lv.ctx);
+    expect([mode(j2.backing), owner(j2.backing)]).toEqual([0o600, '0:0']);
+    expect(domainXml(lv.plan, j2, lv.config)).not.toContain(img);
+    await removeJobFiles(lv.config, lv.plan.job.jobId, { keepLogs: false });
+    rmSync(img);
+  });
+
+  it('ramdisk: the copy goes into the job\'s tmpfs (sized from its allocated bytes) and the overlays name it', async () => {
+    const img = userImage('ram.qcow2');
+    const { config, plan, ctx } = setup({ disk: null, img, fs_type: 'ramdisk', vms_per_node: 1 }, {}, USER, img);
+    const job = await prepareJob(plan, ctx);
+    const copy = join(job.ramdisk!, 'base.qcow2');
+    expect([job.backing, mode(copy), owner(copy)]).toEqual([copy, 0o640, '0:1000']);
+    expect(imgInfo(job.vms[0]!.disk)['backing-filename']).toBe(copy);
+    expect(existsSync(join(plan.jobDir, 'base.qcow2'))).toBe(false);
+    expect(domainXml(plan, job, config)).not.toContain(img);
+    await removeJobFiles(config, plan.job.jobId, { keepLogs: false });
+    expect(mountsUnder(config.RAMDISK_DIR)).toEqual([]);
+    rmSync(img);
+  });
+
+  it('refuses, as the job\'s fault and before anything is made: no ALLOW_USER_IMAGES, a FIFO (without blocking), a symlink, root\'s file, one too large', async () => {
+    const img = userImage('refused.qcow2');
+    const off = setup({ disk: null, img }, {}, {}, img);
+    await expect(prepareJob(off.plan, off.ctx)).rejects.toMatchObject({ code: 'IMAGE_NOT_AUTHORIZED', fault: 'job' });
+    expect(existsSync(off.plan.jobDir)).toBe(false);
+
+    const fifo = join(home, 'fifo.qcow2');
+    execFileSync('mkfifo', [fifo]);
+    execFileSync('chown', ['1000:1000', fifo]);
+    const link = join(home, 'link.qcow2');
+    symlinkSync('/etc/shadow', link);
+    const rootFile = userImage('root.qcow2', 0);
+    const cases: [string, RegExp, Partial<SiteConfig>][] = [
+      [fifo, /is not a regular file/, {}],
+      [link, /is a symbolic link/, {}],
+      [rootFile, /is owned by uid 0, not by the job owner \(uid 1000\)/, {}],
+      [img, /more than USER_IMAGE_MAX_MB \(64\)$/, { USER_IMAGE_MAX_MB: 64 }],
+    ];
+    // 65 MiB of data: more than USER_IMAGE_MAX_MB 64 on disk.
+    execFileSync('dd', ['if=/dev/urandom', `of=${img}`, 'bs=1M', 'count=65', 'status=none', 'conv=notrunc']);
+    for (const [path, why, over] of cases) {
+      const { plan, ctx } = setup({ disk: null, img: path }, {}, { ...USER, ...over }, path);
+      const t0 = performance.now();
+      await expect(prepareJob(plan, ctx)).rejects.toMatchObject({ code: 'REQUEST_INVALID', fault: 'job', message: expect.stringMatching(why) });
+      expect(performance.now() - t0).toBeLessThan(5000);
+      expect(existsSync(plan.jobDir)).toBe(false);
+    }
+    for (const p of [img, fifo, link, rootFile]) rmSync(p);
   });
 });
 

@@ -3,21 +3,23 @@ import { dirname, join } from 'node:path';
 import pLimit from 'p-limit';
 import { VtorqueError } from '../../core/errors.js';
 import type { SiteConfig } from '../../core/config/schema.js';
-import { mkdirPrivate, pathElements, unlinkNoFollow, type OpenedFile } from '../../core/fs/index.js';
+import { mkdirPrivate, pathElements, ROOT_OWNER, setOwnerMode, unlinkNoFollow, type OpenedFile } from '../../core/fs/index.js';
 import { lookupId, type IdDatabase, type IdEntry } from '../../core/node/ids.js';
 import { buildJobEnv, buildMetaData, buildNetworkConfig, buildUserData } from '../../guest/index.js';
 import { qemuIdentity, qemuUserText, type QemuIdentity } from '../qemu-identity.js';
 import type { JobPlan, VmPlan } from '../types.js';
 import { buildGuestSpec } from './build-guest-spec.js';
-import { createOverlay, openImage, type OpenedImage } from './image.js';
+import { copyImageFd, copyUserImage, createOverlay, inImagePool, openImage, openUserImage, type UserImage } from './image.js';
 import { generateHostKey, generateUserKey, keyOnly, writeKnownHosts } from './keys.js';
 import { validatePersistentDisk } from './persistent-disk.js';
-import { ramdiskPath, setUpRamdisk } from './ramdisk.js';
+import { baseCopyPath, ramdiskPath, setUpRamdisk } from './ramdisk.js';
 import { jobDirPath, removeJobFiles } from './remove-job-files.js';
 import { buildSeedIso } from './seed.js';
 import { ensureRootDir } from './spool.js';
 import { resolveTools } from './tools.js';
 import type { ImageFormat, PersistentDisk, PrepareContext, PreparedJob, PreparedVm, PrepareTools } from './types.js';
+
+const MIB = 1024 * 1024;
 
 /** What every VM's preparation shares. */
 interface JobScope {
@@ -26,7 +28,10 @@ interface JobScope {
   readonly tools: PrepareTools;
   readonly userKeyPublic: string;
   readonly envFile: string;
-  /** Absolute backing file of every overlay: the pool image, or its copy in the tmpfs. */
+  /**
+   * Absolute backing file of every overlay, always root-owned: the pool image, its copy in the
+   * tmpfs, or the root-owned copy of a user's image (never the user's path).
+   */
   readonly backing: string;
   readonly format: ImageFormat;
   readonly ramdisk: string | null;
@@ -85,8 +90,9 @@ async function prepareFiles(plan: JobPlan, ctx: PrepareContext, tools: PrepareTo
   for (const vm of plan.vms) if (vm.persistentDisk !== null) disks.set(vm.name, await validatePersistentDisk(vm.persistentDisk, owner, c, tools));
   // Who must own the files qemu writes or reads: with QEMU_USER owner or job-uid libvirt chowns
   // nothing, so the overlay and the seed are qemu's identity's; the directories stay root 0711
-  // (qemu only traverses them), the base image and its tmpfs copy stay root's and world-readable.
-  // With QEMU_USER libvirt every file stays root's and libvirt relabels.
+  // (qemu only traverses them), a pool image and its tmpfs copy stay root's and world-readable, a
+  // copy of a user's image is root's and readable by qemu's group only. With QEMU_USER libvirt
+  // every file stays root's and libvirt relabels.
   const qemu = qemuIdentity(plan, c, ctx.kvmGid ?? null);
   await checkQemuUidUnowned(qemu, c);
   const base = await openBase(plan, ctx, tools, qemu !== null && plan.request.fs_type !== 'ramdisk');
@@ -95,20 +101,18 @@ async function prepareFiles(plan: JobPlan, ctx: PrepareContext, tools: PrepareTo
     for (const dir of [join(c.SPOOL_DIR, 'jobs'), plan.jobDir, sshDir, join(plan.jobDir, 'vms')]) mkdirPrivate(dir, 0o711);
     const userKey = await generateUserKey(sshDir, plan.job.jobId, owner, tools);
     const ramdisk = plan.request.fs_type === 'ramdisk' ? ramdiskPath(c, plan.job.jobId) : null;
-    const backing = ramdisk
-      ? await setUpRamdisk(ramdisk, c, { file: base.file, format: base.info.format, actualSize: base.info.actualSize }, plan.vms.length, tools)
-      : plan.baseImage;
+    const { backing, format } = await placeBacking(plan, c, base, ramdisk, qemu, tools);
     const scope: JobScope = {
-      plan, ctx, tools, backing, ramdisk, disks,
+      plan, ctx, tools, backing, ramdisk, disks, format,
       qemu,
       userKeyPublic: userKey.publicKey,
       envFile: buildJobEnv(ctx.guestEnv, ctx.renderTemplates),
-      format: base.info.format,
     };
     const vms = await settleAll(plan.vms.map((vm) => () => prepareVm(vm, scope)), c.PARALLEL ? 4 : 1, ctx);
     const knownHostsPath = join(sshDir, 'known_hosts');
     writeKnownHosts(knownHostsPath, vms.map((v) => ({ name: v.plan.name, key: v.hostKeyPublic })));
-    return { plan, userKeyPath: userKey.path, userKeyPublic: userKey.publicKey, knownHostsPath, vms, ramdisk, baseFormat: base.info.format, backing, qemu };
+    ctx.log('overlay backing file', { jobId: plan.job.jobId, backing, format, userImage: base.user !== null });
+    return { plan, userKeyPath: userKey.path, userKeyPublic: userKey.publicKey, knownHostsPath, vms, ramdisk, baseFormat: format, backing, qemu };
   } finally {
     base.file.close();
   }
@@ -139,22 +143,62 @@ export async function checkQemuUidUnowned(
   }
 }
 
+/** The base image as it was opened and checked: the descriptor every copy is made from. */
+interface OpenedBase {
+  readonly file: OpenedFile;
+  /** From the header (and, for a pool image, qemu-img info on the opened file). */
+  readonly format: ImageFormat;
+  /** Bytes allocated on disk: the room its tmpfs copy needs. */
+  readonly actualSize: number;
+  /** Set for a user's image (ALLOW_USER_IMAGES): used only through its root-owned copy. */
+  readonly user: UserImage | null;
+}
+
 /**
- * Pool images sit directly in the root-owned VM_IMG_DIR; others only with ALLOW_USER_IMAGES,
- * untrusted. `qemuReadsIt`: a non-root qemu (QEMU_USER owner or job-uid, sharedfs) opens the pool
- * image itself as the overlay's backing file, so it must be readable by others (vmgr add makes it 0444).
+ * Pool images sit directly in the root-owned VM_IMG_DIR; others only with ALLOW_USER_IMAGES, as
+ * the owner's own regular file (openUserImage: nothing but its header is read here). `qemuReadsIt`:
+ * a non-root qemu (QEMU_USER owner or job-uid, sharedfs) opens the pool image itself as the
+ * overlay's backing file, so it must be readable by others (vmgr add makes it 0444).
  */
-function openBase(plan: JobPlan, ctx: PrepareContext, tools: PrepareTools, qemuReadsIt: boolean): Promise<OpenedImage> {
+async function openBase(plan: JobPlan, ctx: PrepareContext, tools: PrepareTools, qemuReadsIt: boolean): Promise<OpenedBase> {
   const c = ctx.config;
-  const inPool = dirname(plan.baseImage) === c.VM_IMG_DIR.replace(/(.)\/+$/, '$1');
-  if (!inPool && !c.ALLOW_USER_IMAGES) throw new VtorqueError('IMAGE_NOT_AUTHORIZED', `base image ${plan.baseImage} is not in VM_IMG_DIR (${c.VM_IMG_DIR})`);
+  if (!inImagePool(c.VM_IMG_DIR, plan.baseImage)) {
+    if (!c.ALLOW_USER_IMAGES) throw new VtorqueError('IMAGE_NOT_AUTHORIZED', `base image ${plan.baseImage} is not in VM_IMG_DIR (${c.VM_IMG_DIR})`, { fault: 'job' });
+    const user = openUserImage(plan.baseImage, plan.job.owner, c.USER_IMAGE_MAX_MB * MIB);
+    return { file: user.file, format: user.format, actualSize: user.allocated, user };
+  }
   const check = (f: OpenedFile): void => {
-    if (qemuReadsIt && inPool && (f.stat.mode & 0o004) === 0) {
+    if (qemuReadsIt && (f.stat.mode & 0o004) === 0) {
       const mode = (f.stat.mode & 0o7777).toString(8).padStart(4, '0');
-      throw new VtorqueError('CONFIG_INVALID', `base image ${plan.baseImage} is mode ${mode}: ${qemuUserText(c.QEMU_USER).runsAs} and cannot read it; fix with: chmod 0444 ${plan.baseImage}`);
+      throw new VtorqueError('CONFIG_INVALID', `base image ${plan.baseImage} is mode ${mode}: ${qemuUserText(c.QEMU_USER).runsAs} and cannot read it; fix with: chmod 0444 ${plan.baseImage}`, { fault: 'node' });
     }
   };
-  return openImage(plan.baseImage, { label: 'base image', code: inPool ? 'CONFIG_INVALID' : 'REQUEST_INVALID', trusted: inPool, check }, tools);
+  const { file, info } = await openImage(plan.baseImage, { label: 'base image', code: 'CONFIG_INVALID', trusted: true, check, fault: 'node' }, tools);
+  return { file, format: info.format, actualSize: info.actualSize, user: null };
+}
+
+/**
+ * Where the overlays' backing file is, always a root-owned file: a pool image in place (sharedfs)
+ * or its copy in the job's tmpfs (ramdisk, root 0644). A user's image is never used in place: it
+ * is copied from its checked descriptor into the job's root-owned directory (its tmpfs, else the
+ * job dir) and checked again as that copy (copyUserImage), so a path swapped afterwards (for a
+ * symlink to /etc/shadow, a FIFO, another header) reaches neither qemu-img nor libvirt. The copy
+ * is root:<qemu's gid> 0640 when qemu runs as its own identity (QEMU_USER owner or job-uid), root
+ * 0600 with QEMU_USER libvirt (libvirt relabels it, and only it).
+ */
+async function placeBacking(plan: JobPlan, c: SiteConfig, base: OpenedBase, ramdisk: string | null, qemu: QemuIdentity | null, tools: PrepareTools): Promise<{ backing: string; format: ImageFormat }> {
+  if (ramdisk) await setUpRamdisk(ramdisk, c, { format: base.format, actualSize: base.actualSize }, plan.vms.length, tools);
+  const dir = ramdisk ?? (base.user ? plan.jobDir : null);
+  if (dir === null) return { backing: plan.baseImage, format: base.format };
+  const copy = baseCopyPath(dir, base.format);
+  if (base.user === null) {
+    await copyImageFd(base.file, copy, tools);
+    setOwnerMode(copy, ROOT_OWNER, 0o644);
+    return { backing: copy, format: base.format };
+  }
+  const info = await copyUserImage(base.user, copy, c.USER_IMAGE_MAX_MB * MIB, tools);
+  setOwnerMode(copy, { uid: 0, gid: qemu?.gid ?? 0 }, qemu ? 0o640 : 0o600);
+  return { backing: copy, format: info.format };
 }
 
 /** Run with a concurrency limit and wait for every task (none may still write while we clean up); rethrow the first failure. */

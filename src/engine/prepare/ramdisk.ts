@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { SiteConfig } from '../../core/config/schema.js';
 import { VtorqueError } from '../../core/errors.js';
 import { run } from '../../core/exec/run.js';
-import { mkdirPrivate, mountsAt, ROOT_OWNER, setOwnerMode, type OpenedFile } from '../../core/fs/index.js';
+import { mkdirPrivate, mountsAt } from '../../core/fs/index.js';
 import { jobDirName } from '../naming.js';
 import { ensureRootDir } from './spool.js';
 import { need, TIMEOUT_MS } from './tools.js';
@@ -24,10 +24,11 @@ export function ramdiskSizeMiB(baseActualBytes: number, vms: number): number {
 }
 
 /**
- * Mount a size-limited tmpfs (never ramfs, which has no limit) at `dir`, root 0711, and copy the
- * base image into it once, sparse, from the already opened and checked file. Returns the copy.
+ * Mount a size-limited tmpfs (never ramfs, which has no limit) at `dir`, root 0711, with room
+ * for the base copy (`baseActualBytes`, its allocated size) and the overlays. Returns where the
+ * base copy goes; the caller copies it in once, from the already opened and checked file.
  */
-export async function setUpRamdisk(dir: string, config: SiteConfig, base: { file: OpenedFile; format: ImageFormat; actualSize: number }, vms: number, tools: PrepareTools): Promise<string> {
+export async function setUpRamdisk(dir: string, config: SiteConfig, base: { format: ImageFormat; actualSize: number }, vms: number, tools: PrepareTools): Promise<string> {
   ensureRootDir(config.RAMDISK_DIR, 'RAMDISK_DIR');
   mkdirPrivate(dir, 0o711);
   if (mountsAt(dir).length > 0) throw new VtorqueError('INTERNAL', `${dir} is already a mount point`, { fault: 'node' });
@@ -35,10 +36,12 @@ export async function setUpRamdisk(dir: string, config: SiteConfig, base: { file
   await run(need(tools, 'mount'), ['-t', 'tmpfs', '-o', `size=${size}m,mode=0711,uid=0,gid=0,nosuid,nodev,noexec`, 'tmpfs', dir], { timeoutMs: TIMEOUT_MS.short });
   const top = mountsAt(dir).at(-1);
   if (top?.fsType !== 'tmpfs') throw new VtorqueError('INTERNAL', `mounting a tmpfs at ${dir} left ${top ? top.fsType : 'nothing'} there`, { fault: 'node' });
-  const copy = join(dir, `base.${base.format === 'qcow2' ? 'qcow2' : 'img'}`);
-  await run(need(tools, 'cp'), ['--sparse=always', '--', base.file.procPath, copy], { timeoutMs: TIMEOUT_MS.copy });
-  setOwnerMode(copy, ROOT_OWNER, 0o644);
-  return copy;
+  return baseCopyPath(dir, base.format);
+}
+
+/** Where a job keeps its copy of the base image in `dir` (its tmpfs, or its job dir for a user's image). */
+export function baseCopyPath(dir: string, format: ImageFormat): string {
+  return join(dir, `base.${format === 'qcow2' ? 'qcow2' : 'img'}`);
 }
 
 /** Unmount every tmpfs stacked at `dir` (exact path per /proc/self/mountinfo); how many were. */
