@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -218,6 +218,31 @@ async function forgedRefused(request: Parameters<typeof vmJobScript>[0], needle:
   }
 }
 
+// User images (ALLOW_USER_IMAGES) for the hook cases: a directory of the owner's under ctl (reset
+// removes it), images he owns, what the installed prologue logged, where an overlay's backing is.
+const ownerDir = (): string => {
+  const dir = join(s.ctl, `owner-${9000 + seq + 1}`);
+  mkdirSync(dir, { mode: 0o755 });
+  chownSync(dir, s.uid, s.uid);
+  return dir;
+};
+const ownerImage = (path: string): string => {
+  expect(spawnSync('qemu-img', ['create', '-q', '-f', 'qcow2', path, '32M']).status).toBe(0);
+  chownSync(path, s.uid, s.uid);
+  return path;
+};
+const hookLogs = (): string => entriesOf(s.logDir).map((f) => readFileSync(join(s.logDir, f), 'utf8')).join('');
+const entriesOf = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir) : []);
+const overlayBacking = (jobId: string): string => {
+  const vms = join(jobDir(jobId), 'vms');
+  const r = spawnSync('qemu-img', ['info', '--output=json', '-U', join(vms, readdirSync(vms)[0] as string, 'disk.qcow2')], { encoding: 'utf8' });
+  return (JSON.parse(r.stdout) as Record<string, string>)['backing-filename'] as string;
+};
+const statOf = (p: string): string => {
+  const st = lstatSync(p);
+  return `${st.uid}:${st.gid} ${(st.mode & 0o7777).toString(8)} ${st.size} ${st.mtimeMs}`;
+};
+
 const hookCases: Case[] = [
   ['vsub: metadata package name with newline + runcmd is refused at submit (the forged request is refused by the prologue below)', async () => {
     s.configure({ METADATA_ALLOWED_KEYS: ['packages'] });
@@ -405,6 +430,127 @@ const hookCases: Case[] = [
     expect(readFileSync(victim, 'utf8')).toBe('precious\n');
     expect(statSync(victim).uid).toBe(0);
     expect(statSync(victim).mode & 0o777).toBe(0o600);
+  }],
+  ['prologue (ALLOW_USER_IMAGES): a user image whose .vmlinuz is a symlink to /etc/shadow and .initrd a FIFO boots from its own disk; nothing beside it is used', async () => {
+    s.configure({ ALLOW_USER_IMAGES: true });
+    const img = ownerImage(join(ownerDir(), 'mine.qcow2'));
+    symlinkSync('/etc/shadow', `${img}.vmlinuz`);
+    spawnSync('mkfifo', [`${img}.initrd`]);
+    const shadow = statOf('/etc/shadow');
+    const { pro, jobId, epilogue } = await prologue({ img });
+    try {
+      // A FIFO opened by anything would have blocked the prologue until its kill.
+      expect([pro.rc, pro.signal]).toEqual([0, null]);
+      const logs = hookLogs();
+      expect(logs).toContain('a user image boots from its own disk; files beside it are not used');
+      expect(logs).not.toContain('direct kernel boot from the pool');
+      const copy = join(jobDir(jobId), 'base.qcow2');
+      expect(overlayBacking(jobId)).toBe(copy);
+      expect(readFileSync(copy).equals(readFileSync(img))).toBe(true);
+      const st = lstatSync(copy);
+      expect([st.uid, st.mode & 0o7777]).toEqual([0, 0o640]);
+      expect(statOf('/etc/shadow')).toBe(shadow);
+      expect(lstatSync(`${img}.vmlinuz`).isSymbolicLink() && lstatSync(`${img}.initrd`).isFIFO()).toBe(true);
+    } finally {
+      await epilogue();
+    }
+  }],
+  ['prologue (ALLOW_USER_IMAGES): a user image swapped for a symlink to /etc/shadow while the prologue runs: the overlay\'s backing is only ever the root-owned copy of what was checked', async () => {
+    s.configure({ ALLOW_USER_IMAGES: true });
+    const dir = ownerDir();
+    const real = ownerImage(join(dir, 'real.qcow2'));
+    const img = join(dir, 'img.qcow2');
+    spawnSync('ln', [real, img]);
+    const shadow = statOf('/etc/shadow');
+    // The owner flips his path between a symlink to /etc/shadow and (a hard link of) his image, all along.
+    const flip = spawn('setpriv', [`--reuid=${s.uid}`, `--regid=${s.uid}`, '--init-groups', '--', '/bin/sh', '-c',
+      'cd "$1" || exit 1; while :; do ln -sfn /etc/shadow .l; mv -Tf .l img.qcow2; ln -f real.qcow2 .r; mv -Tf .r img.qcow2; sleep 0.01; done', 'flip', dir,
+    ], { detached: true, stdio: 'ignore' });
+    let booted = 0;
+    try {
+      for (let attempt = 0; attempt < 4 && booted === 0; attempt++) {
+        const { pro, jobId, epilogue } = await prologue({ img });
+        try {
+          if (pro.rc === 0) {
+            booted += 1;
+            const copy = join(jobDir(jobId), 'base.qcow2');
+            expect(overlayBacking(jobId)).toBe(copy);
+            expect(readFileSync(copy).equals(readFileSync(real))).toBe(true);
+            expect(lstatSync(copy).uid).toBe(0);
+            expect(hookLogs()).toContain(`"backing":"${copy}"`);
+          } else {
+            // Opened while it was the symlink: refused as the job's (abort), nothing made.
+            expect([pro.rc, pro.stdout]).toEqual([1, expect.stringContaining('is a symbolic link')]);
+            expect(existsSync(jobDir(jobId))).toBe(false);
+          }
+        } finally {
+          await epilogue();
+        }
+      }
+    } finally {
+      if (flip.pid !== undefined) process.kill(-flip.pid, 'SIGKILL');
+    }
+    expect(booted, 'one start got past the check (the path was the image when it was opened)').toBe(1);
+    expect(statOf('/etc/shadow')).toBe(shadow);
+  }],
+  ['prologue (ALLOW_USER_IMAGES): a user image that is a FIFO is refused at once, without blocking', async () => {
+    s.configure({ ALLOW_USER_IMAGES: true });
+    const fifo = join(ownerDir(), 'fifo.qcow2');
+    spawnSync('mkfifo', [fifo]);
+    chownSync(fifo, s.uid, s.uid);
+    const t0 = performance.now();
+    await forgedRefused({ img: fifo }, 'is not a regular file');
+    expect(performance.now() - t0).toBeLessThan(15_000);
+  }],
+  ['prologue (ALLOW_USER_IMAGES): img=/etc/shadow is refused: root never copies for the owner a file he does not own', async () => {
+    s.configure({ ALLOW_USER_IMAGES: true });
+    await forgedRefused({ img: '/etc/shadow' }, 'is owned by uid 0, not by the job owner');
+  }],
+  ['prologue: a pool image whose .vmlinuz/.initrd are symlinks to /etc/shadow is refused as the node\'s fault (requeue), never booted', async () => {
+    const img = join(s.pool, 'kboot.qcow2');
+    spawnSync('qemu-img', ['create', '-q', '-f', 'qcow2', img, '32M']);
+    chmodSync(img, 0o444);
+    symlinkSync('/etc/shadow', `${img}.vmlinuz`);
+    symlinkSync('/etc/shadow', `${img}.initrd`);
+    try {
+      const { pro, jobId, epilogue } = await prologue({ img: 'kboot.qcow2' });
+      try {
+        expect(pro.rc).toBe(2);
+        expect(pro.stdout).toMatch(/direct kernel boot file .*kboot\.qcow2\.vmlinuz is refused: .*is a symbolic link/);
+        expect(pro.stdout).toContain('Torque will requeue the job');
+        expect(existsSync(jobDir(jobId))).toBe(false);
+      } finally {
+        await epilogue();
+      }
+    } finally {
+      for (const f of [img, `${img}.vmlinuz`, `${img}.initrd`]) rmSync(f, { force: true });
+    }
+  }],
+  ['prologue: VM_VIRTIOFS_HOME (a root virtiofsd in passthrough mode) is refused by the config, naming the key and NFS; nothing is made', async () => {
+    s.configure({ VM_SHARE_TYPE: 'virtiofs', VM_VIRTIOFS_HOME: s.home });
+    const { pro, jobId, epilogue } = await prologue({});
+    try {
+      expect(pro.rc).toBe(2);
+      expect(pro.stdout).toContain("this node's configuration is invalid");
+      expect(pro.stdout).toMatch(/VM_SHARE_TYPE = "virtiofs": expected nfs: virtiofs is refused: .*root in any guest/);
+      expect(pro.stdout).toContain(`VM_VIRTIOFS_HOME = "${s.home}"`);
+      expect(existsSync(jobDir(jobId))).toBe(false);
+    } finally {
+      s.configure();
+      await epilogue();
+    }
+  }],
+  ['prologue: ALLOW_USER_IMAGES together with VM_NFS_HOME is refused by the config (guest root could use any uid on the export)', async () => {
+    s.configure({ ALLOW_USER_IMAGES: true, VM_NFS_HOME: 'nfs1:/export/home' });
+    const { pro, jobId, epilogue } = await prologue({});
+    try {
+      expect(pro.rc).toBe(2);
+      expect(pro.stdout).toContain('ALLOW_USER_IMAGES = true: expected false while VM_NFS_HOME export to the guests');
+      expect(existsSync(jobDir(jobId))).toBe(false);
+    } finally {
+      s.configure();
+      await epilogue();
+    }
   }],
 ];
 
