@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { scanDirectives, splitWords, quoteWord } from './directives.js';
+import { readScriptHeader, scanDirectives, splitWords, quoteWord } from './directives.js';
 import { parseQsubArgs } from './options.js';
 import { computeRaise, sizeToMiB } from '../../cli/vsub/resources.js';
 import { mergeResourceLists } from './resource-list.js';
@@ -19,10 +19,25 @@ describe('qsub directive scanning', () => {
     expect(scanDirectives('#PBS-N x\n', '#PBS', 's')[0]?.words).toEqual(['-N', 'x']);
     expect(scanDirectives('#PBS -N x\n', '', 's')).toEqual([]);
   });
+  it('reports where qsub stopped and the -vm directives it then ignores', () => {
+    const h = readScriptHeader('#PBS -N a\n\necho\n#PBS -vm vcpus=1\n#PBS -N b\n  #PBS -l x -vm ram=1G\n#PBS -N -vm\n#PBS -vm "x\n', '#PBS', 's');
+    expect(h.directives.map((d) => d.words)).toEqual([['-N', 'a']]);
+    expect(h.firstCommand).toBe(3);
+    // "-N -vm" names the job "-vm"; an untokenizable line naming -vm still counts.
+    expect(h.lateVmLines).toEqual([4, 6, 8]);
+    expect(readScriptHeader('#PBS -N a\n# only comments\n', '#PBS', 's')).toMatchObject({ firstCommand: null, lateVmLines: [] });
+  });
+  it('a continuation takes in any next line; a trailing backslash before the end of the script is refused as qsub refuses it', () => {
+    expect(scanDirectives('#PBS -N a\\\necho b\n', '#PBS', 's')[0]).toMatchObject({ words: ['-N', 'aecho', 'b'], lineNo: 1, source: 's' });
+    expect(scanDirectives('#PBS -N a\\\n\n#PBS -q b\n', '#PBS', 's').map((d) => d.lineNo)).toEqual([1, 3]);
+    expect(() => scanDirectives('#PBS -N a\n#PBS -q b \\\n', '#PBS', 's')).toThrow(/^s line 2: the directive ends with \\ but no line follows/);
+    expect(scanDirectives('#PBS -N a\\', '#PBS', 's')[0]?.words).toEqual(['-N', 'a\\']);
+  });
   it('tokenizes like qsub: quotes group, backslash escapes, unmatched quote fails', () => {
     expect(splitWords(`-N "a b" -v 'X=1 2' c\\ d`, 'w')).toEqual(['-N', 'a b', '-v', 'X=1 2', 'c d']);
     expect(() => splitWords('-N "open', 'w')).toThrow(/unmatched/);
-    for (const w of ["it's", 'a b', '$(x)', '']) expect(splitWords(quoteWord(w), 'w')).toEqual([w]);
+    for (const w of ["it's", 'a b', '$(x)', '', 'x\\', 'a"b']) expect(splitWords(quoteWord(w), 'w')).toEqual([w]);
+    expect(splitWords(`a'b c'd "x"'y' '' \\\\ \\"q e\\`, 'w')).toEqual(['ab cd', 'xy', '', '\\', '"q', 'e\\']);
   });
 });
 

@@ -54,7 +54,7 @@ export function parseQsubArgs(argv: readonly string[], where = 'command line'): 
     if (arg === '-vm') {
       const value = argv[i + 1];
       if (value === undefined || value.startsWith('-')) {
-        throw new VtorqueError('USAGE', `${where}: -vm needs a value like img=debian.qcow2,vcpus=2`, { exitCode: 2 });
+        throw new VtorqueError('USAGE', `${where}: -vm needs a value like img=debian.qcow2,vcpus=2`, { exitCode: 2, fault: 'job' });
       }
       tokens.push({ kind: 'vm', value, raw: [arg, value] });
       i += 2;
@@ -77,7 +77,7 @@ export function parseQsubArgs(argv: readonly string[], where = 'command line'): 
         if (value === '') {
           const next = argv[i + 1];
           if (next === undefined) {
-            throw new VtorqueError('USAGE', `${where}: option -${letter} requires a value`, { exitCode: 2 });
+            throw new VtorqueError('USAGE', `${where}: option -${letter} requires a value`, { exitCode: 2, fault: 'job' });
           }
           raw.push(next);
           value = next;
