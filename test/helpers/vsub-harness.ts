@@ -1,4 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect } from 'vitest';
 import { layoutAt } from '../../src/core/install/paths.js';
 import { runVsub } from '../../src/cli/vsub/submit.js';
 import { VtorqueError } from '../../src/core/errors.js';
@@ -45,4 +47,21 @@ export async function vsub(site: TestSite, argv: string[], opts: { stdin?: strin
     if (!(e instanceof VtorqueError)) throw e;
     return { code: e.exitCode, out, err: err + e.message, qsub, error: e };
   }
+}
+
+/** Write a file into the site's working directory; returns its name, for the argv. */
+export function putScript(site: TestSite, name: string, text: string): string {
+  writeFileSync(join(site.cwd, name), text);
+  return name;
+}
+
+/** Refused as bad user input: the documented code, one line, the job's fault, nothing submitted or left behind. Returns the line. */
+export function expectRefusedOneLine(site: TestSite, r: VsubOutcome, code: number): string {
+  expect(r.code).toBe(code);
+  expect(r.error?.fault).toBe('job');
+  expect(r.error?.code).not.toBe('INTERNAL');
+  expect(r.err.split('\n')).toHaveLength(1);
+  expect(r.qsub).toBeNull();
+  expect(readdirSync(site.tmp)).toEqual([]);
+  return r.err;
 }

@@ -2,15 +2,14 @@ import { accessSync, constants, mkdtempSync, rmSync, statSync, writeFileSync, re
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { loadConfig, type SiteConfig } from '../../core/config/index.js';
-import { VtorqueError } from '../../core/errors.js';
+import { displayValue, VtorqueError } from '../../core/errors.js';
 import type { AppLayout } from '../../core/install/paths.js';
 import { listPoolImages } from '../../core/pool/images.js';
 import { createRenderer } from '../../core/render/render.js';
 import { applyPolicy, buildRequest, parseVmSpecs, type VmRequest, type VmSpec } from '../../core/request/index.js';
-import { scanDirectives, type Directive } from '../../core/qsub/index.js';
+import { optionWords, parseQsubArgs, readScriptHeader, type Directive, type ParsedQsubArgs, type ScriptHeader } from '../../core/qsub/index.js';
 import { VSUB_EXIT } from './exit-codes.js';
 import { extractOwnOptions } from './own-options.js';
-import { optionWords, parseQsubArgs, type ParsedQsubArgs } from '../../core/qsub/index.js';
 import { computeRaise, formatResourceList, mergeResourceLists } from './resources.js';
 import { buildWrapper } from './wrapper.js';
 import { eligibleUserMetadata } from '../../guest/user-metadata.js';
@@ -53,11 +52,18 @@ export async function runVsub(argv: readonly string[], deps: VsubDeps): Promise<
   if (parsed.script !== null) scriptText = readScriptFile(parsed.script, deps.cwd);
   else if (!parsed.interactive && !hasLong(parsed, '--version', '--about')) scriptText = stdinText = await deps.readStdin();
 
-  const directives = scriptText === null ? [] : scanDirectives(scriptText, parsed.directivePrefix, parsed.script ?? 'STDIN');
-  const inlineSpecs = directives.flatMap((d) => d.parsed.vmSpecs.map((text): VmSpec => ({ text, source: `${parsed.script ?? 'STDIN'} line ${d.lineNo}` })));
+  const scriptName = parsed.script ?? 'STDIN';
+  const header = scriptText === null ? null : readScriptHeader(scriptText, parsed.directivePrefix, scriptName);
+  const directives = header?.directives ?? [];
+  const inlineSpecs = directives.flatMap((d) => d.parsed.vmSpecs.map((text): VmSpec => ({ text, source: `${scriptName} line ${d.lineNo}` })));
   const cliSpecs = parsed.vmSpecs.map((text): VmSpec => ({ text, source: '-vm' }));
+  const vmJob = inlineSpecs.length > 0 || cliSpecs.length > 0;
+  if (header !== null) {
+    const late = lateVmNote(header, scriptName, parsed.directivePrefix, vmJob);
+    if (late !== null) deps.err(`vsub: ${late}\n`);
+  }
 
-  if (inlineSpecs.length === 0 && cliSpecs.length === 0) {
+  if (!vmJob) {
     // Not a VM job: qsub with the argv exactly as given, and nothing printed of our own.
     if (own.dryRun) return printDry(deps, own.json, qsub, own.qsubArgv, null, null);
     ensureExecutable(qsub);
@@ -65,13 +71,13 @@ export async function runVsub(argv: readonly string[], deps: VsubDeps): Promise<
   }
 
   if (config.DISABLED_HOSTS_LIST !== '' && new RegExp(config.DISABLED_HOSTS_LIST).test(deps.hostname)) {
-    throw new VtorqueError('NOT_SUPPORTED', 'vTorque is disabled on this host (DISABLED_HOSTS_LIST)');
+    throw new VtorqueError('NOT_SUPPORTED', 'vTorque is disabled on this host (DISABLED_HOSTS_LIST)', { fault: 'job' });
   }
   if (parsed.interactive) {
-    throw new VtorqueError('NOT_SUPPORTED', 'interactive VM jobs (-I with -vm) are not supported yet; submit a batch script instead');
+    throw new VtorqueError('NOT_SUPPORTED', 'interactive VM jobs (-I with -vm) are not supported yet; submit a batch script instead', { fault: 'job' });
   }
   if (parsed.extraOperands.length > 0) {
-    throw new VtorqueError('USAGE', `unexpected argument after the job script: ${JSON.stringify(parsed.extraOperands[0])} (use -F "args" for script arguments)`, { exitCode: VSUB_EXIT.usage });
+    throw new VtorqueError('USAGE', `unexpected argument after the job script: ${displayValue(parsed.extraOperands[0])} (use -F "args" for script arguments)`, { exitCode: VSUB_EXIT.usage, fault: 'job' });
   }
 
   const plan = planSubmission({ config, qsub, parsed, directives, specs: [...inlineSpecs, ...cliSpecs], script: scriptText ?? '', deps });
@@ -137,7 +143,7 @@ async function submitWrapper(plan: SubmissionPlan, deps: VsubDeps): Promise<numb
   try {
     dir = mkdtempSync(join(deps.env.TMPDIR || tmpdir(), 'vsub-'));
   } catch (err) {
-    throw new VtorqueError('INTERNAL', `cannot create a private temporary directory for the job wrapper: ${(err as Error).message}`, { exitCode: VSUB_EXIT.tempDir, cause: err });
+    throw new VtorqueError('INTERNAL', `cannot create a private temporary directory for the job wrapper: ${(err as Error).message}`, { exitCode: VSUB_EXIT.tempDir, cause: err, fault: 'node' });
   }
   try {
     const path = join(dir, plan.wrapperName);
@@ -168,7 +174,7 @@ function ensureExecutable(path: string): void {
   try {
     accessSync(path, constants.X_OK);
   } catch {
-    throw new VtorqueError('QSUB_MISSING', `the configured qsub ${path} is missing or not executable (PBS_QSUB_ON_FE / PBS_QSUB_ON_NODES)`);
+    throw new VtorqueError('QSUB_MISSING', `the configured qsub ${path} is missing or not executable (PBS_QSUB_ON_FE / PBS_QSUB_ON_NODES)`, { fault: 'node' });
   }
 }
 
@@ -178,9 +184,9 @@ function readScriptFile(path: string, cwd: string): string {
   try {
     st = statSync(full);
   } catch (err) {
-    throw new VtorqueError('USAGE', `script file '${path}' cannot be loaded - ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    throw new VtorqueError('USAGE', `script file ${displayValue(path)} cannot be loaded - ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { fault: 'job' });
   }
-  if (!st.isFile()) throw new VtorqueError('USAGE', `script file '${path}' is not a regular file`);
+  if (!st.isFile()) throw new VtorqueError('USAGE', `script file ${displayValue(path)} is not a regular file`, { fault: 'job' });
   return readFileSync(full, 'utf8');
 }
 
@@ -190,6 +196,18 @@ function readUserFile(path: string): string {
   if (!st.isFile()) throw new Error('not a regular file');
   if (st.size > 64 * 1024 * 1024) throw new Error('too large');
   return readFileSync(path, 'utf8');
+}
+
+/**
+ * qsub ignores every directive after the script's first command; a `-vm` one there is most likely
+ * meant, so say that it is ignored (one line, however many there are).
+ */
+function lateVmNote(header: ScriptHeader, scriptName: string, prefix: string, vmJob: boolean): string | null {
+  const [first, ...more] = header.lateVmLines;
+  if (first === undefined) return null;
+  const others = more.length === 0 ? '' : ` (and ${more.length} more after it)`;
+  const effect = vmJob ? 'its keys are not used' : 'this job runs on the host, without a VM';
+  return `${scriptName} line ${first}${others}: ${prefix} -vm comes after the first command (line ${header.firstCommand}), where qsub reads no more directives: ignored, ${effect}`;
 }
 
 function hasLong(parsed: ParsedQsubArgs, ...names: string[]): boolean {

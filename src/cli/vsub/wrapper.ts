@@ -1,9 +1,10 @@
 import { encodeRequestLine, encodeScriptLine } from '../../core/contract/job-script.v1.js';
-import { VtorqueError } from '../../core/errors.js';
+import { displayValue, VtorqueError } from '../../core/errors.js';
 import type { Renderer } from '../../core/render/render.js';
 import type { VmRequest } from '../../core/request/types.js';
 import type { Directive } from '../../core/qsub/index.js';
 import { quoteWord } from '../../core/qsub/index.js';
+import { VSUB_EXIT } from './exit-codes.js';
 
 export interface WrapperInput {
   readonly request: VmRequest;
@@ -19,33 +20,63 @@ export interface WrapperInput {
  * user's directives next (qsub reads them before the first command), the user's script as data.
  */
 export function buildWrapper(input: WrapperInput, renderer: Renderer): string {
-  if ('#VTORQUE-REQUEST'.startsWith(input.directivePrefix)) {
-    throw new VtorqueError('USAGE', `directive prefix ${JSON.stringify(input.directivePrefix)} would read vTorque's own lines; use another -C prefix`, { exitCode: 2 });
-  }
   // Directive text is user text copied verbatim; for the wrapper's sh it is only ever comment lines.
-  const plain = (directiveLines(input.directives, input.directivePrefix)).map((l) => {
-    if (l.includes('\n') || !l.trimStart().startsWith('#')) throw new VtorqueError('INTERNAL', `directive line is not a comment: ${JSON.stringify(l)}`);
+  const plain = directiveLines(input.directives, input.directivePrefix).map((l) => {
+    if (l.includes('\n') || !l.trimStart().startsWith('#')) throw new VtorqueError('INTERNAL', `directive line is not a comment: ${displayValue(l)}`, { fault: 'node' });
     return l;
   });
-  return renderer.render('job-wrapper.sh.hbs', {
+  const wrapper = renderer.render('job-wrapper.sh.hbs', {
     requestLine: encodeRequestLine(input.request),
     directiveLines: plain,
     scriptLine: encodeScriptLine(input.script),
     nodePath: input.nodePath,
     vtorqueBundle: input.vtorqueBundle,
   });
+  // qsub reads the wrapper for directives too: only the user's own may start with the prefix.
+  const prefix = input.directivePrefix;
+  if (prefix !== '' && wrapper.split('\n').filter((l) => l.trimStart().startsWith(prefix)).length !== plain.length) {
+    throw new VtorqueError('USAGE', `directive prefix ${displayValue(prefix)} would read vTorque's own lines of the job wrapper; use another -C prefix`, { exitCode: VSUB_EXIT.usage, fault: 'job' });
+  }
+  return wrapper;
 }
 
-/** The script's directives minus `-vm` (qsub would misread it): other options are kept as they were. */
+/**
+ * The script's directives for the wrapper, minus -vm (qsub would misread it). A one-line directive
+ * is kept as it was; one that had -vm, was continued with a backslash or ends in one is written
+ * as one line of its remaining words, which qsub reads the same way.
+ */
 export function directiveLines(directives: readonly Directive[], prefix: string): string[] {
+  const first = directives[0];
+  if (first !== undefined && !prefix.startsWith('#')) {
+    throw new VtorqueError('USAGE', `${first.source} line ${first.lineNo}: directive prefix ${displayValue(prefix)} (-C) does not start with #, so the job wrapper would run the directive as a command: expected a -C prefix starting with #`, { exitCode: VSUB_EXIT.usage, fault: 'job' });
+  }
   const out: string[] = [];
   for (const d of directives) {
-    if (!d.parsed.tokens.some((t) => t.kind === 'vm')) {
-      out.push(...d.lines.map((l) => l.replace(/\r$/, '')));
+    refuseCommandContinuation(d, prefix);
+    const line = (d.lines[0] as string).replace(/\r$/, '');
+    if (d.lines.length === 1 && !line.endsWith('\\') && !d.parsed.tokens.some((t) => t.kind === 'vm')) {
+      out.push(line);
       continue;
     }
     const rest = d.parsed.tokens.filter((t) => t.kind !== 'vm').flatMap((t) => t.raw);
     if (rest.length > 0) out.push(`${prefix} ${rest.map(quoteWord).join(' ')}`);
   }
   return out;
+}
+
+/**
+ * qsub takes the line after a trailing backslash into the directive whatever it is, and its copy
+ * of the script holds the joined line; the VM runs the user's script as written, where a line that
+ * is not a comment is a command. Blank and comment lines mean the same to both.
+ */
+function refuseCommandContinuation(d: Directive, prefix: string): void {
+  d.lines.forEach((raw, i) => {
+    const body = raw.replace(/\r$/, '').trimStart();
+    if (i === 0 || body === '' || body.startsWith('#')) return;
+    throw new VtorqueError(
+      'USAGE',
+      `${d.source} line ${d.lineNo + i}: ${displayValue(body)} continues the ${prefix} directive of line ${d.lineNo} (a trailing \\), so qsub would read it as directive text, but the job's shell in the VM would run it as a command: expected the directive on one line, or the rest as a ${prefix} line of its own`,
+      { exitCode: VSUB_EXIT.invalid, fault: 'job' },
+    );
+  });
 }
