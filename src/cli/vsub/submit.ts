@@ -7,6 +7,7 @@ import type { AppLayout } from '../../core/install/paths.js';
 import { listPoolImages } from '../../core/pool/images.js';
 import { createRenderer } from '../../core/render/render.js';
 import { applyPolicy, buildRequest, parseVmSpecs, type VmRequest, type VmSpec } from '../../core/request/index.js';
+import type { VmSpecs } from '../../core/request/parse.js';
 import { optionWords, parseQsubArgs, readScriptHeader, type Directive, type ParsedQsubArgs, type ScriptHeader } from '../../core/qsub/index.js';
 import { VSUB_EXIT } from './exit-codes.js';
 import { extractOwnOptions } from './own-options.js';
@@ -55,9 +56,11 @@ export async function runVsub(argv: readonly string[], deps: VsubDeps): Promise<
   const scriptName = parsed.script ?? 'STDIN';
   const header = scriptText === null ? null : readScriptHeader(scriptText, parsed.directivePrefix, scriptName);
   const directives = header?.directives ?? [];
-  const inlineSpecs = directives.flatMap((d) => d.parsed.vmSpecs.map((text): VmSpec => ({ text, source: `${scriptName} line ${d.lineNo}` })));
-  const cliSpecs = parsed.vmSpecs.map((text): VmSpec => ({ text, source: '-vm' }));
-  const vmJob = inlineSpecs.length > 0 || cliSpecs.length > 0;
+  const specs: VmSpecs = {
+    script: directives.flatMap((d) => d.parsed.vmSpecs.map((text): VmSpec => ({ text, source: `${scriptName} line ${d.lineNo}` }))),
+    commandLine: parsed.vmSpecs.map((text): VmSpec => ({ text, source: '-vm' })),
+  };
+  const vmJob = specs.script.length > 0 || specs.commandLine.length > 0;
   if (header !== null) {
     const late = lateVmNote(header, scriptName, parsed.directivePrefix, vmJob);
     if (late !== null) deps.err(`vsub: ${late}\n`);
@@ -80,7 +83,7 @@ export async function runVsub(argv: readonly string[], deps: VsubDeps): Promise<
     throw new VtorqueError('USAGE', `unexpected argument after the job script: ${displayValue(parsed.extraOperands[0])} (use -F "args" for script arguments)`, { exitCode: VSUB_EXIT.usage, fault: 'job' });
   }
 
-  const plan = planSubmission({ config, qsub, parsed, directives, specs: [...inlineSpecs, ...cliSpecs], script: scriptText ?? '', deps });
+  const plan = planSubmission({ config, qsub, parsed, directives, specs, script: scriptText ?? '', deps });
   for (const note of plan.notes) deps.err(`vsub: ${note}\n`);
   if (own.dryRun) return printDry(deps, own.json, qsub, plan.args, plan.request, plan.wrapper);
   ensureExecutable(qsub);
@@ -92,14 +95,14 @@ function planSubmission(input: {
   qsub: string;
   parsed: ParsedQsubArgs;
   directives: readonly Directive[];
-  specs: readonly VmSpec[];
+  specs: VmSpecs;
   script: string;
   deps: VsubDeps;
 }): SubmissionPlan {
   const { config, parsed, deps } = input;
   const raw = parseVmSpecs(input.specs);
   const pool = listPoolImages(config.VM_IMG_DIR).map((i) => i.name);
-  const built = buildRequest(raw, config, { cwd: deps.cwd, readFile: readUserFile, poolImages: pool }, {
+  const built = buildRequest(raw.entries, config, { cwd: deps.cwd, readFile: readUserFile, poolImages: pool }, {
     debug: isTrue(deps.env.DEBUG),
     trace: isTrue(deps.env.TRACE),
   });
@@ -133,7 +136,7 @@ function planSubmission(input: {
   );
   const wrapperName = parsed.script === null ? null : basename(parsed.script);
   const args = [...optionWords(parsed), ...extra, ...(wrapperName === null ? [] : [WRAPPER_PLACEHOLDER])];
-  return { qsub: input.qsub, args, request, wrapper, wrapperName, notes: [...warnings, ...raise.notes.map((n) => `${n} for the VMs`)] };
+  return { qsub: input.qsub, args, request, wrapper, wrapperName, notes: [...raw.warnings, ...warnings, ...raise.notes.map((n) => `${n} for the VMs`)] };
 }
 
 /** Write the wrapper into a private directory under the script's own name, submit, clean up. */

@@ -1,7 +1,7 @@
 import yaml from 'js-yaml';
 import { isAbsolute, resolve } from 'node:path';
 import type { SiteConfig } from '../config/schema.js';
-import { ValidationError, VtorqueError, type Issue } from '../errors.js';
+import { displayValue, ValidationError, VtorqueError, type Issue } from '../errors.js';
 import { REQUEST_KEYS, type EmbeddedFile, type PinningMap, type RequestKey, type UserMetadata, type VmRequest } from './types.js';
 import {
   ACCEPTED,
@@ -27,33 +27,66 @@ export interface RawEntry {
   readonly source: string;
 }
 
+/** The -vm arguments of one submission: the script's `#PBS -vm` directives and the command line's `-vm` options. */
+export interface VmSpecs {
+  readonly script: readonly VmSpec[];
+  readonly commandLine: readonly VmSpec[];
+}
+
+export interface ParsedVmSpecs {
+  readonly entries: Map<RequestKey, RawEntry>;
+  /** One line per key the command line takes over from the script with another value. */
+  readonly warnings: readonly string[];
+}
+
 /**
  * Split the -vm arguments into key → value. Keys are case-insensitive; a value may itself contain
- * "=" (the original cut it off). Later specs win, so pass script directives before the command line.
+ * "=" (the original cut it off). A key given twice in the script, or twice on the command line, is
+ * refused (one value would be dropped silently). A key in both: the command line wins, as qsub
+ * merges `-l` per key, and the warning says so.
  */
-export function parseVmSpecs(specs: readonly VmSpec[]): Map<RequestKey, RawEntry> {
-  const entries = new Map<RequestKey, RawEntry>();
+export function parseVmSpecs(specs: VmSpecs): ParsedVmSpecs {
   const issues: Issue[] = [];
+  const script = readSpecs(specs.script, issues);
+  const commandLine = readSpecs(specs.commandLine, issues);
+  if (issues.length > 0) throw new ValidationError('REQUEST_INVALID', issues, { fault: 'job' });
+  const entries = new Map(script);
+  const warnings: string[] = [];
+  for (const [key, entry] of commandLine) {
+    const earlier = script.get(key);
+    if (earlier !== undefined && earlier.value !== entry.value) {
+      warnings.push(`${entry.source}: ${key} = ${displayValue(entry.value)} overrides ${key} = ${displayValue(earlier.value)} of ${earlier.source} (the command line wins)`);
+    }
+    entries.set(key, entry);
+  }
+  return { entries, warnings };
+}
+
+/** The entries of one level (script or command line); problems are added to `issues`. */
+function readSpecs(specs: readonly VmSpec[], issues: Issue[]): Map<RequestKey, RawEntry> {
+  const entries = new Map<RequestKey, RawEntry>();
   for (const spec of specs) {
     for (const part of spec.text.split(',')) {
       const eq = part.indexOf('=');
-      const key = (eq < 0 ? part : part.slice(0, eq)).trim().toLowerCase();
+      const name = (eq < 0 ? part : part.slice(0, eq)).trim().toLowerCase();
       const value = eq < 0 ? '' : part.slice(eq + 1).trim();
-      if (!(REQUEST_KEYS as readonly string[]).includes(key)) {
+      if (!(REQUEST_KEYS as readonly string[]).includes(name)) {
         throw new VtorqueError(
           'REQUEST_UNKNOWN_KEY',
-          `${spec.source}: unknown -vm key ${JSON.stringify(key)}; valid keys: ${REQUEST_KEYS.join(', ')}`,
-          { exitCode: 2 },
+          `${spec.source}: unknown -vm key ${displayValue(name)}; valid keys: ${REQUEST_KEYS.join(', ')}`,
+          { exitCode: 2, fault: 'job' },
         );
       }
-      if (value === '') {
-        issues.push({ source: spec.source, key, value, expected: `key=value with ${ACCEPTED[key]}` });
+      const key = name as RequestKey;
+      const earlier = entries.get(key);
+      if (earlier !== undefined) {
+        issues.push({ source: spec.source, key, value, expected: `${key} once (${ACCEPTED[key]}), but it is also ${displayValue(earlier.value)} (${earlier.source})` });
         continue;
       }
-      entries.set(key as RequestKey, { value, source: spec.source });
+      entries.set(key, { value, source: spec.source });
+      if (value === '') issues.push({ source: spec.source, key, value, expected: `key=value with ${ACCEPTED[key]}` });
     }
   }
-  if (issues.length > 0) throw new ValidationError('REQUEST_INVALID', issues);
   return entries;
 }
 
@@ -139,7 +172,7 @@ export function buildRequest(
   if (resolvedDistro === undefined && issues.length === 0 && (image.startsWith('/') || io.poolImages.includes(image))) {
     issues.push({ source: raw.get('img')?.source ?? '-vm', key: 'distro', expected: `a distro for image ${JSON.stringify(image)}, which does not name one: add distro=<${ACCEPTED.distro}>` });
   }
-  if (issues.length > 0) throw new ValidationError('REQUEST_INVALID', issues);
+  if (issues.length > 0) throw new ValidationError('REQUEST_INVALID', issues, { fault: 'job' });
 
   const request: VmRequest = {
     version: 1,
