@@ -4,6 +4,11 @@ import { appLayout } from '../../core/install/paths.js';
 import { runMain } from '../../core/run-main.js';
 import { runVsub } from './submit.js';
 
+// A reader that stops early (`vsub --help | head`) is not an error: the rest of the output is dropped.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
+});
+
 // Entry point: wire the real process into runVsub and map the outcome to an exit code.
 await runMain('vsub', () =>
   runVsub(process.argv.slice(2), {

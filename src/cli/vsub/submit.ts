@@ -1,4 +1,4 @@
-import { accessSync, constants, mkdtempSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { loadConfig, type SiteConfig } from '../../core/config/index.js';
@@ -11,6 +11,7 @@ import type { VmSpecs } from '../../core/request/parse.js';
 import { optionWords, parseQsubArgs, readScriptHeader, type Directive, type ParsedQsubArgs, type ScriptHeader } from '../../core/qsub/index.js';
 import { VSUB_EXIT } from './exit-codes.js';
 import { extractOwnOptions } from './own-options.js';
+import { ensureExecutable, selectQsub } from './qsub-binary.js';
 import { computeRaise, formatResourceList, mergeResourceLists } from './resources.js';
 import { buildWrapper } from './wrapper.js';
 import { eligibleUserMetadata } from '../../guest/user-metadata.js';
@@ -43,6 +44,8 @@ export const WRAPPER_PLACEHOLDER = '<wrapper>';
 
 export async function runVsub(argv: readonly string[], deps: VsubDeps): Promise<number> {
   const own = extractOwnOptions(argv);
+  // Help needs neither qsub nor a valid site config; its module is loaded only when asked for.
+  if (own.help) return (await import('./help.js')).printHelp(own, deps);
   const { config } = loadConfig({ path: own.configPath, env: deps.env });
   const qsub = selectQsub(config, deps.hostname);
   const parsed = parseQsubArgs(own.qsubArgv);
@@ -166,19 +169,6 @@ function printDry(deps: VsubDeps, json: boolean, qsub: string, args: readonly st
   if (request) deps.out(`request: ${JSON.stringify(request)}\n`);
   if (wrapper) deps.out(`wrapper (${WRAPPER_PLACEHOLDER}):\n${wrapper}`);
   return VSUB_EXIT.ok;
-}
-
-export function selectQsub(config: SiteConfig, hostname: string): string {
-  const onFrontEnd = config.REGEX_FE !== '' && new RegExp(`^(?:${config.REGEX_FE})$`).test(hostname);
-  return onFrontEnd ? config.PBS_QSUB_ON_FE : config.PBS_QSUB_ON_NODES;
-}
-
-function ensureExecutable(path: string): void {
-  try {
-    accessSync(path, constants.X_OK);
-  } catch {
-    throw new VtorqueError('QSUB_MISSING', `the configured qsub ${path} is missing or not executable (PBS_QSUB_ON_FE / PBS_QSUB_ON_NODES)`, { fault: 'node' });
-  }
 }
 
 function readScriptFile(path: string, cwd: string): string {

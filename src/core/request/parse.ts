@@ -7,6 +7,7 @@ import {
   ACCEPTED,
   IMAGE_NAME,
   LIMITS,
+  REQUEST_DEFAULTS as DEFAULTS,
   distroFromImageName,
   parseDistro,
   parseFsType,
@@ -138,7 +139,7 @@ export function buildRequest(
 
   const img = get('img', (t) => parseImage(t, config, absolute));
   const distro = get('distro', parseDistro);
-  get('arch', (t) => (t.toLowerCase() === 'x86_64' ? 'x86_64' : undefined));
+  const arch = get('arch', (t) => (t.toLowerCase() === 'x86_64' ? ('x86_64' as const) : undefined));
   const vcpus = get('vcpus', (t) => parseInteger(t, LIMITS.vcpus.min, LIMITS.vcpus.max));
   const ram = get('ram', (t) => parseSizeMiB(t, LIMITS.ramMiB.min, LIMITS.ramMiB.max));
   const vmsPerNode = get('vms_per_node', (t) => parseInteger(t, LIMITS.vmsPerNode.min, LIMITS.vmsPerNode.max));
@@ -167,8 +168,8 @@ export function buildRequest(
   const unclot = get('unclot', parseRequestBool);
   const shmem = get('unclot_shmem', (t) => parseSizeMiB(t, LIMITS.shmemMiB.min, LIMITS.shmemMiB.max));
 
-  const image = img ?? config.IMG_DEFAULT;
-  const resolvedDistro = distro ?? (img === undefined ? config.DISTRO_DEFAULT : distroFromImageName(image));
+  const image = img ?? config[DEFAULTS.img];
+  const resolvedDistro = distro ?? (img === undefined ? config[DEFAULTS.distro] : distroFromImageName(image));
   if (resolvedDistro === undefined && issues.length === 0 && (image.startsWith('/') || io.poolImages.includes(image))) {
     issues.push({ source: raw.get('img')?.source ?? '-vm', key: 'distro', expected: `a distro for image ${JSON.stringify(image)}, which does not name one: add distro=<${ACCEPTED.distro}>` });
   }
@@ -177,23 +178,23 @@ export function buildRequest(
   const request: VmRequest = {
     version: 1,
     img: image,
-    distro: resolvedDistro ?? config.DISTRO_DEFAULT,
-    arch: 'x86_64',
-    vcpus: vcpus ?? config.VCPUS_DEFAULT,
-    ram: ram ?? config.RAM_DEFAULT,
-    vms_per_node: vmsPerNode ?? config.VMS_PER_NODE_DEFAULT,
-    vcpu_pinning: pinning ?? config.VCPU_PINNING_DEFAULT,
-    disk: disk ?? (config.DISK_DEFAULT === '' ? null : config.DISK_DEFAULT),
+    distro: resolvedDistro ?? config[DEFAULTS.distro],
+    arch: arch ?? config[DEFAULTS.arch],
+    vcpus: vcpus ?? config[DEFAULTS.vcpus],
+    ram: ram ?? config[DEFAULTS.ram],
+    vms_per_node: vmsPerNode ?? config[DEFAULTS.vms_per_node],
+    vcpu_pinning: pinning ?? config[DEFAULTS.vcpu_pinning],
+    disk: disk ?? (config[DEFAULTS.disk] === '' ? null : config[DEFAULTS.disk]),
     vm_prologue: vmPrologue ?? null,
     vm_epilogue: vmEpilogue ?? null,
-    fs_type: fsType ?? config.FILESYSTEM_TYPE_DEFAULT,
+    fs_type: fsType ?? config[DEFAULTS.fs_type],
     metadata: metadata ?? null,
-    vrdma: vrdma ?? config.VRDMA_ENABLED_DEFAULT,
-    iocm: iocm ?? config.IOCM_ENABLED_DEFAULT,
-    iocm_min_cores: iocmMin ?? config.IOCM_MIN_CORES_DEFAULT,
-    iocm_max_cores: iocmMax ?? config.IOCM_MAX_CORES_DEFAULT,
-    unclot: unclot ?? config.UNCLOT_ENABLED_DEFAULT,
-    unclot_shmem: shmem ?? config.UNCLOT_SHMEM_DEFAULT,
+    vrdma: vrdma ?? config[DEFAULTS.vrdma],
+    iocm: iocm ?? config[DEFAULTS.iocm],
+    iocm_min_cores: iocmMin ?? config[DEFAULTS.iocm_min_cores],
+    iocm_max_cores: iocmMax ?? config[DEFAULTS.iocm_max_cores],
+    unclot: unclot ?? config[DEFAULTS.unclot],
+    unclot_shmem: shmem ?? config[DEFAULTS.unclot_shmem],
     debug: env.debug || env.trace || config.DEBUG_DEFAULT || config.TRACE_DEFAULT,
     trace: env.trace || config.TRACE_DEFAULT,
   };

@@ -1,5 +1,6 @@
 import { parseBoolWord, parseMiB } from '../config/fields.js';
-import { DISTROS, FS_TYPES, type Distro, type FsType } from '../config/schema.js';
+import { DISTROS, FS_TYPES, type ConfigKey, type Distro, type FsType } from '../config/schema.js';
+import type { RequestKey } from './types.js';
 
 /** Limits shared by vsub's parsing and the root hooks' re-validation of a frozen request. */
 export const LIMITS = {
@@ -34,6 +35,34 @@ export const ACCEPTED: Readonly<Record<string, string>> = {
   unclot: 'true or false',
   unclot_shmem: 'a size like 1024M or 1G',
 };
+
+/**
+ * The site config key each -vm key defaults to (null: no default, the feature is off). buildRequest
+ * takes its defaults from here and `vsub --help` shows them, so the two cannot drift apart.
+ */
+export const REQUEST_DEFAULTS = {
+  img: 'IMG_DEFAULT',
+  distro: 'DISTRO_DEFAULT',
+  arch: 'ARCH_DEFAULT',
+  vcpus: 'VCPUS_DEFAULT',
+  ram: 'RAM_DEFAULT',
+  vms_per_node: 'VMS_PER_NODE_DEFAULT',
+  vcpu_pinning: 'VCPU_PINNING_DEFAULT',
+  disk: 'DISK_DEFAULT',
+  vm_prologue: null,
+  vm_epilogue: null,
+  fs_type: 'FILESYSTEM_TYPE_DEFAULT',
+  metadata: null,
+  vrdma: 'VRDMA_ENABLED_DEFAULT',
+  iocm: 'IOCM_ENABLED_DEFAULT',
+  iocm_min_cores: 'IOCM_MIN_CORES_DEFAULT',
+  iocm_max_cores: 'IOCM_MAX_CORES_DEFAULT',
+  unclot: 'UNCLOT_ENABLED_DEFAULT',
+  unclot_shmem: 'UNCLOT_SHMEM_DEFAULT',
+} as const satisfies Readonly<Record<RequestKey, ConfigKey | null>>;
+
+/** Keys whose value is a size (normalised to MiB). */
+export const SIZE_KEYS: readonly RequestKey[] = ['ram', 'unclot_shmem'];
 
 /**
  * Booleans as the original accepted them: true/false, yes/no, enabled/disabled (any case), auto,
