@@ -3,6 +3,7 @@ import { appLayout } from '../core/install/paths.js';
 import { formatSelfCheck, selfCheck } from '../core/install/self-check.js';
 import { createLogger } from '../core/log/logger.js';
 import { runMain } from '../core/run-main.js';
+import { removeCancelSignal } from '../engine/cancel-signal.js';
 import { reason } from './classify.js';
 import { parseHookArgv } from './context.js';
 import { runEpilogue } from './epilogue.js';
@@ -43,6 +44,12 @@ await runMain('vtorque', async () => {
     // stdout is the job's output, so the reason reaches the user there, not only the hook's stderr.
     if (hook !== 'prologue') throw err;
     say(`vTorque: the VM job cannot start: ${reason(err)}. The job is aborted.`);
+    // The front may have made the job's cancel directory already; no start follows.
+    try {
+      removeCancelSignal(config, argv[2] ?? '');
+    } catch {
+      // gc removes it
+    }
     return PROLOGUE_EXIT.abort;
   }
   const log = createLogger({ component: ctx.hook, level: config.LOG_LEVEL, logDir: config.LOG_DIR, human: config.PRINT_TO_STDOUT ? process.stdout : null }).child({ jobId: ctx.jobId });

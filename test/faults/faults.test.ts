@@ -1,8 +1,10 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeRequestLine } from '../../src/core/contract/job-script.v1.js';
 import { parseOwnerMetadata } from '../../src/core/libvirt/index.js';
+import type { VmRequest } from '../../src/core/request/types.js';
 import { findExecutable } from '../../src/core/exec/which.js';
 import { observeNode, openLibvirt, startJobVms, stopJobVms, type LibvirtNode, type NodeState } from '../../src/engine/index.js';
 import type { RunLocalResult } from '../../src/runlocal/index.js';
@@ -158,6 +160,13 @@ const FAKE_IP = `${SUBNET}.50`;
 const BLANK = 'blank.qcow2';
 const JOB_ARGS = ['-vm', `img=${BLANK},distro=debian,vcpus=1,ram=256M`];
 
+/** The request a forged .SC line carries, before the case's changes. */
+const hostileBase: VmRequest = {
+  version: 1, img: BLANK, distro: 'debian', arch: 'x86_64', vcpus: 1, ram: 256, vms_per_node: 1,
+  vcpu_pinning: false, disk: null, vm_prologue: null, vm_epilogue: null, fs_type: 'sharedfs', metadata: null,
+  vrdma: false, iocm: false, iocm_min_cores: 1, iocm_max_cores: 4, unclot: false, unclot_shmem: 1024, debug: false, trace: false,
+};
+
 const site: VmSite = createVmSite({
   name: NS,
   network: { name: 'vtq-fault-net', bridge: BRIDGE, subnet: SUBNET },
@@ -169,12 +178,21 @@ const site: VmSite = createVmSite({
 
 /** Every leftover item of the lists a job can leave; attempt counters only where the job left the requeue loop. */
 function count(left: Leftovers, opts: { counters: boolean }): number {
-  return left.domains.length + left.jobDirs.length + left.mounts.length + left.torqueFiles.length + left.arp.length + left.cancelMarkers.length + (opts.counters ? left.attemptCounters.length : 0);
+  const items = Object.entries(left).filter(([k, v]) => (v as string[]).length > 0 && (opts.counters || k !== 'attemptCounters'));
+  if (items.length > 0) log(`left behind: ${JSON.stringify(Object.fromEntries(items))}`);
+  return left.domains.length + left.jobDirs.length + left.mounts.length + left.torqueFiles.length + left.arp.length + left.cancelMarkers.length + left.records.length + (opts.counters ? left.attemptCounters.length : 0);
 }
 
 function report(what: string, r: RunLocalResult): void {
   log(`${what}: ${r.jobId} verdict ${r.verdict}, exit ${r.exitStatus}; prologue rc ${JSON.stringify(r.attempts.map((a) => a.prologueRc))} in ${JSON.stringify(r.hooks.filter((h) => h.hook === 'prologue').map((h) => h.ms))} ms`);
   for (const line of r.stdout.split('\n').filter(Boolean)) log(`  OU| ${line}`);
+  // qemu's own words when it died at start (the sandbox libvirtd keeps them in its log dir).
+  if (r.stdout.includes('qemu unexpectedly closed')) {
+    for (const dom of new Set([...r.stdout.matchAll(/(vtq-[A-Za-z0-9._-]+)/g)].map((m) => m[1] as string))) {
+      const file = `/var/lib/vtorque/sandbox/${NS}/log/qemu/${dom}.log`;
+      if (existsSync(file)) for (const line of readFileSync(file, 'utf8').trim().split('\n').slice(-6)) log(`  qemu ${dom}| ${line}`);
+    }
+  }
 }
 
 async function ourDomains(): Promise<string[]> {
@@ -362,6 +380,103 @@ describe.skipIf(!canSandbox)('faults through the installed hooks, real libvirtd 
       return count(await site.leftovers(), { counters: false });
     });
   });
+
+  /** A root-owned component command that appends `<name> <phase> <env>` to a log (the admin's IOCM/VRDMA/SNAP commands). */
+  function componentSite(extra: Record<string, unknown> = {}): string {
+    const logFile = join(site.opts.root, 'components.log');
+    const script = join(site.opts.root, 'component.sh');
+    writeFileSync(script, `#!/bin/sh\necho "$1 $VTORQUE_PHASE job=$VTORQUE_JOB_ID min=$VTORQUE_IOCM_MIN_CORES max=$VTORQUE_IOCM_MAX_CORES" >> '${logFile}'\n`, { mode: 0o755 });
+    rmSync(logFile, { force: true });
+    site.configure({
+      TIMEOUT: 60, PROLOGUE_TIMEOUT: 60,
+      IOCM_ENABLED: true, IOCM_MIN_CORES: 1, IOCM_MAX_CORES: 4, IOCM_START_CMD: [script, 'iocm'], IOCM_STOP_CMD: [script, 'iocm'],
+      VRDMA_ENABLED: true, VRDMA_START_CMD: [script, 'vrdma'], VRDMA_STOP_CMD: [script, 'vrdma'],
+      ...extra,
+    });
+    return logFile;
+  }
+
+  it('a hostile .SC at the epilogue (8 GiB sparse first line; a forged request with components off, debug on, IOcm cores out of range): teardown complete from root\'s record, components stopped with the prologue\'s values, nothing kept, well inside the alarm', async () => {
+    await fault(async () => {
+      const logFile = componentSite();
+      // The owner rewrites the job script before the epilogue (Torque chowned it to him at job start).
+      const forged = encodeRequestLine({ ...hostileBase, iocm: false, vrdma: false, debug: true, iocm_min_cores: 9999, iocm_max_cores: 99999 });
+      site.siteHook('epilogue', `sc="\${11}"; printf '#!/bin/sh ' > "$sc"; truncate -s 8G "$sc"; printf '\\n%s\\n' '${forged}' >> "$sc"`);
+      try {
+        // The prologue is killed at its alarm mid-boot (VM running, components started): only the record knows.
+        const r = await site.runJob([...JOB_ARGS.slice(0, 1), `${JOB_ARGS[1]},iocm=true,vrdma=true,iocm_min_cores=1,iocm_max_cores=1`, 'job.sh'], { maxStarts: 1, prologalarm: 15 });
+        report('hostile .SC', r);
+        expect(r.hooks.find((h) => h.hook === 'prologue')?.rc).toBe(-4);
+        const epi = r.hooks.find((h) => h.hook === 'epilogue');
+        expect(epi?.rc).toBe(0);
+        expect(epi?.ms, 'the epilogue ends well inside its alarm').toBeLessThan(3000);
+        const lines = readFileSync(logFile, 'utf8').trim().split('\n');
+        expect(lines.filter((l) => l.includes(' start '))).toEqual([`vrdma start job=${r.jobId} min= max=`, `iocm start job=${r.jobId} min=1 max=1`]);
+        expect(lines.filter((l) => l.includes(' stop '))).toEqual([`iocm stop job=${r.jobId} min=1 max=1`, `vrdma stop job=${r.jobId} min= max=`]);
+        expect(r.stdout).toMatch(/1 VM\(s\) of job .* torn down/);
+        // debug was off at the start: no console log kept (the job dir is counted below).
+        return count(await site.leftovers(), { counters: false });
+      } finally {
+        site.siteHook('epilogue', null);
+      }
+    });
+  });
+
+  it('a node tool missing (genisoimage, cloud-localds): a node fault with a node-side message, requeued 2, 2, then aborted; nothing is left', async () => {
+    await fault(async () => {
+      site.configure({ TIMEOUT: 30, PROLOGUE_TIMEOUT: 30 });
+      // pbs_mom's environment (TORQUE_HOME/pbs_environment) with a PATH that lacks the seed tools.
+      const bin = join(site.opts.root, 'bin-without-seed-tools');
+      rmSync(bin, { recursive: true, force: true });
+      execFileSync('mkdir', ['-p', bin]);
+      for (const f of readdirSync('/usr/bin')) if (!['genisoimage', 'cloud-localds', 'mkisofs', 'xorriso'].includes(f)) symlinkSync(join('/usr/bin', f), join(bin, f));
+      const envFile = join(site.torqueHome, 'pbs_environment');
+      writeFileSync(envFile, `LANG=C.UTF-8\nPATH=${bin}\n`);
+      try {
+        const r = await site.runJob([...JOB_ARGS, 'job.sh'], { maxStarts: 5 });
+        report('missing tool', r);
+        expect(r.attempts.map((a) => a.prologueRc)).toEqual([2, 2, 1]);
+        expect(r.stdout).toMatch(/genisoimage \(Debian package genisoimage\)/);
+        expect(r.stdout).toMatch(/problem of the node, not of the job|failed to start on this node 3 times/);
+        expect(r.stdout).not.toContain('JOB must not run');
+        const left = await site.leftovers();
+        expect(left.attemptCounters, 'the aborted job\'s node-fault counter is gone').not.toContain(r.jobId);
+        return count(left, { counters: false });
+      } finally {
+        rmSync(envFile, { force: true });
+        rmSync(bin, { recursive: true, force: true });
+      }
+    });
+  });
+
+  it('a cancel marker another user planted for the job\'s id (an older sticky cancel dir): ignored, the job boots; the owner\'s own qdel during the boot still tears down', async () => {
+    await fault(async () => {
+      site.configure({ TIMEOUT: 40, PROLOGUE_TIMEOUT: 40 });
+      const cancelDir = join(site.spoolDir, 'cancel');
+      execFileSync('mkdir', ['-p', '-m', '1733', cancelDir]);
+      execFileSync('chmod', ['1733', cancelDir]);
+      // The next run-local job id, as another user can predict it; planted as nobody: a directory
+      // with a marker, and a symlink to the victim's own file for the one after.
+      const seqFile = join(site.spoolDir, 'run-local', 'seq');
+      const next = (existsSync(seqFile) ? Number(readFileSync(seqFile, 'utf8').trim()) : 0) + 1;
+      const host = execFileSync('hostname', ['-s'], { encoding: 'utf8' }).trim();
+      const jobId = `${next}.${host}`;
+      const asNobody = (args: string[]): number | null => spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', ...args]).status;
+      expect(asNobody(['mkdir', '-p', join(cancelDir, jobId, 'requested')])).toBe(0);
+      const job = site.runJob([...JOB_ARGS, 'job.sh'], { maxStarts: 1, cancelAfter: 12 });
+      const dom = await firstRunningDomain(12_000);
+      const r = await job;
+      report('planted marker', r);
+      expect(r.jobId).toBe(jobId);
+      expect(dom, 'the VM started: the planted marker was ignored').not.toBeNull();
+      expect(r.stdout).toContain('the job was cancelled while its VMs were booting');
+      expect(r.hooks.find((h) => h.hook === 'prologue')?.rc).toBe(1);
+      expect(r.canceled).toBe(true);
+      expect(execFileSync('stat', ['-c', '%a %u', cancelDir], { encoding: 'utf8' }).trim()).toBe('711 0');
+      return count(await site.leftovers(), { counters: false });
+    });
+  });
+
 });
 
 /** Real uids of the qemu processes running `guest=<name>`. */

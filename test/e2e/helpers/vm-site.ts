@@ -48,6 +48,8 @@ export interface Leftovers {
   readonly cancelMarkers: string[];
   /** SPOOL_DIR/attempts: the prologue's node-fault counters, dropped once a job leaves the requeue loop. */
   readonly attemptCounters: string[];
+  /** SPOOL_DIR/records: root's record of each started job, removed once everything it names is gone. */
+  readonly records: string[];
 }
 
 export interface VmSite {
@@ -69,6 +71,8 @@ export interface VmSite {
   configure(overrides?: Readonly<Record<string, unknown>>): SiteConfig;
   /** A file in the work directory, owned by the job user. */
   writeUserFile(name: string, text: string, mode?: number): string;
+  /** The site's own `<hook>.orig` (root, 0700): a shell body run before ours with the same argv; null removes it. */
+  siteHook(hook: 'prologue' | 'epilogue', body: string | null): void;
   /** One job, submitted with the installed vsub and run through the installed hooks. */
   runJob(vsubArgs: readonly string[], more?: Partial<RunLocalOptions>): Promise<RunLocalResult>;
   /** `virsh -c <sandbox uri> …`. */
@@ -194,6 +198,12 @@ export function createVmSite(opts: VmSiteOptions): VmSite {
       return path;
     },
 
+    siteHook(hook, body) {
+      const path = join(momPriv, `${hook}.orig`);
+      if (body === null) rmSync(path, { force: true });
+      else writeFileSync(path, `#!/bin/sh\n${body}\n`, { mode: 0o700 });
+    },
+
     runJob(vsubArgs, more = {}) {
       if (site.config === null) throw new Error('site not open');
       return runLocal({
@@ -240,7 +250,7 @@ export function createVmSite(opts: VmSiteOptions): VmSite {
         return ip !== undefined && guestIps.includes(ip) && flags !== '0x0';
       });
       const torqueFiles = [join(momPriv, 'jobs'), join(torqueHome, 'aux'), join(torqueHome, 'spool')].flatMap((d) => list(d).map((f) => join(d, f)));
-      return { domains, jobDirs: list(join(spoolDir, 'jobs')), mounts, torqueFiles, arp: arp.map((l) => l.trim()), cancelMarkers: list(join(spoolDir, 'cancel')), attemptCounters: list(join(spoolDir, 'attempts')) };
+      return { domains, jobDirs: list(join(spoolDir, 'jobs')), mounts, torqueFiles, arp: arp.map((l) => l.trim()), cancelMarkers: list(join(spoolDir, 'cancel')), attemptCounters: list(join(spoolDir, 'attempts')), records: list(join(spoolDir, 'records')) };
     },
 
     async close() {
