@@ -9,6 +9,7 @@ import { decodeJobScript, encodeScriptLine, REQUEST_MARKER } from '../../src/cor
 import { jobDirName } from '../../src/core/contract/job-state.v1.js';
 import { callHook, epilogueArgv, HOST, IMAGE, makeHookSite, prologueArgv, stageJob, unstageJob, vmJobScript, type HookCall, type HookSite } from '../hooks/fixture.js';
 import { makeSite, type TestSite } from '../helpers/site.js';
+import { ownerCases } from './owner-cases.js';
 import { vsub, type VsubOutcome } from '../helpers/vsub-harness.js';
 
 // Hostile-input suite: every case goes through a real entry point (vsub in-process, the INSTALLED
@@ -636,6 +637,19 @@ describe('hostile inputs: installed prologue/epilogue with forged .SC', () => {
     const after = tree(s.root).filter((l) => !l.startsWith('vspool') && !l.startsWith('log') && !l.startsWith('ctl') && !l.startsWith('torque/aux') && !l.startsWith('torque/mom_priv/jobs'));
     expect(after.filter((l) => !l.startsWith('etc/vtorque/config.yaml'))).toEqual(outside.filter((l) => !l.startsWith('etc/vtorque/config.yaml')));
   }, 40_000);
+});
+
+// ---------------------------------------------------------------- hostile owners and other users (security round 2)
+let so: HookSite;
+describe('hostile inputs: job owners and other users against the installed hooks', () => {
+  beforeAll(async () => {
+    so = await makeHookSite();
+  }, 60_000);
+  afterAll(() => so?.cleanup());
+  it.each(ownerCases(() => so))('%s', async (_n, fn) => {
+    so.reset();
+    await guarded(fn);
+  }, 60_000);
 });
 
 // ---------------------------------------------------------------- vmgr addImage / deleteImage
