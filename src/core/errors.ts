@@ -31,8 +31,8 @@ export type Fault = 'job' | 'node' | 'cancel';
 export interface VtorqueErrorOptions {
   exitCode?: number;
   cause?: unknown;
-  /** Whose failure this is (see Fault). Unset: the node's (an unclassified failure is never blamed on the job). */
-  fault?: Fault;
+  /** Whose failure this is (see Fault), decided at every site that raises one. */
+  fault: Fault;
 }
 
 export class VtorqueError extends Error {
@@ -40,11 +40,11 @@ export class VtorqueError extends Error {
   readonly exitCode: number;
   readonly fault: Fault;
 
-  constructor(code: ErrorCode, message: string, options: VtorqueErrorOptions = {}) {
+  constructor(code: ErrorCode, message: string, options: VtorqueErrorOptions) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.exitCode = options.exitCode ?? 1;
-    this.fault = options.fault ?? 'node';
+    this.fault = options.fault;
   }
 
   override get name(): string {
@@ -79,7 +79,7 @@ export function displayValue(value: unknown, max = 80): string {
 export class ValidationError extends VtorqueError {
   readonly issues: readonly Issue[];
 
-  constructor(code: ErrorCode, issues: readonly Issue[], options: VtorqueErrorOptions = {}) {
+  constructor(code: ErrorCode, issues: readonly Issue[], options: VtorqueErrorOptions) {
     super(code, issues.map(formatIssue).join('\n'), options);
     this.issues = issues;
   }
@@ -98,7 +98,7 @@ export interface CommandErrorDetails {
 export class CommandError extends VtorqueError {
   readonly details: CommandErrorDetails;
 
-  constructor(details: CommandErrorDetails, options: VtorqueErrorOptions = {}) {
+  constructor(details: CommandErrorDetails, options: VtorqueErrorOptions) {
     const reason = details.timedOut
       ? `timed out after ${details.durationMs} ms`
       : details.signal
@@ -122,7 +122,7 @@ function quoteForDisplay(arg: string): string {
 
 export class UnsafePathError extends VtorqueError {
   readonly path: string;
-  constructor(path: string, reason: string, options: VtorqueErrorOptions = {}) {
+  constructor(path: string, reason: string, options: VtorqueErrorOptions) {
     super('UNSAFE_PATH', `refusing ${JSON.stringify(path)}: ${reason}`, options);
     this.path = path;
   }

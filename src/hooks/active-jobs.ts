@@ -15,7 +15,7 @@ export function torqueActiveJobs(torqueHome: string): (jobIdOrDirName: string) =
   const dir = join(torqueHome, 'mom_priv', 'jobs');
   const list = (): string[] => {
     const st = lstatNoFollow(dir, { trusted: true });
-    if (!st?.isDirectory()) throw new VtorqueError('USAGE', `${dir} is not a directory: TORQUE_HOME must be pbs_mom's home for gc to know which jobs still run`);
+    if (!st?.isDirectory()) throw new VtorqueError('USAGE', `${dir} is not a directory: TORQUE_HOME must be pbs_mom's home for gc to know which jobs still run`, { fault: 'node' });
     return readdirSync(dir).map((f) => jobDirName(f));
   };
   list(); // a wrong TORQUE_HOME fails here, before anything is looked at

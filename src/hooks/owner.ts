@@ -9,7 +9,8 @@ import type { JobIdentity } from '../engine/index.js';
  */
 export async function resolveOwner(user: string, group: string): Promise<JobIdentity['owner'] & { home: string }> {
   const pw = (await run('getent', ['passwd', '--', user], { reject: false, timeoutMs: 10_000 })).stdout.split('\n').map((l) => l.split(':')).find((f) => f[0] === user);
-  if (!pw || pw.length < 7) throw new VtorqueError('REQUEST_INVALID', `job owner ${JSON.stringify(user)} is not a user on this node`);
+  // pbs_mom knew the user: a user database this node cannot read now (NSS, LDAP) is the node's problem.
+  if (!pw || pw.length < 7) throw new VtorqueError('REQUEST_INVALID', `job owner ${JSON.stringify(user)} is not a user on this node`, { fault: 'node' });
   const uid = Number(pw[2]);
   let gid = Number(pw[3]);
   let groupName = group;
@@ -17,7 +18,7 @@ export async function resolveOwner(user: string, group: string): Promise<JobIden
   if (gr && gr.length >= 3) gid = Number(gr[2]);
   else groupName = (await run('getent', ['group', String(gid)], { reject: false, timeoutMs: 10_000 })).stdout.split(':')[0] || group;
   if (!Number.isInteger(uid) || uid <= 0 || !Number.isInteger(gid) || gid <= 0) {
-    throw new VtorqueError('REQUEST_INVALID', `job owner ${user} resolves to uid ${uid} gid ${gid}: VM jobs are not run for root or system groups`);
+    throw new VtorqueError('REQUEST_INVALID', `job owner ${user} resolves to uid ${uid} gid ${gid}: VM jobs are not run for root or system groups`, { fault: 'job' });
   }
   return { user, uid, gid, group: groupName, home: pw[5] ?? '/' };
 }

@@ -23,7 +23,7 @@ import { readTable, ROOT, scanErrorSites, siteKey, sourceFiles, type ErrorSite, 
  * and tabled like any other), and an entry that covers no such site fails the test, so this list
  * can only shrink. Nothing else may be listed here.
  */
-const OWNED_ELSEWHERE: readonly string[] = ['src/hooks/**', 'src/engine/prepare/prepare-job.ts'];
+const OWNED_ELSEWHERE: readonly string[] = [];
 
 const covers = (entry: string, file: string): boolean => (entry.endsWith('/**') ? file.startsWith(entry.slice(0, -2)) : file === entry);
 const ownedElsewhere = (file: string): boolean => OWNED_ELSEWHERE.some((e) => covers(e, file));

@@ -74,7 +74,7 @@ export async function prepareJob(plan: JobPlan, ctx: PrepareContext): Promise<Pr
 /** The planner's paths must be the ones removeJobFiles will find: one element per name, in place. */
 function checkPlanPaths(plan: JobPlan, ctx: PrepareContext): void {
   const jobDir = jobDirPath(ctx.config, plan.job.jobId);
-  const bad = (what: string) => new VtorqueError('INTERNAL', `job plan: ${what} is not where prepare keeps it (job dir ${jobDir})`);
+  const bad = (what: string) => new VtorqueError('INTERNAL', `job plan: ${what} is not where prepare keeps it (job dir ${jobDir})`, { fault: 'node' });
   if (plan.jobDir !== jobDir) throw bad(`jobDir ${plan.jobDir}`);
   for (const vm of plan.vms) {
     pathElements(vm.dir);
@@ -133,12 +133,12 @@ export async function checkQemuUidUnowned(
   const fix = `fix: set QEMU_UIDS to a range that no user's uid and no group's gid falls in (vtorque doctor lists the overlaps)`;
   const user = await lookup('passwd', String(qemu.uid));
   if (user) {
-    throw new VtorqueError('CONFIG_INVALID', `QEMU_UIDS ${c.QEMU_UIDS} overlaps the user database: the job's qemu uid ${qemu.uid} is user ${user.name}'s, and QEMU_USER job-uid needs a uid that belongs to nobody; ${fix}`);
+    throw new VtorqueError('CONFIG_INVALID', `QEMU_UIDS ${c.QEMU_UIDS} overlaps the user database: the job's qemu uid ${qemu.uid} is user ${user.name}'s, and QEMU_USER job-uid needs a uid that belongs to nobody; ${fix}`, { fault: 'node' });
   }
   if (qemu.gid === qemu.uid) {
     const group = await lookup('group', String(qemu.gid));
     if (group) {
-      throw new VtorqueError('CONFIG_INVALID', `QEMU_UIDS ${c.QEMU_UIDS} overlaps the group database: the job's qemu gid ${qemu.gid} (no kvm group, so the uid's number) is group ${group.name}'s; ${fix}`);
+      throw new VtorqueError('CONFIG_INVALID', `QEMU_UIDS ${c.QEMU_UIDS} overlaps the group database: the job's qemu gid ${qemu.gid} (no kvm group, so the uid's number) is group ${group.name}'s; ${fix}`, { fault: 'node' });
     }
   }
 }
