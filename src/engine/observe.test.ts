@@ -4,7 +4,7 @@ import { buildDomainXml } from '../core/libvirt/index.js';
 import { toDomainSpec } from './libvirt/domain-spec.js';
 import { qemuIdentity } from './qemu-identity.js';
 import { openLibvirt, type LibvirtNode } from './libvirt/index.js';
-import { dacUids, observeNode } from './observe.js';
+import { dacUids, domainMemoryKiB, observeNode } from './observe.js';
 import { pickQemuUid } from './plan.js';
 import type { JobPlan } from './types.js';
 
@@ -70,5 +70,29 @@ describe('dacUids', () => {
 </domain>`;
     expect(dacUids(xml)).toEqual([2145000005, 64055]);
     expect(dacUids('<domain><name>x</name></domain>')).toEqual([]);
+  });
+});
+
+describe('observeNode: memory running domains hold', () => {
+  it('sums <memory> of running domains only (defined ones hold nothing), in any unit', async () => {
+    const before = (await observeNode('n01', capacity, libvirt)).heldMemMiB;
+    const { name, xml } = jobUidXml('31.mem', 2145000007, null);
+    await libvirt.define(xml);
+    expect((await observeNode('n01', capacity, libvirt)).heldMemMiB).toBe(before);
+    await libvirt.start(name);
+    try {
+      expect((await observeNode('n01', capacity, libvirt)).heldMemMiB).toBe(before + testPlan('31.mem', ['n01'], 1).vms[0]!.memoryMiB);
+    } finally {
+      await libvirt.destroy(name);
+      await libvirt.undefine(name);
+    }
+  });
+
+  it('reads libvirt\'s units', () => {
+    expect(domainMemoryKiB("<memory unit='KiB'>2097152</memory>")).toBe(2097152);
+    expect(domainMemoryKiB("<memory unit='GiB'>2</memory>")).toBe(2097152);
+    expect(domainMemoryKiB('<memory>1024</memory>')).toBe(1024);
+    expect(domainMemoryKiB("<memory unit='MiB'>512</memory><currentMemory unit='MiB'>256</currentMemory>")).toBe(524288);
+    expect(domainMemoryKiB('<domain/>')).toBe(0);
   });
 });

@@ -135,7 +135,8 @@ class BindingNode implements LibvirtNode {
     return this.call('list', null, async () => {
       const domains = await this.hv.connectListAllDomains();
       // Name and id are read from the handle the listing returned: no second round trip, no race.
-      return Promise.all(domains.map(async (d) => ({ name: await d.getName(), active: (await d.getID()) !== null })));
+      // An inactive domain has no id: the binding resolves undefined (its typings say null).
+      return Promise.all(domains.map(async (d) => ({ name: await d.getName(), active: (await d.getID()) != null })));
     });
   }
 
