@@ -2,7 +2,7 @@
  * Torque resource lists (`-l nodes=2:ppn=4,mem=8gb,walltime=1:00:00`) and the honest raise a VM
  * job needs: enough cores and memory per node for its VMs plus what the host keeps for itself.
  */
-import { mergeResourceLists, parseResourceList, type ResourceList } from '../../core/qsub/index.js';
+import { mergeResourceLists, parseResourceList, torqueSizeMiB, type ResourceList } from '../../core/qsub/index.js';
 
 export { mergeResourceLists, parseResourceList, type ResourceList };
 
@@ -17,15 +17,6 @@ export interface ResourceRaise {
   /** The keys to set on the command line (empty when the request already suffices). */
   readonly set: ResourceList;
   readonly notes: readonly string[];
-}
-
-const SIZE = /^(\d+)(b|kb|mb|gb|tb|w|kw|mw|gw|tw)?$/i;
-const UNIT_BYTES: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3, tb: 1024 ** 4, w: 8, kw: 8 * 1024, mw: 8 * 1024 ** 2, gw: 8 * 1024 ** 3, tw: 8 * 1024 ** 4 };
-
-export function sizeToMiB(text: string): number | undefined {
-  const m = SIZE.exec(text.trim());
-  if (!m) return undefined;
-  return (Number(m[1]) * (UNIT_BYTES[(m[2] ?? 'b').toLowerCase()] as number)) / 1024 ** 2;
 }
 
 export function computeRaise(current: ResourceList, need: ResourceNeed): ResourceRaise {
@@ -66,7 +57,7 @@ export function computeRaise(current: ResourceList, need: ResourceNeed): Resourc
   }
   const memNeed = Math.ceil(need.memMiBPerNode * nodeCount);
   const mem = current.get('mem');
-  const memHave = mem === undefined ? undefined : sizeToMiB(mem);
+  const memHave = mem === undefined ? undefined : torqueSizeMiB(mem);
   if (memHave === undefined || memHave < memNeed) {
     set.set('mem', `${memNeed}mb`);
     notes.push(mem === undefined ? `requested mem=${memNeed}mb` : `raised mem=${mem} to mem=${memNeed}mb`);

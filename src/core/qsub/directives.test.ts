@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { readScriptHeader, scanDirectives, splitWords, quoteWord } from './directives.js';
 import { parseQsubArgs } from './options.js';
-import { computeRaise, sizeToMiB } from '../../cli/vsub/resources.js';
+import { computeRaise } from '../../cli/vsub/resources.js';
+import { torqueSizeMiB as sizeToMiB } from './size.js';
 import { mergeResourceLists } from './resource-list.js';
 
 describe('qsub directive scanning', () => {
