@@ -87,9 +87,19 @@ describe('vsub: VM jobs', () => {
   });
 
   it.each([
-    [['-lnodes=2', '-vm', IMG], ['nodes=2:ppn=2,mem=5120mb']],
-    [['-l', 'nodes=2:ppn=1', '-l', 'walltime=1:00:00', '-vm', IMG], ['nodes=2:ppn=2,mem=5120mb']],
-    [['-lnodes=node1+node2:ppn=4', '-vm', IMG], ['nodes=node1:ppn=2+node2:ppn=4,mem=5120mb']],
+    [['-lnodes=2', '-vm', IMG], 'nodes=2'],
+    [['-l', 'nodes=2:ppn=1', '-l', 'walltime=1:00:00', '-vm', IMG], 'nodes=2:ppn=1'],
+    [['-lnodes=node1+node2:ppn=4', '-vm', IMG], 'nodes=node1+node2:ppn=4'],
+  ])('a VM job on more than one node %j is refused at submit (the prologue would refuse it)', async (argv, nodes) => {
+    script('job.sh', 'echo\n');
+    const r = await vsub(site, [...argv, 'job.sh']);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`-l ${nodes}: a VM job runs on one node for now`);
+    expect(r.err.trim().split('\n')).toHaveLength(1);
+    expect(r.qsub).toBeNull();
+  });
+
+  it.each([
     [['-l', 'nodes=1:ppn=8,mem=64gb', '-vm', IMG], []],
     [['-l', 'procs=1', '-vm', IMG], ['procs=2,mem=2560mb']],
     [['-vm', `${IMG},vms_per_node=2,vcpus=1,ram=256M`], ['nodes=1:ppn=3,mem=2560mb']],

@@ -17,6 +17,8 @@ export interface ResourceRaise {
   /** The keys to set on the command line (empty when the request already suffices). */
   readonly set: ResourceList;
   readonly notes: readonly string[];
+  /** Nodes the job asks for (`nodes=2:ppn=4+gpu01` is 3). */
+  readonly nodeCount: number;
 }
 
 export function computeRaise(current: ResourceList, need: ResourceNeed): ResourceRaise {
@@ -62,7 +64,7 @@ export function computeRaise(current: ResourceList, need: ResourceNeed): Resourc
     set.set('mem', `${memNeed}mb`);
     notes.push(mem === undefined ? `requested mem=${memNeed}mb` : `raised mem=${mem} to mem=${memNeed}mb`);
   }
-  return { set, notes };
+  return { set, notes, nodeCount };
 }
 
 export function formatResourceList(list: ResourceList): string {
