@@ -28,7 +28,7 @@ const site: VmSite = createVmSite({
 /** Everything a finished job may have left: none of it may be there. */
 async function expectNothingLeft(what: string, ips: readonly string[] = []): Promise<void> {
   const left = await site.leftovers(ips);
-  expect(left, `${what}: leftovers`).toEqual({ domains: [], jobDirs: [], mounts: [], torqueFiles: [], arp: [], cancelMarkers: [], attemptCounters: [] });
+  expect(left, `${what}: leftovers`).toEqual({ domains: [], jobDirs: [], mounts: [], torqueFiles: [], arp: [], cancelMarkers: [], attemptCounters: [], records: [] });
   if (ips.length > 0) log(`${what}: ARP for ${ips.join(', ')}: ${JSON.stringify(arpLinesOf(await site.arpTable(), ips))}`);
 }
 

@@ -4,7 +4,7 @@
 // the installed hooks with runLocal (as pbs_mom would run them). Nothing here touches the root
 // network namespace: guests live on the sandbox's isolated network only.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, cpSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import yaml from 'js-yaml';
 import { parseConfigText, type SiteConfig } from '../../../src/core/config/index.js';
@@ -269,6 +269,9 @@ export function createVmSite(opts: VmSiteOptions): VmSite {
       }
       if (started) await sandboxDown({ ...sandbox, deleteNetns: true });
       started = false;
+      // VTQ_TEST_KEEP_LOGS=DIR: keep the hooks' JSON logs of the run (the scratch goes).
+      const keep = process.env.VTQ_TEST_KEEP_LOGS;
+      if (keep && existsSync(join(root, 'log'))) cpSync(join(root, 'log'), join(keep, opts.name), { recursive: true });
       rmSync(root, { recursive: true, force: true });
     },
   };
