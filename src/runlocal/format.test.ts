@@ -4,7 +4,7 @@ import type { RunLocalResult } from './types.js';
 
 const base: RunLocalResult = {
   jobId: '4.vm', verdict: 'run', exitStatus: 0, canceled: false, attempts: [{ prologueRc: 0, epilogueRc: 0, exitStatus: 0, ms: 10 }],
-  stdout: 'hello\n', stderr: '', hooks: [], submit: { exitCode: 0, stdout: '4.vm\n', stderr: '', qsubArgv: ['job.sh'] },
+  stdout: 'hello\n', stderr: '', spool: { stdout: 'hello\n', stderr: '' }, hooks: [], submit: { exitCode: 0, stdout: '4.vm\n', stderr: '', qsubArgv: ['job.sh'] },
 };
 
 describe('formatRunLocal', () => {

@@ -2,7 +2,8 @@ import type { RunLocalResult } from './types.js';
 
 /**
  * What `vtorque run-local` prints: vsub's own output when it said something or failed, the job's
- * .OU and .ER (labelled), and one final line with the verdict and Torque's exit status.
+ * output as Torque would deliver it (labelled), what it would leave undelivered in its spool, and
+ * one final line with the verdict and Torque's exit status.
  */
 export function formatRunLocal(result: RunLocalResult): string {
   const parts: string[] = [];
@@ -18,6 +19,11 @@ export function formatRunLocal(result: RunLocalResult): string {
     if (submit.stderr !== '') section('vsub stderr', submit.stderr);
     section(`job ${result.jobId} stdout (.OU)`, result.stdout);
     section(`job ${result.jobId} stderr (.ER)`, result.stderr);
+    // A prologue that aborted delivers nothing: what it wrote stays in Torque's spool.
+    if (result.spool.stdout !== result.stdout || result.spool.stderr !== result.stderr) {
+      section(`not delivered: left in Torque's spool as ${result.jobId}.OU`, result.spool.stdout);
+      section(`not delivered: left in Torque's spool as ${result.jobId}.ER`, result.spool.stderr);
+    }
   }
   if (result.attempts.length > 1) {
     parts.push(`run-local: ${result.attempts.length} starts, prologue exit codes ${result.attempts.map((a) => a.prologueRc).join(', ')}\n`);

@@ -51,12 +51,12 @@ export async function runLocal(options: RunLocalOptions): Promise<RunLocalResult
   let result: RunLocalResult;
   if (captured === null) {
     const verdict = 'not-submitted';
-    result = { jobId: files.jobId, verdict, exitStatus: record.exitCode, canceled: false, attempts: [], stdout: '', stderr: '', hooks: [], submit: record };
+    result = { jobId: files.jobId, verdict, exitStatus: record.exitCode, canceled: false, attempts: [], stdout: '', stderr: '', spool: { stdout: '', stderr: '' }, hooks: [], submit: record };
   } else {
     try {
-      const outcome = await stageAndRun(options, { owner, files, captured, host, setpriv, ipNetns, bash: tool('bash') });
+      const { delivered, ...outcome } = await stageAndRun(options, { owner, files, captured, host, setpriv, ipNetns, bash: tool('bash') });
       const spool = { stdout: readSpoolFile(files.stdout, owner), stderr: readSpoolFile(files.stderr, owner) };
-      result = { jobId: files.jobId, ...outcome, ...spool, submit: record };
+      result = { jobId: files.jobId, ...outcome, stdout: delivered?.stdout ?? '', stderr: delivered?.stderr ?? '', spool, submit: record };
     } finally {
       if (options.keep !== true) removeJobFiles(files);
     }

@@ -2,7 +2,7 @@ import { closeSync } from 'node:fs';
 import { startJob, type JobStart, type RunningJob } from './job.js';
 import { epilogueArgs, prologueArgs, runHook, type HookIo, type HookJob, type MomRuntime } from './mom.js';
 import { resourcesUsed } from './resources.js';
-import { giveJobScript, openSpoolFiles, type JobFiles } from './stage.js';
+import { giveJobScript, openSpoolFiles, readSpoolFile, type JobFiles } from './stage.js';
 import type { AttemptRecord, HookRecord, MomHook, RunLocalVerdict } from './types.js';
 import { exitStatusAfterPrologue, prologueOutcome, TORQUE_EXIT } from './verdict.js';
 
@@ -29,6 +29,12 @@ export interface LifecycleOutcome {
   readonly canceled: boolean;
   readonly attempts: readonly AttemptRecord[];
   readonly hooks: readonly HookRecord[];
+  /**
+   * What Torque copies back to the user's .o/.e (observed on a real pbs_mom 6.1.3): the spool
+   * files of a start that ran the job or was requeued, each overwriting the one before; nothing
+   * of a start whose prologue aborted (exit 1). Null: nothing was ever delivered.
+   */
+  readonly delivered: { readonly stdout: string; readonly stderr: string } | null;
 }
 
 /**
@@ -62,7 +68,6 @@ export async function runLifecycle(input: LifecycleInput): Promise<LifecycleOutc
   };
 
   const runBody = async (io: { stdout: number; stderr: number }): Promise<{ exitStatus: number; sessionId: string; wallSec: number }> => {
-    giveJobScript(files, input.owner);
     const started = await startJob({ ...input.body, stdout: io.stdout, stderr: io.stderr });
     running = started;
     if (canceled) void precancel.then(() => started.terminate(KILL_DELAY_MS)); // qdel raced the start
@@ -82,12 +87,16 @@ export async function runLifecycle(input: LifecycleInput): Promise<LifecycleOutc
   };
 
   let final: { verdict: LifecycleOutcome['verdict']; exitStatus: number } | null = null;
+  let delivered: LifecycleOutcome['delivered'] = null;
   try {
     for (let start = 1; start <= input.maxStarts && !canceled && final === null; start++) {
       const t0 = performance.now();
       if (start === 1 && input.cancelAfterSec !== null) cancelTimer = setTimeout(cancel, input.cancelAfterSec * 1000);
       const io = openSpoolFiles(files, input.owner);
       try {
+        // pbs_mom hands the job script to its owner as the job starts, before (or while) the
+        // prologue runs (start_exec.c: right after forking the starter): the hooks see it as his.
+        giveJobScript(files, input.owner);
         const prologueRc = await hook('prologue', prologueArgs(job), io);
         const outcome = prologueOutcome(prologueRc);
         let facts = { exitStatus: 0, sessionId: '0', wallSec: 0 };
@@ -102,6 +111,7 @@ export async function runLifecycle(input: LifecycleInput): Promise<LifecycleOutc
         const { exitStatus, sessionId, wallSec } = facts;
         const epilogueRc = await hook('epilogue', epilogueArgs(job, { sessionId, resourcesUsed: resourcesUsed(wallSec), exitStatus }), io);
         attempts.push({ prologueRc, epilogueRc, exitStatus, ms: Math.round(performance.now() - t0) });
+        if (outcome !== 'abort') delivered = { stdout: readSpoolFile(files.stdout, input.owner), stderr: readSpoolFile(files.stderr, input.owner) };
       } finally {
         closeSync(io.stdout);
         closeSync(io.stderr);
@@ -112,5 +122,5 @@ export async function runLifecycle(input: LifecycleInput): Promise<LifecycleOutc
     clearTimeout(cancelTimer);
   }
   final ??= canceled ? { verdict: 'aborted', exitStatus: TORQUE_EXIT.deleted } : { verdict: 'requeued-limit', exitStatus: TORQUE_EXIT.prologueRetry };
-  return { ...final, canceled, attempts, hooks };
+  return { ...final, canceled, attempts, hooks, delivered };
 }

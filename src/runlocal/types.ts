@@ -68,9 +68,14 @@ export interface RunLocalResult {
   /** True when --cancel-after fired before the job finished. */
   readonly canceled: boolean;
   readonly attempts: readonly AttemptRecord[];
-  /** The job's spool .OU and .ER (the last start's, as Torque recreates them on each start). */
+  /**
+   * What the user gets back as .o / .e, as a real pbs_mom delivers it: the last start that ran the
+   * job or was requeued ('' when nothing was ever delivered: a prologue that aborted delivers nothing).
+   */
   readonly stdout: string;
   readonly stderr: string;
+  /** The last start's spool .OU and .ER, delivered or not (an abort leaves them in the spool). */
+  readonly spool: { readonly stdout: string; readonly stderr: string };
   readonly hooks: readonly HookRecord[];
   readonly submit: SubmitRecord;
 }
