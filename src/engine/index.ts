@@ -8,7 +8,7 @@ export { jobDirPath, ramdiskPath, removeJobFiles } from './prepare/index.js';
 export { componentsFor, componentStops, startComponents, stopComponentCommands, type ComponentCommand, type ComponentJob, type ComponentName } from './components.js';
 export { readJobRecord, removeJobRecord, updateJobRecord, writeJobRecord, recordPath, type JobRecordV1 } from './job-record.js';
 export { cancelDirPath, cancelRequested, openCancelSignal, removeCancelSignal, CANCEL_DIR, CANCEL_MARKER } from './cancel-signal.js';
-export { stopJob, type StopJobResult } from './stop-job.js';
+export { recordMadeNoVms, stopJob, type StopContext, type StopJobResult } from './stop-job.js';
 export type { DomainType, JobIdentity, JobPlan, NodeState, VmPlan } from './types.js';
 export type { PhaseMark } from './timeline.js';
 export { reapOrphans, type ReapOptions, type ReapResult, type ReapedJob } from './gc.js';

@@ -7,8 +7,7 @@ import { stopComponentCommands, type ComponentCommand } from './components.js';
 import { removeJobRecord, updateJobRecord, type JobRecordV1 } from './job-record.js';
 import { observeDomains } from './observe.js';
 import { NODE_LOCK_FILE, stopJobVms, type EngineContext, type StopResult } from './orchestrate.js';
-import { jobDirPath } from './prepare/index.js';
-import { lstatNoFollow } from '../core/fs/index.js';
+import { removeJobFiles } from './prepare/index.js';
 
 export interface StopJobResult extends StopResult {
   /** Component stop commands that ran (from the record). */
@@ -19,30 +18,37 @@ export interface StopJobResult extends StopResult {
   readonly problems: readonly string[];
 }
 
+/** What stopping a job that never got VMs needs: no libvirt connection. */
+export type StopContext = EngineContext | Pick<EngineContext, 'config' | 'log'>;
+
+/** True when the record says the start never planned a VM or a tmpfs: nothing of it is in libvirt. */
+export function recordMadeNoVms(record: JobRecordV1 | null): boolean {
+  return record !== null && record.vms.length === 0 && record.ramdisk === null;
+}
+
 /**
  * End a job on this node from root's own record and libvirt only: its domains (name prefix AND
  * owner metadata), ARP entries, files and tmpfs (console logs kept only when the start decided
  * so), any process left with the job's qemu uid, its node components (the exact commands the
  * start recorded), its cancel directory; then the record. Whatever fails stays in the record for
  * the next epilogue or gc. `record` null: a job without one (teardown by job id; no components).
+ * A record naming no VM needs no libvirt (`ctx` may then lack it): only files are removed.
  */
-export async function stopJob(ctx: EngineContext, jobId: string, record: JobRecordV1 | null): Promise<StopJobResult> {
+export async function stopJob(ctx: StopContext, jobId: string, record: JobRecordV1 | null): Promise<StopJobResult> {
   const c = ctx.config;
   const problems: string[] = [];
   let vms: StopResult = { domains: [], files: [], arp: [] };
-  // Nothing was planned (the start failed before it chose VMs): no domain, file or tmpfs can exist.
-  const madeNothing = record !== null && record.vms.length === 0 && record.ramdisk === null && lstatNoFollow(jobDirPath(c, jobId), { trusted: true }) === null;
   let vmsGone = true;
-  if (!madeNothing) {
-    try {
-      vms = await stopJobVms(jobId, ctx, { keepLogs: record?.keepLogs ?? false, ramdisk: record?.ramdisk ?? undefined });
-    } catch (err) {
-      vmsGone = false;
-      problems.push(`VMs: ${err instanceof Error ? err.message : String(err)}`);
-    }
+  try {
+    if (recordMadeNoVms(record)) vms = { ...vms, files: await removeJobFiles(c, jobId, { keepLogs: false }) };
+    else if (!('libvirt' in ctx)) throw new Error('libvirt is needed to remove the job\'s VMs');
+    else vms = await stopJobVms(jobId, ctx, { keepLogs: record?.keepLogs ?? false, ramdisk: record?.ramdisk ?? undefined });
+  } catch (err) {
+    vmsGone = false;
+    problems.push(`VMs: ${err instanceof Error ? err.message : String(err)}`);
   }
   let killed: number[] = [];
-  if (vmsGone && record?.qemuUid != null) {
+  if (vmsGone && record?.qemuUid != null && 'libvirt' in ctx) {
     try {
       killed = await killStrayQemu(ctx, record.qemuUid);
     } catch (err) {

@@ -4,7 +4,7 @@ import type { SiteConfig } from '../core/config/schema.js';
 import { run } from '../core/exec/run.js';
 import { lstatNoFollow } from '../core/fs/index.js';
 import type { AppLayout } from '../core/install/paths.js';
-import { jobDirPath, readJobRecord, stopJob, type EngineContext, type EngineLog, type JobRecordV1 } from '../engine/index.js';
+import { jobDirPath, readJobRecord, recordMadeNoVms, stopJob, type EngineContext, type EngineLog, type JobRecordV1 } from '../engine/index.js';
 import { reason } from './classify.js';
 import type { HookContext } from './context.js';
 import { nodeEngine } from './engine-context.js';
@@ -40,8 +40,9 @@ export async function runEpilogue(ctx: HookContext, deps: EpilogueDeps): Promise
   let engine: EngineContext | undefined;
   let rc = ctx.origRc;
   try {
-    engine = await nodeEngine(c, deps.layout, deps.log, () => undefined);
-    const stopped = await stopJob(engine, ctx.jobId, record);
+    // A start that never planned a VM (refused, or undone) left only files: no libvirt needed.
+    if (!recordMadeNoVms(record)) engine = await nodeEngine(c, deps.layout, deps.log, () => undefined);
+    const stopped = await stopJob(engine ?? { config: c, log: deps.log }, ctx.jobId, record);
     if (stopped.domains.length > 0) deps.say(`vTorque: ${stopped.domains.length} VM(s) of job ${ctx.jobId} torn down`);
     if (stopped.problems.length > 0) {
       deps.log.warn({ problems: stopped.problems }, 'teardown incomplete; the next epilogue run or `vtorque gc` retries');

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { SiteConfig } from '../core/config/schema.js';
 import { lstatNoFollow, mkdirPrivate, readFileNoFollow, unlinkNoFollow, writeFileExclusive } from '../core/fs/index.js';
 import type { VmRequest } from '../core/request/types.js';
-import { jobDirName, STATE_FILES, statePath as contractStatePath, type JobStateV1, type VmRecord } from '../core/contract/job-state.v1.js';
+import { jobDirName, jobDirPath, OUTCOME_EXIT, STATE_FILES, statePath as contractStatePath, type JobStateV1, type OutcomeV1, type VmRecord } from '../core/contract/job-state.v1.js';
 import type { PhaseMark } from '../engine/index.js';
 
 export { STATE_FILES, type JobStateV1 } from '../core/contract/job-state.v1.js';
@@ -35,6 +35,18 @@ export function writeJobState(
   writeFileExclusive(statePath(config, job.jobId, 'script'), script, 0o400, owner);
   writeFileExclusive(statePath(config, job.jobId, 'nodefile'), nodefile, 0o644);
   writeFileExclusive(statePath(config, job.jobId, 'timeline'), `${JSON.stringify(timeline)}\n`, 0o644);
+}
+
+/**
+ * Why the job did not start, for the runner to tell its owner (OutcomeV1): alone in a fresh
+ * job state dir, owned by the owner 0400. Returns the exit code the job will end with.
+ */
+export function writeOutcome(config: SiteConfig, job: { jobId: string; owner: { uid: number; gid: number } }, fault: OutcomeV1['fault'], reason: string): number {
+  const outcome: OutcomeV1 = { version: 1, jobId: job.jobId, fault, reason, exitCode: OUTCOME_EXIT[fault] };
+  mkdirPrivate(join(config.SPOOL_DIR, 'jobs'), 0o711);
+  mkdirPrivate(jobDirPath(config.SPOOL_DIR, job.jobId), 0o711);
+  writeFileExclusive(statePath(config, job.jobId, 'outcome'), `${JSON.stringify(outcome)}\n`, 0o400, { uid: job.owner.uid, gid: job.owner.gid });
+  return outcome.exitCode;
 }
 
 /**

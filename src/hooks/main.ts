@@ -3,7 +3,6 @@ import { appLayout } from '../core/install/paths.js';
 import { formatSelfCheck, selfCheck } from '../core/install/self-check.js';
 import { createLogger } from '../core/log/logger.js';
 import { runMain } from '../core/run-main.js';
-import { removeCancelSignal } from '../engine/cancel-signal.js';
 import { reason } from './classify.js';
 import { parseHookArgv } from './context.js';
 import { runEpilogue } from './epilogue.js';
@@ -36,22 +35,7 @@ await runMain('vtorque', async () => {
     for (const line of formatSelfCheck(unsafe)) say(`vTorque: refusing to run: ${line}`);
     return 1;
   }
-  let ctx;
-  try {
-    ctx = parseHookArgv(argv, config.TORQUE_HOME);
-  } catch (err) {
-    // What pbs_mom passed is refused (a user or group name we do not accept): the prologue's
-    // stdout is the job's output, so the reason reaches the user there, not only the hook's stderr.
-    if (hook !== 'prologue') throw err;
-    say(`vTorque: the VM job cannot start: ${reason(err)}. The job is aborted.`);
-    // The front may have made the job's cancel directory already; no start follows.
-    try {
-      removeCancelSignal(config, argv[2] ?? '');
-    } catch {
-      // gc removes it
-    }
-    return PROLOGUE_EXIT.abort;
-  }
+  const ctx = parseHookArgv(argv, config.TORQUE_HOME);
   const log = createLogger({ component: ctx.hook, level: config.LOG_LEVEL, logDir: config.LOG_DIR, human: config.PRINT_TO_STDOUT ? process.stdout : null }).child({ jobId: ctx.jobId });
   const layout = appLayout(import.meta.url);
   const alarm = readPrologAlarm(config.TORQUE_HOME) ?? 300;

@@ -9,20 +9,22 @@ import { listPoolImages } from '../core/pool/images.js';
 import { applyPolicy } from '../core/request/index.js';
 import type { VmRequest } from '../core/request/types.js';
 import {
-  cancelRequested, componentStops, jobDirName, observeNode, openCancelSignal, ramdiskPath, reapOrphans, removeCancelSignal, removeJobRecord,
-  startComponents, startJobVms, stopJob, updateJobRecord, writeJobRecord, type EngineContext, type EngineLog, type JobRecordV1,
+  cancelRequested, componentStops, jobDirName, observeNode, openCancelSignal, ramdiskPath, reapOrphans, removeCancelSignal,
+  readJobRecord, startComponents, startJobVms, stopJob, updateJobRecord, writeJobRecord, type EngineContext, type EngineLog, type JobRecordV1, type StopContext,
 } from '../engine/index.js';
 import { vmNodeFile } from '../engine/guest-files.js';
 import { NODE_FILE_DIR } from '../guest/index.js';
 import { withDeadline } from '../engine/libvirt/index.js';
 import { torqueActiveJobs } from './active-jobs.js';
 import { cancelled, faultOf, reason, type Fault } from './classify.js';
-import type { HookContext } from './context.js';
+import { isAcceptedName, type HookContext } from './context.js';
 import { bootFilesFor, nodeEngine, poolImagePath } from './engine-context.js';
 import { MAX_NODE_FAULTS, PROLOGUE_EXIT } from './exit-codes.js';
-import { clearAttempts, countAttempt, writeJobState } from './job-state.js';
+import { clearAttempts, countAttempt, writeJobState, writeOutcome } from './job-state.js';
 import { readAllocation, type Allocation } from './nodes.js';
 import { resolveOwner } from './owner.js';
+
+type Owner = Awaited<ReturnType<typeof resolveOwner>>;
 
 export interface PrologueDeps {
   readonly config: SiteConfig;
@@ -38,19 +40,26 @@ export interface PrologueDeps {
 /**
  * The mother superior prologue for a VM job: read the request from Torque's copy of the job
  * script, re-validate it against policy and the node allocation, record what teardown will need,
- * boot the VMs, leave the job state for the runner. Exit 0 run / 1 abort (the job's fault, a
- * cancel, repeated node faults) / 2 requeue (a node fault).
+ * boot the VMs, leave the job state for the runner. Exit 0: the job runs (in its VMs, or, when it
+ * cannot start — the job's fault, a cancel, the last node fault — only to tell its owner why);
+ * 2: requeue (a node fault, at most MAX_NODE_FAULTS times); 1 only where no reason can be left.
  */
 export async function runPrologue(ctx: HookContext, deps: PrologueDeps): Promise<number> {
   const { config: c, say } = deps;
+  if (ctx.nameProblem !== null) {
+    // A user name we refuse cannot be resolved (the job is then aborted, its reason only in the
+    // node's spool); a refused group still lets the owner be told, with his primary group.
+    dropCancelSignal(c, ctx.jobId, deps.log);
+    const owner = isAcceptedName(ctx.user) ? await resolveOwner(ctx.user, '').catch(() => null) : null;
+    return ended(ctx, deps, `the VM job cannot start: ${ctx.nameProblem}`, 'job', owner);
+  }
   let decoded;
   try {
     decoded = decodeJobScript(readFileNoFollow(ctx.scriptPath, 64 << 20), ctx.scriptPath);
   } catch (err) {
-    // A malformed or forged request: the user's to fix, so say it in the job's output and abort.
-    say(`vTorque: the VM job cannot start: ${reason(err)}. The job is aborted.`);
+    // A malformed or forged request: the user's to fix, so say it where he will read it.
     dropCancelSignal(c, ctx.jobId, deps.log);
-    return PROLOGUE_EXIT.abort;
+    return ended(ctx, deps, `the VM job cannot start: ${reason(err)}`, 'job', await resolveOwner(ctx.user, ctx.group).catch(() => null));
   }
   if (!decoded) {
     dropCancelSignal(c, ctx.jobId, deps.log);
@@ -58,10 +67,11 @@ export async function runPrologue(ctx: HookContext, deps: PrologueDeps): Promise
   }
   let engine: EngineContext | undefined;
   let record: JobRecordV1 | undefined;
+  let owner: Owner | null = null;
   const cancel = new AbortController();
   let poll: NodeJS.Timeout | undefined;
   try {
-    const owner = await resolveOwner(ctx.user, ctx.group);
+    owner = await resolveOwner(ctx.user, ctx.group);
     const request = applyPolicy(decoded.request, c, listPoolImages(c.VM_IMG_DIR).map((i) => i.name), ctx.scriptPath).request;
     const alloc = readAllocation(deps.env.PBS_NODEFILE, ctx.resources);
     checkAllocation(request, alloc, c);
@@ -91,7 +101,7 @@ export async function runPrologue(ctx: HookContext, deps: PrologueDeps): Promise
     const guestNodeFile = `${NODE_FILE_DIR}/${jobDirName(ctx.jobId)}`;
     const started = await startJobVms(
       {
-        job: { jobId: ctx.jobId, owner },
+        job: { jobId: ctx.jobId, owner: owner as Owner },
         request,
         // Observed under the node lock, after the jobs starting before this one defined their VMs.
         nodes: async () => [await observeNode(alloc.localName, hostCapacity(), opened.libvirt)],
@@ -106,16 +116,16 @@ export async function runPrologue(ctx: HookContext, deps: PrologueDeps): Promise
       },
       engine,
     );
-    writeJobState(config, { jobId: ctx.jobId, owner }, request, decoded.script, started.vms, vmNodeFile(started.vms), started.timeline);
+    writeJobState(config, { jobId: ctx.jobId, owner: owner as Owner }, request, decoded.script, started.vms, vmNodeFile(started.vms), started.timeline);
     const phases = started.timeline.map((m) => `${m.phase} ${((m.endMs - m.startMs) / 1000).toFixed(1)}s`).join(', ');
     clearAttempts(c, ctx.jobId);
     say(`vTorque: ${started.vms.length} VM(s) ready in ${((started.timeline.at(-1)?.endMs ?? 0) / 1000).toFixed(1)} s (${phases}); the job starts in ${started.vms[0]?.name}`);
     return PROLOGUE_EXIT.run;
   } catch (err) {
     const fault: Fault = record !== undefined && cancelRequested(c, ctx.jobId) ? 'cancel' : faultOf(err);
-    if (record) await undoStart(engine, record, deps);
+    if (record) await undoStart(engine ?? { config: c, log: deps.log }, record, deps);
     else dropCancelSignal(c, ctx.jobId, deps.log); // the front may have made it; nothing else exists yet
-    return failed(ctx, deps, err, fault);
+    return failed(ctx, deps, err, fault, owner);
   } finally {
     if (poll) clearInterval(poll);
     await engine?.libvirt.close().catch(() => undefined);
@@ -147,18 +157,36 @@ function checkAllocation(request: VmRequest, alloc: Allocation, c: SiteConfig): 
  * A start that failed undoes what it made (startJobVms already removed its VMs): components,
  * the cancel directory, the record. What cannot be undone stays recorded for the epilogue.
  */
-async function undoStart(engine: EngineContext | undefined, record: JobRecordV1, deps: PrologueDeps): Promise<void> {
+async function undoStart(ctx: StopContext, record: JobRecordV1, deps: PrologueDeps): Promise<void> {
   try {
-    if (engine) {
-      const stopped = await stopJob(engine, record.jobId, record);
-      if (stopped.problems.length > 0) deps.log.warn({ problems: stopped.problems }, 'undoing the failed start left work for the epilogue');
-      return;
-    }
-    // No engine yet: nothing but the cancel directory and the record exist.
-    dropCancelSignal(deps.config, record.jobId, deps.log);
-    removeJobRecord(deps.config, record.jobId);
+    const stopped = await stopJob(ctx, record.jobId, record);
+    if (stopped.problems.length > 0) deps.log.warn({ problems: stopped.problems }, 'undoing the failed start left work for the epilogue');
   } catch (err) {
     deps.log.warn({ err: reason(err) }, 'undoing the failed start failed; the epilogue goes on from the record');
+  }
+}
+
+/**
+ * The job will not get its VMs. Under real Torque a prologue that exits 1 delivers nothing to the
+ * user (no .o, no mail: measured, doc/admin.md), so the start leaves the reason in the job's
+ * state dir with a record that names no VM, and lets the job run: the job wrapper (the runner,
+ * as the owner) prints the reason and ends with the outcome's exit code, and the epilogue
+ * removes both without libvirt. Where even that cannot be written (no owner), the job is aborted.
+ */
+function ended(ctx: HookContext, deps: PrologueDeps, sentence: string, fault: Fault, owner: Owner | null): number {
+  const c = deps.config;
+  deps.say(`vTorque: ${sentence}. The job is aborted.`);
+  if (owner === null) return PROLOGUE_EXIT.abort;
+  try {
+    // A record the undo could not finish stays as it is (the epilogue needs what it names).
+    if (readJobRecord(c, ctx.jobId) === null) {
+      writeJobRecord(c, { version: 1, jobId: ctx.jobId, owner: { user: owner.user, uid: owner.uid }, node: '', keepLogs: false, componentStops: [], vms: [], ramdisk: null, qemuUid: null, createdMs: Date.now() });
+    }
+    writeOutcome(c, { jobId: ctx.jobId, owner }, fault, `${sentence}.`);
+    return PROLOGUE_EXIT.run;
+  } catch (err) {
+    deps.log.warn({ err: reason(err) }, 'cannot leave the outcome for the job; aborting it (its reason stays in the node\'s spool)');
+    return PROLOGUE_EXIT.abort;
   }
 }
 
@@ -170,18 +198,16 @@ function dropCancelSignal(c: SiteConfig, jobId: string, log: EngineLog): void {
   }
 }
 
-function failed(ctx: HookContext, deps: PrologueDeps, err: unknown, fault: Fault): number {
+function failed(ctx: HookContext, deps: PrologueDeps, err: unknown, fault: Fault, owner: Owner | null): number {
   deps.log.warn({ err: reason(err), fault }, 'prologue failed');
   if (fault !== 'node') {
     clearAttempts(deps.config, ctx.jobId);
-    deps.say(`vTorque: the VM job cannot start: ${reason(err)}. The job is aborted.`);
-    return PROLOGUE_EXIT.abort;
+    return ended(ctx, deps, `the VM job cannot start: ${reason(err)}`, fault, owner);
   }
   const attempt = countAttempt(deps.config, ctx.jobId);
   if (attempt >= MAX_NODE_FAULTS) {
     clearAttempts(deps.config, ctx.jobId);
-    deps.say(`vTorque: the VMs failed to start on this node ${attempt} times (last: ${reason(err)}). The job is aborted instead of requeued again.`);
-    return PROLOGUE_EXIT.abort;
+    return ended(ctx, deps, `the VMs failed to start on this node ${attempt} times (last: ${reason(err)})`, 'node', owner);
   }
   deps.say(`vTorque: the VMs failed to start (attempt ${attempt} of ${MAX_NODE_FAULTS}): ${reason(err)}. This is a problem of the node, not of the job: Torque will requeue the job.`);
   return PROLOGUE_EXIT.requeue;

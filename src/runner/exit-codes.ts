@@ -1,3 +1,5 @@
+import { OUTCOME_EXIT } from '../core/contract/job-state.v1.js';
+
 /** How `vtorque job-run` ends when the job script's own exit code is not what it reports. */
 export const RUNNER_EXIT = {
   /** Not started as a Torque job (no PBS_JOBID) or a bad option. */
@@ -6,8 +8,12 @@ export const RUNNER_EXIT = {
   setup: 1,
   /** SSH failed: no connection, a refused host key, or the connection lost (as ssh(1) does). */
   ssh: 255,
-  /** Torque sent SIGTERM (qdel, walltime): 128 + 15. */
+  /** Torque sent SIGTERM (qdel, walltime): 128 + 15; also a job cancelled while its VMs booted. */
   aborted: 143,
+  /** The VM job was refused: its request, the site policy or its allocation (sysexits EX_DATAERR). */
+  refused: OUTCOME_EXIT.job,
+  /** The node could not start the VMs, also after the bounded requeues (sysexits EX_UNAVAILABLE). */
+  nodeFailed: OUTCOME_EXIT.node,
 } as const;
 
 /** Linux signal numbers (the guests are Linux), by the names SSH carries (RFC 4254 §6.10). */

@@ -8,7 +8,7 @@ import { jobGuestEnv } from './guest-env.js';
 import { messages } from './messages.js';
 import { runnerSettings, type RunJobOptions, type RunnerSettings } from './options.js';
 import { remoteCommand } from './remote-command.js';
-import { loadJobRun, type JobRun } from './state/index.js';
+import { loadJobRun, readOutcome, type JobRun } from './state/index.js';
 import { execStreaming, openSftp, replaceFile, type RemoteExit, type VmSession } from './ssh/index.js';
 
 /** What the steps on rank 0 share. */
@@ -49,6 +49,13 @@ export async function runJob(o: RunJobOptions): Promise<number> {
 
 async function runJobSteps(o: RunJobOptions, say: (line: string) => void): Promise<number> {
   const settings = runnerSettings(o);
+  // The prologue could not start the VMs and let the job run only to say why (Torque delivers
+  // nothing of an aborted prologue): say it where the owner reads it, end with its exit code.
+  const outcome = readOutcome(o.config, o.env);
+  if (outcome) {
+    say(outcome.reason);
+    return outcome.exitCode;
+  }
   const job = loadJobRun(o.config, o.env);
   const paths = guestPaths(settings.guestRoot, job.guestJobDir);
   const guestEnv = jobGuestEnv(o.env, paths.nodeFile, job.vms.reduce((n, v) => n + v.vcpus, 0));

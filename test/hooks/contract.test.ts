@@ -94,7 +94,9 @@ describe('3. the site hooks (.orig) are chained and their verdicts kept', () => 
     s.site('prologue', { rc: 1, say: 'site prologue: node unhealthy' });
     const r = await s.run(vmJob, { maxStarts: 3 });
     expect(r).toMatchObject({ verdict: 'aborted', exitStatus: -2, attempts: [{ prologueRc: 1, epilogueRc: 0, exitStatus: -2 }] });
-    expect(r.stdout).toBe('site prologue: node unhealthy\n');
+    // As a real pbs_mom: an aborting prologue's output is never delivered; it stays in the spool.
+    expect(r.stdout).toBe('');
+    expect(r.spool.stdout).toBe('site prologue: node unhealthy\n');
     // Nothing was started, so nothing is recorded: neither hook starts Node.
     expect(nodeLogs()).toEqual([]);
     expect(s.siteRuns('epilogue')).toEqual([[11, 0]]);
@@ -122,23 +124,26 @@ describe('3. the site hooks (.orig) are chained and their verdicts kept', () => 
 });
 
 describe('4. exit-code mapping: node faults requeue, but never in a hot loop', () => {
-  it('libvirt unreachable: prologue 2, 2, then 1 ("aborted instead of requeued"), nothing left', async () => {
+  it('libvirt unreachable: prologue 2, 2, then the job runs only to say why (exit 69), nothing left', async () => {
     s.configure({ LIBVIRT_URI: DEAD_URI });
     // Torque recreates the .OU at each start: the site epilogue keeps a copy of every start's,
     // and of our node-fault counter as the epilogue finds it.
     const all = `'${s.ctl}/ou-all'`;
     s.site('epilogue', { sh: `cat "$(readlink /proc/$$/fd/1)" >> ${all}; echo "counter: $(cat '${s.spool}/attempts'/* 2>/dev/null)" >> ${all}; echo '--- end of start' >> ${all}` });
     const r = await s.run(vmJob, { maxStarts: 5 });
-    expect(r.attempts.map((a) => a.prologueRc)).toEqual([2, 2, 1]);
-    expect(r.attempts.map((a) => a.exitStatus)).toEqual([-14, -14, -2]);
-    expect(r).toMatchObject({ verdict: 'aborted', exitStatus: -2 });
+    expect(r.attempts.map((a) => a.prologueRc)).toEqual([2, 2, 0]);
+    expect(r.attempts.map((a) => a.exitStatus)).toEqual([-14, -14, 69]);
+    expect(r).toMatchObject({ verdict: 'run', exitStatus: 69 });
     const starts = s.ctlFile('ou-all').split('--- end of start\n').filter(Boolean);
     expect(starts).toHaveLength(3);
     expect(starts[0]).toMatch(/vTorque: the VMs failed to start \(attempt 1 of 3\): libvirt open .*\. This is a problem of the node, not of the job: Torque will requeue the job\./);
     expect(starts[1]).toContain('failed to start (attempt 2 of 3)');
-    expect(starts[2]).toMatch(/failed to start on this node 3 times \(last: libvirt open .*\)\. The job is aborted instead of requeued again\./);
+    expect(starts[2]).toMatch(/failed to start on this node 3 times \(last: libvirt open .*\)\. The job is aborted\./);
     expect(starts.map((t) => /counter: (.*)\n/.exec(t)?.[1])).toEqual(['1', '2', '']); // kept across requeues, dropped at the abort
-    expect(r.stdout).toContain('aborted instead of requeued');
+    // What the user gets is the last start's: the final reason, in .o (prologue) and .e (the job).
+    expect(r.stdout).toContain('3 times');
+    expect(r.stdout).not.toContain('attempt 2 of 3');
+    expect(r.stderr).toMatch(/^vTorque: the VMs failed to start on this node 3 times \(last: libvirt open .*\)\.\n$/);
     // Each failed start undid itself (it had made nothing but its record): the epilogue has
     // nothing to do, says nothing and needs no libvirt.
     expect(r.attempts.map((a) => a.epilogueRc)).toEqual([0, 0, 0]);
@@ -164,26 +169,36 @@ describe('4. exit-code mapping: node faults requeue, but never in a hot loop', (
   }, 30_000);
 });
 
-describe('5. a request or policy error aborts at once (exit 1, no requeue)', () => {
-  it('the image vanished from the pool between submit and prologue', async () => {
+describe('5. a request or policy error ends the job at once with its reason delivered (no requeue)', () => {
+  it('the image vanished from the pool between submit and prologue: the job runs only to say why, exit 65', async () => {
     s.site('prologue', { sh: `rm -f '${join(s.pool, IMAGE)}'` }); // runs as root just before our Node prologue
     const r = await s.run(vmJob, { maxStarts: 5 });
-    expect(r).toMatchObject({ verdict: 'aborted', exitStatus: -2, attempts: [{ prologueRc: 1, exitStatus: -2 }] });
+    // A prologue that exits 1 delivers nothing under real Torque: it lets the job run, the runner says why.
+    expect(r).toMatchObject({ verdict: 'run', exitStatus: 65, attempts: [{ prologueRc: 0, exitStatus: 65 }] });
     expect(r.stdout).toMatch(/vTorque: the VM job cannot start: img = "debian-12-x86_64\.qcow2".*\. The job is aborted\.\n/);
+    expect(r.stderr).toMatch(/^vTorque: the VM job cannot start: img = "debian-12-x86_64\.qcow2".*\.\n$/);
     expect(nodeLogs()).toContain('prologue.log');
     expect(attemptFiles()).toEqual([]);
     expect(stateDirs()).toEqual([]);
+    expect(entries(join(s.spool, 'records'))).toEqual([]);
   });
 
   it('more vCPUs than PBS_NODEFILE gives the job (called directly as pbs_mom does)', async () => {
     const job = stageJob(s, `501.${HOST}`, vmJobScript({ vcpus: 2 }), 1);
     try {
       const pro = await callHook(s, 'prologue', prologueArgv(job), job.nodefile);
-      expect(pro.rc).toBe(1);
+      expect(pro.rc).toBe(0);
       expect(pro.stdout).toContain(`vTorque: the VM job cannot start: Torque gave this job 1 core(s) on ${HOST}, its VMs need 3 (1 x 2 vCPUs + 1 for the host)`);
       expect(pro.stdout).toContain('The job is aborted.');
       expect(attemptFiles()).toEqual([]);
+      // Only the outcome for the runner, the owner's 0400; no VM, and a record that names none.
+      const outcome = join(s.spool, 'jobs', jobDirName(job.jobId), 'outcome.json');
+      expect(JSON.parse(readFileSync(outcome, 'utf8'))).toMatchObject({ fault: 'job', exitCode: 65 });
+      expect([statSync(outcome).uid, statSync(outcome).mode & 0o777]).toEqual([s.uid, 0o400]);
+      expect(entries(join(s.spool, 'jobs', jobDirName(job.jobId)))).toEqual(['outcome.json']);
+      await callHook(s, 'epilogue', epilogueArgv(job, { exit: 65 }), job.nodefile);
       expect(stateDirs()).toEqual([]);
+      expect(entries(join(s.spool, 'records'))).toEqual([]);
     } finally {
       unstageJob(s, job);
     }
@@ -263,7 +278,7 @@ describe('9. epilogue.precancel runs as the owner and only makes a marker in the
   it('qdel while the site prologue still runs: the marker in the owner\'s directory stops the Node prologue ("cancelled"), nothing is left', async () => {
     s.site('prologue', { sleep: 2 }); // the cancel lands while the site prologue still runs
     const r = await s.run(vmJob, { cancelAfter: 0.5, maxStarts: 3 });
-    expect(r.hooks.map((h) => [h.hook, h.rc])).toEqual([['epilogue.precancel', 0], ['prologue', 1], ['epilogue', 0]]);
+    expect(r.hooks.map((h) => [h.hook, h.rc])).toEqual([['epilogue.precancel', 0], ['prologue', 0], ['epilogue', 0]]);
     expect(r).toMatchObject({ verdict: 'aborted', exitStatus: 271, canceled: true });
     expect(r.stdout).toContain('vTorque: the VM job cannot start: the job was cancelled before its VMs started. The job is aborted.');
     expect(s.siteRuns('epilogue.precancel')).toEqual([[11, s.uid]]);
@@ -282,13 +297,14 @@ describe('9. epilogue.precancel runs as the owner and only makes a marker in the
       expect(nodeLogs()).toEqual([]); // precancel never starts Node (it blocks pbs_mom)
       s.site('prologue', { sh: qdelFromSitePrologue() });
       const pro = await callHook(s, 'prologue', prologueArgv(job), job.nodefile);
-      expect(pro.rc).toBe(1);
+      expect(pro.rc).toBe(0); // the job "runs" only to say why, where Torque delivers it
       expect(pro.stdout).toContain('cancelled');
       expect(s.ctlFile('marker-owner')).toBe(`${s.uid}\n`);
-      expect(stateDirs()).toEqual([]);
+      expect(JSON.parse(readFileSync(join(s.spool, 'jobs', jobDirName(job.jobId), 'outcome.json'), 'utf8'))).toMatchObject({ fault: 'cancel', exitCode: 143 });
       const epi = await callHook(s, 'epilogue', epilogueArgv(job, { exit: 271 }), job.nodefile);
       expect(epi.rc).toBe(0);
       expect(cancelMarkers()).toEqual([]);
+      expect(stateDirs()).toEqual([]);
     } finally {
       unstageJob(s, job);
     }

@@ -1,8 +1,10 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import yaml from 'js-yaml';
+import { expect } from 'vitest';
+import { jobDirName } from '../../src/core/contract/job-state.v1.js';
 import { runSetup } from '../../src/admin/setup/index.js';
 import { parseConfigText, type SiteConfig } from '../../src/core/config/index.js';
 import { encodeRequestLine, encodeScriptLine } from '../../src/core/contract/job-script.v1.js';
@@ -243,4 +245,24 @@ export function callHook(s: HookSite, hook: 'prologue' | 'epilogue' | 'epilogue.
       resolve({ rc: code ?? -1, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
     });
   });
+}
+
+/**
+ * The prologue refused the job and left it to run only to tell its owner why (Torque delivers
+ * nothing of a prologue that exits 1): rc 0, the reason in its output, the job's state dir holding
+ * only the owner's outcome (0400) with this fault, root's record naming no VM.
+ */
+export function expectToldWhy(s: HookSite, jobId: string, pro: HookCall, needle: string, fault: 'job' | 'node' | 'cancel' = 'job'): void {
+  expect(pro.rc, pro.stdout + pro.stderr).toBe(0);
+  expect(pro.stdout).toContain(needle);
+  expect(pro.stdout).toContain('The job is aborted');
+  expect(pro.stdout).not.toMatch(/VM\(s\) ready/);
+  const dir = join(s.spool, 'jobs', jobDirName(jobId));
+  expect(entries(dir)).toEqual(['outcome.json']);
+  const outcome = JSON.parse(readFileSync(join(dir, 'outcome.json'), 'utf8')) as { fault: string; reason: string; exitCode: number };
+  expect(outcome.fault).toBe(fault);
+  expect(outcome.reason).toContain(needle);
+  expect(statSync(join(dir, 'outcome.json')).uid).toBe(s.uid);
+  const record = JSON.parse(readFileSync(join(s.spool, 'records', `${jobDirName(jobId)}.json`), 'utf8')) as { vms: string[]; componentStops: unknown[] };
+  expect([record.vms, record.componentStops]).toEqual([[], []]);
 }

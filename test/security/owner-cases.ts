@@ -6,7 +6,7 @@ import { jobDirName } from '../../src/core/contract/job-state.v1.js';
 import type { VmRequest } from '../../src/core/request/types.js';
 import { observeNode, openLibvirt, startJobVms, stopJobVms } from '../../src/engine/index.js';
 import { engineContext, engineSite, startInput } from '../engine/engine-harness.js';
-import { callHook, DIRECT_RESOURCES, epilogueArgv, HOST, prologueArgv, stageJob, unstageJob, vmJobScript, type DirectJob, type HookCall, type HookSite } from '../hooks/fixture.js';
+import { callHook, DIRECT_RESOURCES, epilogueArgv, expectToldWhy, HOST, prologueArgv, stageJob, unstageJob, vmJobScript, type DirectJob, type HookCall, type HookSite } from '../hooks/fixture.js';
 
 // Hostile job owners and other users against the installed hooks (security round 2): the owner
 // rewrites the .SC Torque gave him, plants or blocks cancel markers, forges a request that skips
@@ -240,8 +240,7 @@ export function ownerCases(site: () => HookSite): Case[] {
           // A site prologue runs after the front made the owner's directory: the owner acts there.
           s().site('prologue', { sh: `setpriv --reuid=${s().uid} --regid=${s().uid} --clear-groups -- sh -c "${make}"` });
           const pro = await timed(() => callHook(s(), 'prologue', prologueArgv(job), job.nodefile));
-          expect(pro.rc).toBe(1);
-          expect(pro.stdout).toContain('cancelled');
+          expectToldWhy(s(), job.jobId, pro, 'cancelled', 'cancel');
           expect(pro.ms).toBeLessThan(10_000);
           expect(statSync('/etc/shadow').uid).toBe(0);
           s().site('prologue', {});
@@ -290,13 +289,12 @@ export function ownerCases(site: () => HookSite): Case[] {
       ['mem pushed out of pbs_mom\'s 2048-byte resource string (a huge other resource)', {}, `nodes=1:ppn=2,other=${'x'.repeat(2000)}`, 2, 'asked Torque for no memory'],
       ['a mem value that is no Torque size', {}, 'nodes=1:ppn=2,mem=lots', 2, 'not a Torque size'],
       ['2 VMs x 512 MiB against mem=1000mb', { vms_per_node: 2, ram: 512 }, 'nodes=1:ppn=3,mem=1000mb', 3, 'its VMs need 1024 MiB'],
-    ] as const).map(([what, request, resources, slots, needle]): Case => [`memory: ${what} → refused with the reason (rc 1)`, async () => {
+    ] as const).map(([what, request, resources, slots, needle]): Case => [`memory: ${what} → refused, the owner told why`, async () => {
       const job = stageJob(s(), nextId(), vmJobScript(request), slots);
       try {
         const pro = await callHook(s(), 'prologue', prologueArgv(job, true, resources), job.nodefile);
-        expect(pro.rc).toBe(1);
-        expect(pro.stdout).toContain(needle);
-        expect(pro.stdout).toContain('The job is aborted');
+        expectToldWhy(s(), job.jobId, pro, needle);
+        expect((await epilogue(job)).rc).toBe(0);
         gone(job);
       } finally {
         unstageJob(s(), job);
@@ -332,12 +330,27 @@ export function ownerCases(site: () => HookSite): Case[] {
         rmSync(root, { recursive: true, force: true });
       }
     }],
-    // ---- 6. names pbs_mom passes that we refuse: the reason in the job's output
+    // ---- 6. names pbs_mom passes that we refuse: the reason where the owner reads it
+    ...([
+      ['a group name with a newline', (a: string[]) => void (a[2] = 'grp\nevil')],
+      ['a group name with shell metacharacters', (a: string[]) => void (a[2] = 'g$(touch x);id')],
+    ] as const).map(([what, mutate]): Case => [`prologue: ${what} from pbs_mom → refused, the owner told why (with his primary group)`, async () => {
+      const job = stageJob(s(), nextId(), vmJobScript(), 2);
+      try {
+        const argv = prologueArgv(job);
+        mutate(argv);
+        const pro = await callHook(s(), 'prologue', argv, job.nodefile);
+        expectToldWhy(s(), job.jobId, pro, 'expected user and group names');
+        expect((await epilogue(job)).rc).toBe(0);
+        gone(job);
+      } finally {
+        unstageJob(s(), job);
+      }
+    }]),
     ...([
       ['a user name with shell metacharacters', (a: string[]) => void (a[1] = 'bob$(touch x)')],
-      ['a group name with a newline', (a: string[]) => void (a[2] = 'grp\nevil')],
       ['a 200-character user name', (a: string[]) => void (a[1] = 'u'.repeat(200))],
-    ] as const).map(([what, mutate]): Case => [`prologue: ${what} from pbs_mom → rc 1 with the reason in the job's output`, async () => {
+    ] as const).map(([what, mutate]): Case => [`prologue: ${what} from pbs_mom → aborted (no owner to tell), the reason in the job's spool output, nothing made`, async () => {
       const job = stageJob(s(), nextId(), vmJobScript(), 2);
       try {
         const argv = prologueArgv(job);

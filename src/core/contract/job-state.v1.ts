@@ -29,7 +29,25 @@ export interface JobStateV1 {
   readonly vmEpilogue: string | null;
 }
 
-export const STATE_FILES = { job: 'job.json', script: 'job-script', nodefile: 'nodefile', timeline: 'timeline.json', key: 'ssh/id_ed25519', vms: 'vms.json' } as const;
+/**
+ * Why a VM job did not start, for its owner: Torque delivers nothing of an aborted prologue (no
+ * `.o`, no mail), so the prologue lets the job "run" and the runner reports this and exits with
+ * `exitCode` (doc/user.md). Owned by the job owner, 0400, alone in the job's state dir.
+ */
+export interface OutcomeV1 {
+  readonly version: 1;
+  readonly jobId: string;
+  /** Whose fault: the job's (request, policy), the node's (after the last requeue), a cancel. */
+  readonly fault: 'job' | 'node' | 'cancel';
+  /** One sentence, as the prologue said it. */
+  readonly reason: string;
+  readonly exitCode: number;
+}
+
+/** The job's exit code for each kind of outcome (sysexits: EX_DATAERR, EX_UNAVAILABLE; 128 + SIGTERM). */
+export const OUTCOME_EXIT: Readonly<Record<OutcomeV1['fault'], number>> = { job: 65, node: 69, cancel: 143 };
+
+export const STATE_FILES = { job: 'job.json', script: 'job-script', nodefile: 'nodefile', timeline: 'timeline.json', key: 'ssh/id_ed25519', vms: 'vms.json', outcome: 'outcome.json' } as const;
 
 /**
  * Root's spool beside the job dirs (SPOOL_DIR/...): `records/<job>.json`, root's record of each VM

@@ -1,15 +1,16 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import type { SiteConfig } from '../../core/config/schema.js';
 import { VtorqueError } from '../../core/errors.js';
 import { jobDirName, jobDirPath, VMS_FILE } from '../../engine/index.js';
 import { parseHostKey } from '../../core/ssh/host-key.js';
-import { statePath as contractStatePath } from '../../core/contract/job-state.v1.js';
+import { statePath as contractStatePath, type OutcomeV1 } from '../../core/contract/job-state.v1.js';
 
 const statePath = (config: SiteConfig, jobId: string, file: Parameters<typeof contractStatePath>[2]): string => contractStatePath(config.SPOOL_DIR, jobId, file);
 import { RUNNER_EXIT } from '../exit-codes.js';
 import { readStateFile, stateError } from './read-state-file.js';
-import { parseJobState, parseVmRecords, type RunnerJobState } from './schema.js';
+import { parseJobState, parseOutcome, parseVmRecords, type RunnerJobState } from './schema.js';
 
 /** A VM the runner can reach: it has an address and a pinned host key. */
 export interface JobVm {
@@ -78,6 +79,19 @@ function readJson(path: string, owner: 'root' | 'self', uid: number | undefined)
   } catch (err) {
     throw stateError(path, `is not valid JSON (${(err as Error).message})`, err);
   }
+}
+
+/**
+ * Why the prologue did not start the job's VMs (OutcomeV1), or null when it did: the job's
+ * owner reads it here because Torque delivers nothing of an aborted prologue.
+ */
+export function readOutcome(config: SiteConfig, env: NodeJS.ProcessEnv, uid?: number): OutcomeV1 | null {
+  const jobId = jobIdFromEnv(env);
+  const path = statePath(config, jobId, 'outcome');
+  if (!existsSync(path)) return null;
+  const outcome = parseOutcome(readJson(path, 'self', uid), path);
+  if (outcome.jobId !== jobId) throw stateError(path, `is for job ${JSON.stringify(outcome.jobId)}, not PBS_JOBID ${JSON.stringify(jobId)}`);
+  return outcome;
 }
 
 /** The per-job private key, checked to be one ssh2 can log in with (unencrypted). */

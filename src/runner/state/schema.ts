@@ -29,6 +29,19 @@ const VmSchema = v.object({
 const VmsSchema = v.pipe(v.array(VmSchema), v.minLength(1));
 export type RunnerVmRecord = v.InferOutput<typeof VmSchema>;
 
+/** `outcome.json` (OutcomeV1): why the VMs did not start, and the job's exit code. */
+const OutcomeSchema = v.object({
+  version: v.literal(1),
+  jobId: v.pipe(v.string(), v.minLength(1), v.maxLength(256)),
+  fault: v.picklist(['job', 'node', 'cancel']),
+  reason: v.pipe(v.string(), v.maxLength(4096)),
+  exitCode: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(255)),
+});
+
+export function parseOutcome(raw: unknown, source: string): v.InferOutput<typeof OutcomeSchema> {
+  return parseWith(OutcomeSchema, raw, source);
+}
+
 export function parseJobState(raw: unknown, source: string): RunnerJobState {
   return parseWith(JobStateSchema, raw, source);
 }
