@@ -1,5 +1,6 @@
 import { dirname, join } from 'node:path';
 import type { Renderer } from '../../core/render/index.js';
+import { DEFAULT_TORQUE_HOME } from './options.js';
 import { APP_PACKAGE_JSON, DEFAULT_CONFIG_TEXT, hookFrontVars, profileSnippet, renderHookFront, shimScript } from './generated.js';
 import { ancestorsOf, BIN_NAMES, HOOK_NAMES, hookMode, PROFILE_NAME, type InstallLayout } from './layout.js';
 import type { SetupOptions } from './options.js';
@@ -72,7 +73,7 @@ export function buildDesiredState(options: SetupOptions, layout: InstallLayout, 
     dirs: desiredDirs(options, layout, sources),
     files,
     profile,
-    config: { path: options.configPath, mode: CONFIG_FILE, content: sources.exampleConfig ?? Buffer.from(DEFAULT_CONFIG_TEXT) },
+    config: { path: options.configPath, mode: CONFIG_FILE, content: initialConfig(sources.exampleConfig ?? Buffer.from(DEFAULT_CONFIG_TEXT), options.torqueHome) },
     links: options.momPriv === null ? [] : HOOK_NAMES.map((name) => ({ path: join(options.momPriv as string, name), target: join(layout.hooksDir, name) })),
     notes,
   };
@@ -95,3 +96,12 @@ function depth(path: string): number {
   return path === '/' ? 0 : path.split('/').length - 1;
 }
 
+
+/**
+ * The config written when there is none: the example, plus the Torque home setup was given when it
+ * is not the default, so the hooks read this pbs_mom's jobs and $prologalarm from the start.
+ */
+function initialConfig(text: Buffer, torqueHome: string): Buffer {
+  if (torqueHome === DEFAULT_TORQUE_HOME) return text;
+  return Buffer.concat([text, Buffer.from(`\n# Set by vtorque setup from --mom-priv / --torque-home:\nTORQUE_HOME: ${JSON.stringify(torqueHome)}\n`)]);
+}

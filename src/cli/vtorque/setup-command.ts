@@ -1,8 +1,10 @@
+import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Argv } from 'yargs';
 import { runSetup } from '../../admin/setup/index.js';
 import { appLayout } from '../../core/install/paths.js';
 import { loadConfig } from '../../core/config/index.js';
+import { VtorqueError } from '../../core/errors.js';
 
 /** The `setup` options, shared by `vtorque setup` and the repository's `setup.ts`. */
 export function setupOptions<T>(y: Argv<T>) {
@@ -20,6 +22,16 @@ type SetupArgs = Awaited<ReturnType<typeof setupOptions>['argv']>;
 
 export function runSetupCommand(a: SetupArgs, fromUrl: string): Promise<number> {
   const momPriv = a['mom-priv'] ?? null;
+  const torqueHome = a['torque-home'] ?? (momPriv ? dirname(momPriv) : '/var/spool/torque');
+  const site = siteConfig(a.config);
+  if (!a.uninstall && site !== null && site.TORQUE_HOME.replace(/\/+$/, '') !== torqueHome.replace(/\/+$/, '')) {
+    // The hooks would read another pbs_mom's jobs (gc!) and $prologalarm: refuse before changing anything.
+    throw new VtorqueError(
+      'USAGE',
+      `${momPriv ? `--mom-priv ${momPriv} is in` : 'setup is for'} Torque home ${torqueHome}, but ${a.config} has TORQUE_HOME: ${site.TORQUE_HOME}; set TORQUE_HOME: ${torqueHome} there (or pass --torque-home ${site.TORQUE_HOME} if that is this node's pbs_mom home)`,
+      { fault: 'job', exitCode: 2 },
+    );
+  }
   return runSetup(
     {
       prefix: a.prefix,
@@ -30,18 +42,19 @@ export function runSetupCommand(a: SetupArgs, fromUrl: string): Promise<number> 
       profileDir: a['profile-dir'],
       sourceRoot: appLayout(fromUrl).root,
       nodePath: process.execPath,
-      torqueHome: a['torque-home'] ?? (momPriv ? dirname(momPriv) : '/var/spool/torque'),
-      spoolDir: siteSpoolDir(a.config),
+      torqueHome,
+      spoolDir: site?.SPOOL_DIR ?? '/var/spool/vtorque',
     },
     (line) => void process.stdout.write(`${line}\n`),
   );
 }
 
-/** SPOOL_DIR of the site config setup will leave in place (the default when there is none yet). */
-function siteSpoolDir(configPath: string): string {
+/** The site config setup will leave in place, or null when there is none yet (or it does not load). */
+function siteConfig(configPath: string): { SPOOL_DIR: string; TORQUE_HOME: string } | null {
+  if (!existsSync(configPath)) return null;
   try {
-    return loadConfig({ path: configPath }).config.SPOOL_DIR;
+    return loadConfig({ path: configPath }).config;
   } catch {
-    return '/var/spool/vtorque';
+    return null;
   }
 }
