@@ -30,6 +30,11 @@ export interface VmSiteOptions {
   readonly config?: Readonly<Record<string, unknown>>;
   /** Build (or reuse) the guest image and put it in the pool (default true); false: an empty pool. */
   readonly image?: boolean;
+  /**
+   * An existing TORQUE_HOME (a real Torque install, whose pbs_mom runs the hooks) instead of a
+   * scratch one under `root`: setup links into its mom_priv, uninstall restores it.
+   */
+  readonly torqueHome?: string;
 }
 
 /** What a job can leave behind; every list is empty after a clean run. */
@@ -79,6 +84,10 @@ export interface VmSite {
   virsh(args: readonly string[]): Promise<string>;
   /** /proc/net/arp inside the sandbox namespace. */
   arpTable(): Promise<string>;
+  /** Stop the sandbox's libvirtd (SIGTERM, by its verified pid) and wait until it is gone; its pid. */
+  stopLibvirtd(): Promise<number>;
+  /** Start the sandbox's daemons again (what is not running). */
+  startLibvirtd(): Promise<void>;
   /** Stop the sandbox's libvirtd (SIGTERM, by its verified pid; running guests stay) and start it again. */
   restartLibvirtd(): Promise<{ oldPid: number; newPid: number }>;
   leftovers(guestIps?: readonly string[]): Promise<Leftovers>;
@@ -94,7 +103,7 @@ const sh = (file: string, args: readonly string[]): { status: number | null; std
 export function createVmSite(opts: VmSiteOptions): VmSite {
   const root = opts.root;
   const prefix = join(root, 'prefix');
-  const torqueHome = join(root, 'torque');
+  const torqueHome = opts.torqueHome ?? join(root, 'torque');
   const momPriv = join(torqueHome, 'mom_priv');
   const configPath = join(root, 'etc', 'config.yaml');
   const profileDir = join(root, 'profile.d');
@@ -142,10 +151,12 @@ export function createVmSite(opts: VmSiteOptions): VmSite {
       started = true;
       site.uri = (await sandboxUp(sandbox)).uri;
 
-      mkdirSync(join(momPriv, 'jobs'), { recursive: true, mode: 0o751 });
-      chmodSync(torqueHome, 0o755);
-      chmodSync(momPriv, 0o751);
-      chmodSync(join(momPriv, 'jobs'), 0o751);
+      if (opts.torqueHome === undefined) {
+        mkdirSync(join(momPriv, 'jobs'), { recursive: true, mode: 0o751 });
+        chmodSync(torqueHome, 0o755);
+        chmodSync(momPriv, 0o751);
+        chmodSync(join(momPriv, 'jobs'), 0o751);
+      }
       mkdirSync(join(root, 'etc'), { mode: 0o755 });
       mkdirSync(profileDir, { mode: 0o755 });
       site.configure();
@@ -228,13 +239,21 @@ export function createVmSite(opts: VmSiteOptions): VmSite {
       return (await run(file as string, args, { timeoutMs: 10_000 })).stdout;
     },
 
-    async restartLibvirtd() {
-      const before = await sandboxStatus(sandbox);
-      const oldPid = before.pids.libvirtd;
+    async stopLibvirtd() {
+      const oldPid = (await sandboxStatus(sandbox)).pids.libvirtd;
       if (oldPid === null) throw new Error('the sandbox libvirtd is not running');
       process.kill(oldPid, 'SIGTERM');
       for (let i = 0; i < 150 && existsSync(`/proc/${oldPid}`); i++) await new Promise((r) => setTimeout(r, 100));
       if (existsSync(`/proc/${oldPid}`)) throw new Error(`libvirtd ${oldPid} did not stop within 15 s`);
+      return oldPid;
+    },
+
+    async startLibvirtd() {
+      await sandboxUp(sandbox);
+    },
+
+    async restartLibvirtd() {
+      const oldPid = await site.stopLibvirtd();
       const after = await sandboxUp(sandbox);
       if (after.pids.libvirtd === null) throw new Error('libvirtd did not come back');
       return { oldPid, newPid: after.pids.libvirtd };
