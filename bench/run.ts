@@ -4,6 +4,7 @@ const benches: Record<string, () => Promise<void>> = {
   engine: async () => (await import('./engine.js')).benchEngine(),
   hooks: async () => (await import('./hooks.js')).benchHooks(),
   e2e: async () => (await import('./e2e.js')).benchE2e(),
+  torque: async () => (await import('./torque.js')).benchTorque(),
 };
 
 const names = process.argv.slice(2);
