@@ -71,17 +71,18 @@ export async function runPrologue(ctx: HookContext, deps: PrologueDeps): Promise
   const cancel = new AbortController();
   let poll: NodeJS.Timeout | undefined;
   try {
-    owner = await resolveOwner(ctx.user, ctx.group);
+    const who = await resolveOwner(ctx.user, ctx.group);
+    owner = who; // for the failure path: the owner is told why
     const request = applyPolicy(decoded.request, c, listPoolImages(c.VM_IMG_DIR).map((i) => i.name), ctx.scriptPath).request;
     const alloc = readAllocation(deps.env.PBS_NODEFILE, ctx.resources);
     checkAllocation(request, alloc, c);
 
     // The first things made: the owner's cancel directory, then root's record of the job, which
     // is all the epilogue, a cancel and gc will act on (the .SC is the owner's from now on).
-    openCancelSignal(c, ctx.jobId, owner);
+    openCancelSignal(c, ctx.jobId, who);
     if (cancelRequested(c, ctx.jobId)) throw cancelled('the job was cancelled before its VMs started');
-    const component = { jobId: ctx.jobId, user: owner.user, node: alloc.localName, request };
-    record = { version: 1, jobId: ctx.jobId, owner: { user: owner.user, uid: owner.uid }, node: alloc.localName, keepLogs: request.debug, componentStops: componentStops(c, component), vms: [], ramdisk: null, qemuUid: null, createdMs: Date.now() };
+    const component = { jobId: ctx.jobId, user: who.user, node: alloc.localName, request };
+    record = { version: 1, jobId: ctx.jobId, owner: { user: who.user, uid: who.uid }, node: alloc.localName, keepLogs: request.debug, componentStops: componentStops(c, component), vms: [], ramdisk: null, qemuUid: null, createdMs: Date.now() };
     writeJobRecord(c, record);
     poll = setInterval(() => {
       if (cancelRequested(c, ctx.jobId)) cancel.abort(cancelled('the job was cancelled while its VMs were booting'));
@@ -101,7 +102,7 @@ export async function runPrologue(ctx: HookContext, deps: PrologueDeps): Promise
     const guestNodeFile = `${NODE_FILE_DIR}/${jobDirName(ctx.jobId)}`;
     const started = await startJobVms(
       {
-        job: { jobId: ctx.jobId, owner: owner as Owner },
+        job: { jobId: ctx.jobId, owner: who },
         request,
         // Observed under the node lock, after the jobs starting before this one defined their VMs.
         nodes: async () => [await observeNode(alloc.localName, hostCapacity(), opened.libvirt)],
@@ -116,7 +117,7 @@ export async function runPrologue(ctx: HookContext, deps: PrologueDeps): Promise
       },
       engine,
     );
-    writeJobState(config, { jobId: ctx.jobId, owner: owner as Owner }, request, decoded.script, started.vms, vmNodeFile(started.vms), started.timeline);
+    writeJobState(config, { jobId: ctx.jobId, owner: who }, request, decoded.script, started.vms, vmNodeFile(started.vms), started.timeline);
     const phases = started.timeline.map((m) => `${m.phase} ${((m.endMs - m.startMs) / 1000).toFixed(1)}s`).join(', ');
     clearAttempts(c, ctx.jobId);
     say(`vTorque: ${started.vms.length} VM(s) ready in ${((started.timeline.at(-1)?.endMs ?? 0) / 1000).toFixed(1)} s (${phases}); the job starts in ${started.vms[0]?.name}`);
