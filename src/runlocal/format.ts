@@ -1,4 +1,5 @@
-import type { RunLocalResult } from './types.js';
+import type { LiveEvent, RunLocalResult } from './types.js';
+import { prologueOutcome } from './verdict.js';
 
 /**
  * What `vtorque run-local` prints: vsub's own output when it said something or failed, the job's
@@ -32,4 +33,39 @@ export function formatRunLocal(result: RunLocalResult): string {
   const verdict = result.verdict === 'not-submitted' ? 'not submitted' : result.verdict;
   parts.push(`run-local: job ${result.jobId}: ${verdict}, exit status ${result.exitStatus}\n`);
   return parts.join('');
+}
+
+/**
+ * One live event as `vtorque run-local` prints it while the job runs: run-local's clock, then
+ * what the line is (the step and the stream it wrote to) and the text, control characters shown
+ * as \xNN (the text is the job owner's; it never drives root's terminal).
+ *
+ *   run-local   24.4s prologue stdout | [vtorque 24.1s] addresses: …
+ *   run-local   95.0s prologue exit 0 after 94.1 s
+ */
+export function formatLiveEvent(e: LiveEvent): string {
+  const head = `run-local ${(e.atMs / 1000).toFixed(1).padStart(7)}s`;
+  const start = 'start' in e && e.start > 1 ? ` (start ${e.start})` : '';
+  switch (e.kind) {
+    case 'submitted':
+      return `${head} job ${e.jobId} submitted\n`;
+    case 'begin':
+      return `${head} ${e.step} starts${start}\n`;
+    case 'end': {
+      const what = e.step === 'job' ? 'exit status' : 'exit';
+      const outcome = e.step !== 'prologue' ? '' : { run: '', abort: ': Torque aborts the job', requeue: ': Torque requeues the job' }[prologueOutcome(e.rc)];
+      return `${head} ${e.step} ${what} ${e.rc} after ${(e.ms / 1000).toFixed(1)} s${start}${outcome}\n`;
+    }
+    case 'output':
+      return `${head} ${e.step.padEnd(8)} ${e.stream} | ${visible(e.text)}\n`;
+    case 'note':
+      return `${head} ${visible(e.text)}${start}\n`;
+  }
+}
+
+/** Control characters (C0 but tab, DEL, C1) as \xNN; line separators and bidi controls as \uNNNN. */
+function visible(text: string): string {
+  return text
+    .replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
+    .replace(/[\u200e\u200f\u2028-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
 }

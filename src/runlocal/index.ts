@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { readPrologAlarm } from '../core/config/index.js';
-import { VtorqueError } from '../core/errors.js';
+import { displayValue, VtorqueError } from '../core/errors.js';
 import { findExecutable } from '../core/exec/which.js';
 import { formatRunLocal } from './format.js';
 import { jobCommandLine, jobEnv } from './job.js';
@@ -11,13 +11,13 @@ import { buildQsubRequest, type QsubRequest } from './qsub-request.js';
 import { resolveResources } from './resources.js';
 import { allocateJobId, ensureMomLayout, jobFiles, momLayout, readSpoolFile, removeJobFiles, writeJobScript, writeNodefile, type JobFiles } from './stage.js';
 import { submitThroughVsub, type Captured } from './submit.js';
-import type { RunLocalOptions, RunLocalResult } from './types.js';
+import type { LiveEvent, RunLocalOptions, RunLocalResult } from './types.js';
 import { chooseUserName, lookupOwner, requireRoot, type JobOwner } from './user.js';
 import { effectiveAlarmSeconds } from './verdict.js';
 
-export { formatRunLocal } from './format.js';
+export { formatLiveEvent, formatRunLocal } from './format.js';
 export { runLocalExitCode } from './verdict.js';
-export type { AttemptRecord, HookRecord, MomHook, RunLocalOptions, RunLocalResult, RunLocalVerdict, SubmitRecord } from './types.js';
+export type { AttemptRecord, HookRecord, LiveEvent, LiveStep, MomHook, RunLocalOptions, RunLocalResult, RunLocalVerdict, SubmitRecord } from './types.js';
 
 const PROLOG_TIME_DEFAULT = 300;
 
@@ -25,11 +25,15 @@ const PROLOG_TIME_DEFAULT = 300;
  * `vtorque run-local`: one job's whole life on this machine as pbs_mom 6.1 would live it, with the
  * hooks installed in `<TORQUE_HOME>/mom_priv`. Submits through the real vsub as the owner (qsub
  * replaced by a capture script), stages the job like pbs_mom, runs prologue / job / epilogue
- * (requeues, aborts, alarm, qdel, walltime), prints the job's output and returns the record.
+ * (requeues, aborts, alarm, qdel, walltime), prints the job's output and returns the record;
+ * `live` gets the spool output and each step as they happen.
  */
 export async function runLocal(options: RunLocalOptions): Promise<RunLocalResult> {
+  const began = performance.now();
+  const clock = (): number => performance.now() - began;
   requireRoot();
   checkOptions(options);
+  const live = guardLive(options.live ?? null);
   const { config } = options;
   const owner = await lookupOwner(chooseUserName(options.user, options.env ?? process.env));
   const tool = (name: string): string => {
@@ -53,8 +57,9 @@ export async function runLocal(options: RunLocalOptions): Promise<RunLocalResult
     const verdict = 'not-submitted';
     result = { jobId: files.jobId, verdict, exitStatus: record.exitCode, canceled: false, attempts: [], stdout: '', stderr: '', spool: { stdout: '', stderr: '' }, hooks: [], submit: record };
   } else {
+    live.sink?.({ kind: 'submitted', atMs: clock(), jobId: files.jobId });
     try {
-      const { delivered, ...outcome } = await stageAndRun(options, { owner, files, captured, host, setpriv, ipNetns, bash: tool('bash') });
+      const { delivered, ...outcome } = await stageAndRun(options, { owner, files, captured, host, setpriv, ipNetns, bash: tool('bash'), live: live.sink, clock });
       const spool = { stdout: readSpoolFile(files.stdout, owner), stderr: readSpoolFile(files.stderr, owner) };
       result = { jobId: files.jobId, ...outcome, stdout: delivered?.stdout ?? '', stderr: delivered?.stderr ?? '', spool, submit: record };
     } finally {
@@ -63,7 +68,29 @@ export async function runLocal(options: RunLocalOptions): Promise<RunLocalResult
   }
   const out = options.out === undefined ? (text: string) => void process.stdout.write(text) : options.out;
   out?.(formatRunLocal(result));
+  if (live.failed) {
+    throw new VtorqueError('INTERNAL', `run-local: the live progress callback threw (${displayValue(String(live.error))}); job ${files.jobId} was run to its end without it`, { cause: live.error, fault: 'job' });
+  }
   return result;
+}
+
+/**
+ * The caller's live callback, made harmless to the lifecycle: after it throws it gets nothing more,
+ * and runLocal throws once the job has been run to its end (epilogue and cleanup included).
+ */
+function guardLive(callback: ((event: LiveEvent) => void) | null): { sink: ((event: LiveEvent) => void) | null; failed: boolean; error: unknown } {
+  const guard: { sink: ((event: LiveEvent) => void) | null; failed: boolean; error: unknown } = { sink: null, failed: false, error: undefined };
+  if (callback === null) return guard;
+  guard.sink = (event) => {
+    if (guard.failed) return;
+    try {
+      callback(event);
+    } catch (err) {
+      guard.failed = true;
+      guard.error = err;
+    }
+  };
+  return guard;
 }
 
 interface StageInput {
@@ -74,6 +101,8 @@ interface StageInput {
   readonly setpriv: string;
   readonly bash: string;
   readonly ipNetns: readonly string[];
+  readonly live: ((event: LiveEvent) => void) | null;
+  readonly clock: () => number;
 }
 
 async function stageAndRun(options: RunLocalOptions, s: StageInput) {
@@ -110,6 +139,8 @@ async function stageAndRun(options: RunLocalOptions, s: StageInput) {
     maxStarts: options.maxStarts ?? 5,
     cancelAfterSec: options.cancelAfter ?? null,
     walltimeSec: res.walltimeSec,
+    live: s.live,
+    clock: s.clock,
     body: {
       env: jobEnv({ momEnv, variables, owner, jobId: files.jobId, jobName: request.jobName, queue: request.queue, nodefile: files.nodefile, ppn: res.ppn }),
       cwd: resolveDir(request.initDir, captured.cwd) ?? owner.home,

@@ -101,29 +101,75 @@ export function writeNodefile(files: JobFiles, host: string, ppn: number): void 
 
 /**
  * Fresh .OU/.ER owned by the job owner, mode 0600, open for appending: each start overwrites the
- * previous one's, as Torque's do. The descriptors are what the hooks and the job write to.
+ * previous one's, as Torque's do. The descriptors are what the hooks and the job write to; with
+ * `readers`, also a read-only descriptor on each (openSpoolReader) for following them live.
  */
-export function openSpoolFiles(files: JobFiles, owner: Owner): { stdout: number; stderr: number } {
-  const stdout = createSpoolFile(files.stdout, owner);
+export function openSpoolFiles(files: JobFiles, owner: Owner, opts: { readers?: boolean } = {}): SpoolFds {
+  const out = createSpoolFile(files.stdout, owner, opts.readers === true);
   try {
-    return { stdout, stderr: createSpoolFile(files.stderr, owner) };
+    const err = createSpoolFile(files.stderr, owner, opts.readers === true);
+    return { stdout: out.fd, stderr: err.fd, readers: out.reader && err.reader ? { stdout: out.reader, stderr: err.reader } : null };
+  } catch (e) {
+    closeSync(out.fd);
+    if (out.reader && out.reader.fd !== null) closeSync(out.reader.fd);
+    throw e;
+  }
+}
+
+export interface SpoolFds {
+  readonly stdout: number;
+  readonly stderr: number;
+  /** Read-only descriptors on the same two files; null unless asked for. */
+  readonly readers: { readonly stdout: SpoolReader; readonly stderr: SpoolReader } | null;
+}
+
+/** A read-only descriptor on a spool file, or why there is none (the file is then not followed). */
+export type SpoolReader = { readonly fd: number; readonly problem: null } | { readonly fd: null; readonly problem: string };
+
+/** Closes the write descriptors and whatever readers are still open (each at most once). */
+export function closeSpoolFds(io: SpoolFds): void {
+  for (const fd of [io.stdout, io.stderr, io.readers?.stdout.fd, io.readers?.stderr.fd]) {
+    if (typeof fd === 'number') closeSync(fd);
+  }
+}
+
+function createSpoolFile(path: string, owner: Owner, withReader: boolean): { fd: number; reader: SpoolReader | null } {
+  unlinkNoFollow(path);
+  const fd = openSync(path, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW | C.O_APPEND, 0o600);
+  let reader: SpoolReader | null = null;
+  try {
+    // Opened while the file is still root's (nobody else may rename or unlink it in the sticky
+    // spool directory), and checked to be the same inode.
+    if (withReader) reader = openSpoolReader(path, fd);
+    fchownSync(fd, owner.uid, owner.gid);
+    fchmodSync(fd, 0o600);
+    return { fd, reader };
   } catch (err) {
-    closeSync(stdout);
+    closeSync(fd);
+    if (reader && reader.fd !== null) closeSync(reader.fd);
     throw err;
   }
 }
 
-function createSpoolFile(path: string, owner: Owner): number {
-  unlinkNoFollow(path);
-  const fd = openSync(path, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW | C.O_APPEND, 0o600);
+/**
+ * A read-only descriptor on the spool file open as `writeFd`: O_NOFOLLOW, never a FIFO or device
+ * (O_NONBLOCK, then it must be the very inode of `writeFd`). Reading it follows what the hooks and
+ * the job write through their descriptors, whatever the owner later does to the path.
+ */
+export function openSpoolReader(path: string, writeFd: number): SpoolReader {
+  let fd: number;
   try {
-    fchownSync(fd, owner.uid, owner.gid);
-    fchmodSync(fd, 0o600);
-    return fd;
+    fd = openSync(path, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
   } catch (err) {
-    closeSync(fd);
-    throw err;
+    return { fd: null, problem: `${path} cannot be opened for reading (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` };
   }
+  const now = fstatSync(fd);
+  const made = fstatSync(writeFd);
+  if (!now.isFile() || now.ino !== made.ino || now.dev !== made.dev) {
+    closeSync(fd);
+    return { fd: null, problem: `${path} was replaced while it was being opened` };
+  }
+  return { fd, problem: null };
 }
 
 /** A spool file's text (bounded), never through a symlink; the job may have replaced it. */

@@ -31,7 +31,42 @@ export interface RunLocalOptions {
   readonly stdin?: string | 'inherit';
   /** Where the job output and the final line go; null prints nothing (default: process stdout). */
   readonly out?: ((text: string) => void) | null;
+  /**
+   * Live progress: each line the hooks and the job write to the spool .OU/.ER, labelled, as it is
+   * written (polled about every 200 ms), and each step's start and end. Default: none (quiet);
+   * `formatLiveEvent` renders an event as the CLI prints it. What the result records is the same
+   * with or without it. A callback that throws gets no further events; runLocal then throws once
+   * the job has been run to its end.
+   */
+  readonly live?: ((event: LiveEvent) => void) | null;
 }
+
+/** What ran during one start: the hooks with spool output, the job body, precancel (no output). */
+export type LiveStep = 'prologue' | 'job' | 'epilogue' | 'epilogue.precancel';
+
+/** One live progress event; `atMs` counts from the moment runLocal was called (the submission). */
+export type LiveEvent =
+  | { readonly kind: 'submitted'; readonly atMs: number; readonly jobId: string }
+  /** A step starts (start: 1 for the first start, 2… after requeues). */
+  | { readonly kind: 'begin'; readonly atMs: number; readonly start: number; readonly step: LiveStep }
+  /** A step ended: a hook's result as pbs_mom reads it, or the job's exit status. */
+  | { readonly kind: 'end'; readonly atMs: number; readonly start: number; readonly step: LiveStep; readonly rc: number; readonly ms: number }
+  /**
+   * A line the step wrote to its spool file, decoded as UTF-8, without its newline, not sanitized.
+   * `partial`: written without a newline (shown after about a second, or when the step ended), or
+   * cut at the line bound; the rest follows as another event.
+   */
+  | {
+      readonly kind: 'output';
+      readonly atMs: number;
+      readonly start: number;
+      readonly step: Exclude<LiveStep, 'epilogue.precancel'>;
+      readonly stream: 'stdout' | 'stderr';
+      readonly text: string;
+      readonly partial: boolean;
+    }
+  /** Something run-local did or could not do: qdel, walltime, a stream no longer followed. */
+  | { readonly kind: 'note'; readonly atMs: number; readonly start: number; readonly text: string };
 
 export type RunLocalVerdict = 'run' | 'aborted' | 'requeued-limit' | 'not-submitted';
 

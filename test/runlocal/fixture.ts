@@ -39,6 +39,8 @@ export interface Fixture {
   readonly rec: string;
   readonly work: string;
   readonly config: SiteConfig;
+  /** The same config as a file, for the CLI (`--config`). */
+  readonly configPath: string;
   readonly uid: number;
   readonly home: string;
   /** Exit code (and optional sleep) a stub hook uses on its next runs. */
@@ -46,9 +48,13 @@ export interface Fixture {
   /** Every recorded invocation of `name`, oldest first. */
   calls(name: StubHook | 'job'): Invocation[];
   run(args: string[], more?: Partial<RunLocalOptions>): Promise<RunLocalResult>;
+  /** Forget the recorded calls and the controls; the stub hooks get their installed modes back. */
   reset(): void;
   cleanup(): void;
 }
+
+/** As `vtorque setup` installs them: precancel runs as the owner, so it is also o+rx. */
+const hookMode = (hook: StubHook): number => (hook === 'epilogue.precancel' ? 0o555 : 0o500);
 
 /** The job owner for the tests; created once (we are root). */
 export function ensureTestUser(): { uid: number; home: string } {
@@ -129,16 +135,18 @@ export function makeFixture(): Fixture {
   writeFileSync(join(pool, 'debian-12-x86_64.qcow2'), 'not really an image', { mode: 0o644 });
   // As `vtorque setup` installs them: mom_priv/<hook> -> <prefix>/lib/vtorque/hooks/<hook>.
   for (const hook of HOOKS) {
-    writeFileSync(join(hookDir, hook), stubHook(rec), { mode: hook === 'epilogue.precancel' ? 0o555 : 0o500 });
+    writeFileSync(join(hookDir, hook), stubHook(rec), { mode: hookMode(hook) });
     symlinkSync(join(hookDir, hook), join(momPriv, hook));
   }
   writeFileSync(join(work, 'job.sh'), jobScript(rec), { mode: 0o755 });
   chownSync(join(work, 'job.sh'), uid, uid);
   const raw = { TORQUE_HOME: torqueHome, SPOOL_DIR: join(root, 'vspool'), VM_IMG_DIR: pool, VCPUS_DEFAULT: 1, RAM_DEFAULT: 512, HOST_OS_CORE_COUNT: 1 };
   const { config } = parseConfigText(yaml.dump(raw), 'test config');
+  const configPath = join(root, 'config.yaml');
+  writeFileSync(configPath, yaml.dump(raw), { mode: 0o644 });
 
   const fx: Fixture = {
-    root, torqueHome, momPriv, hookDir, rec, work, config, uid, home,
+    root, torqueHome, momPriv, hookDir, rec, work, config, configPath, uid, home,
     control(hook, opts) {
       for (const [key, value] of [['rc', opts.rc], ['sleep', opts.sleep]] as const) {
         const path = join(rec, `${hook}.${key}`);
@@ -155,6 +163,7 @@ export function makeFixture(): Fixture {
     },
     reset() {
       for (const e of readdirSync(rec)) rmSync(join(rec, e), { recursive: true, force: true });
+      for (const hook of HOOKS) chmodSync(join(hookDir, hook), hookMode(hook));
     },
     cleanup() {
       rmSync(root, { recursive: true, force: true });

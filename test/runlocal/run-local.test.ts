@@ -14,10 +14,7 @@ beforeAll(() => {
   fx = makeFixture();
 });
 afterAll(() => fx.cleanup());
-beforeEach(() => {
-  fx.reset();
-  for (const hook of ['prologue', 'epilogue', 'epilogue.precancel'] as const) chmodSync(join(fx.hookDir, hook), hook === 'epilogue.precancel' ? 0o555 : 0o500);
-});
+beforeEach(() => fx.reset());
 
 const plain = ['-l', 'nodes=1:ppn=2,walltime=00:10:00', '-A', 'proj7', '-F', 'one "two three"', 'job.sh'];
 

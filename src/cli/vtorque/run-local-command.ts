@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { Argv } from 'yargs';
 import { loadConfig } from '../../core/config/index.js';
 import { appLayout } from '../../core/install/paths.js';
-import { runLocal, runLocalExitCode } from '../../runlocal/index.js';
+import { formatLiveEvent, runLocal, runLocalExitCode } from '../../runlocal/index.js';
 
 /** `vtorque run-local [options] -- <vsub arguments>`: one job's whole lifecycle, exactly as pbs_mom runs it. */
 export function runLocalOptions<T>(y: Argv<T>) {
@@ -14,6 +14,7 @@ export function runLocalOptions<T>(y: Argv<T>) {
     .option('cancel-after', { type: 'number', describe: 'qdel the job this many seconds after its first start' })
     .option('walltime', { type: 'number', describe: 'walltime limit in seconds (overrides -l walltime)' })
     .option('keep', { type: 'boolean', default: false, describe: 'keep the .SC, node file and spool files' })
+    .option('live', { type: 'boolean', default: true, describe: "print each step and the job's spool lines on stderr as they are written (--no-live: only the end)" })
     .option('config', { type: 'string', describe: 'site config (default $VTORQUE_CONFIG or /etc/vtorque/config.yaml)' });
 }
 
@@ -33,6 +34,8 @@ export async function runLocalCommand(a: Args, fromUrl: string): Promise<number>
     ...(a['cancel-after'] !== undefined ? { cancelAfter: a['cancel-after'] } : {}),
     ...(a.walltime !== undefined ? { walltime: a.walltime } : {}),
     keep: a.keep,
+    // Progress on stderr, so stdout stays what it was: the delivered output and the verdict.
+    live: a.live ? (event) => void process.stderr.write(formatLiveEvent(event)) : null,
   });
   return runLocalExitCode(result);
 }
