@@ -5,8 +5,10 @@
 #   3. vtorque setup into a scratch prefix and a scratch mom_priv (a site prologue there is kept
 #      as prologue.orig and chained)
 #   4. a job submitted with vsub and run by `vtorque run-local` exactly as pbs_mom would: the
-#      installed prologue boots the guest (progress and phase timeline in the job's output), the job
-#      script runs inside it as the demo user, the epilogue tears it down
+#      installed prologue boots the guest, the job script runs inside it as the demo user, the
+#      epilogue tears it down; run-local prints each step and every line they write (prologue
+#      progress: phase, VM, elapsed) as it happens, labelled, then the delivered .o/.e (with the
+#      phase timeline) and the verdict
 #   5. uninstall, sandbox down; nothing is left running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,7 +66,7 @@ YAML
 "$demo/prefix/bin/vtorque" config check --node
 "$demo/prefix/bin/vmgr" show images
 
-step "a VM job: vsub + vtorque run-local (the guest boots under TCG here: about a minute or two)"
+step "a VM job: vsub + vtorque run-local (the guest boots under TCG here: about a minute or two; its progress follows as it happens)"
 id "$user" >/dev/null 2>&1 || useradd --create-home --shell /bin/bash "$user"
 work=$(getent passwd "$user" | cut -d: -f6)/vtorque-demo
 install -d -o "$user" -g "$user" "$work"
