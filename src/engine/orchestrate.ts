@@ -9,7 +9,7 @@ import type { Renderer } from '../core/render/render.js';
 import type { VmRequest } from '../core/request/types.js';
 import { NODE_FILE_DIR, type UserDataBase } from '../guest/index.js';
 import { bootVms } from './boot/index.js';
-import { forgetArp, ipsOfMacs, leaseLookup, waitForIps, waitForSsh } from './discover/index.js';
+import { BootWatch, forgetArp, forgetNeighboursOf, HostUnreachableError, ipsOfMacs, leaseLookup, waitForIps, waitForSsh } from './discover/index.js';
 import { toDomainSpec, type EngineLog, type LibvirtNode } from './libvirt/index.js';
 import { customMacs } from './custom-mac.js';
 import { vmNodeFile, writeGuestFile } from './guest-files.js';
@@ -20,7 +20,7 @@ import { ensureRootDir } from './prepare/spool.js';
 import { withNodeLock } from '../core/node/lock.js';
 import { kvmGroupGid } from '../core/node/ids.js';
 import { teardownJob } from './teardown/index.js';
-import { Timeline, type PhaseMark } from './timeline.js';
+import { bootTimesKey, measuredPhases, quietLimit, readBootTimes, recordBootTimes, Timeline, type PhaseMark } from './timeline.js';
 import type { DomainType, JobIdentity, JobPlan, NodeState } from './types.js';
 
 export interface EngineContext {
@@ -72,12 +72,19 @@ export interface StartedJob {
 }
 
 export const VMS_FILE = 'vms.json';
+/** A progress line per waiting VM at least this often while the start waits for addresses and SSH. */
+export const PROGRESS_EVERY_MS = 10_000;
+/** SSH answered only "host unreachable" for this long (and 3 attempts): the address is resolved again. */
+export const UNREACHABLE_RESOLVE_MS = 8000;
 /** In SPOOL_DIR: held while a job observes the node and defines its domains. */
 export const NODE_LOCK_FILE = 'node.lock';
 
 /**
- * plan → prepare → boot → ready for one job, under one overall deadline (PROLOGUE_TIMEOUT) with a
- * per-step limit (TIMEOUT). Any failure tears down whatever was made before the error propagates.
+ * plan → prepare → boot → ready for one job, under one overall deadline (PROLOGUE_TIMEOUT). The
+ * node lock and libvirt steps have a per-step limit (TIMEOUT); the waits for addresses and SSH
+ * give a VM up when it shows no sign of life for its quiet limit (quietLimit: measured phase
+ * times with headroom), never past the overall deadline. Any failure tears down whatever was made
+ * before the error propagates.
  */
 export async function startJobVms(input: StartInput, ctx: EngineContext): Promise<StartedJob> {
   const c = ctx.config;
@@ -94,7 +101,7 @@ export async function startJobVms(input: StartInput, ctx: EngineContext): Promis
   // Set once the plan exists: from then on a failure tears down whatever was made.
   const made: { plan?: JobPlan } = {};
   try {
-    const { plan, prepared: ready, domains } = await withNodeLock(
+    const { plan, prepared: ready, domains, bootSince, stale, startedAt } = await withNodeLock(
       join(c.SPOOL_DIR, NODE_LOCK_FILE),
       { timeoutMs: left(), onWait: () => say('another job is starting VMs on this node; waiting for the node lock') },
       async (held) => {
@@ -128,47 +135,24 @@ export async function startJobVms(input: StartInput, ctx: EngineContext): Promis
             ctx.renderTemplatesVm,
           ),
         }));
+        // Addresses of this boot only: the MACs' neighbour entries go before the start (a repeated
+        // or requeued start has the same MACs), and nothing learned before `bootSince` counts.
+        const forgotten = ctx.domainType === 'test' ? { removed: [], stale: new Set<string>() } : await forgetNeighboursOf(plan.vms.map((v) => v.mac), { log: ctx.log });
+        if (forgotten.removed.length > 0) ctx.log.info({ phase: 'ip', removed: forgotten.removed }, "removed the VMs' MACs' neighbour entries from before the start");
+        if (forgotten.stale.size > 0) ctx.log.warn({ phase: 'ip', stale: [...forgotten.stale] }, 'neighbour entries from before the start could not be removed; they are ignored');
+        const bootSince = Date.now();
         await t.phase('boot', () => bootVms(ctx.libvirt, domains, { parallel: c.PARALLEL ? 8 : 1, deadlineMs: left(), log: ctx.log }));
-        return { plan, prepared, domains };
+        return { plan, prepared, domains, bootSince, stale: forgotten.stale, startedAt: performance.now() };
       },
     );
     say(`${domains.length} VM(s) running; waiting for their addresses`);
 
     let ips = new Map<string, string>();
     if (ctx.domainType !== 'test') {
-      const names = new Map(plan.vms.map((v) => [v.mac, v.name]));
-      ips = await t.phase('ip', () =>
-        waitForIps([...names.keys()], {
-          deadlineMs: left(),
-          log: ctx.log,
-          names,
-          ...(input.signal ? { signal: input.signal } : {}),
-          ...(c.VM_NETWORK !== '' ? { fallback: leaseLookup(c.LIBVIRT_URI, c.VM_NETWORK) } : {}),
-        }),
-      );
-      say(`addresses: ${plan.vms.map((v) => `${v.name}=${ips.get(v.mac)}`).join(', ')}; waiting for SSH`);
+      ips = await waitUntilReachable(input, ctx, { plan, ready, bootSince, stale, startedAt, t, say, deadlineAt: performance.now() + Math.max(1, deadline - t.elapsedMs()) });
+      say('all VMs accept SSH');
       const key = readFileSync(ready.userKeyPath);
       const limit = pLimit(c.PARALLEL ? 8 : 1);
-      await t.phase('ssh', () =>
-        Promise.all(
-          ready.vms.map((vm) =>
-            limit(() =>
-              waitForSsh({
-                host: ips.get(vm.plan.mac) as string,
-                user: input.job.owner.user,
-                privateKey: key,
-                hostKey: vm.hostKeyPublic,
-                deadlineMs: left(),
-                connectTimeoutMs: c.SSH_TIMEOUT * 1000,
-                log: ctx.log,
-                vm: vm.plan.name,
-                ...(input.signal ? { signal: input.signal } : {}),
-              }),
-            ),
-          ),
-        ),
-      );
-      say('all VMs accept SSH');
       const nodeFile = vmNodeFile(plan.vms.map((v) => ({ ip: ips.get(v.mac) ?? null, vcpus: v.vcpus })));
       const guestPath = `${NODE_FILE_DIR}/${jobDirName(input.job.jobId)}`;
       await t.phase('nodefile', () =>
@@ -198,6 +182,140 @@ export async function startJobVms(input: StartInput, ctx: EngineContext): Promis
     say(`start failed after ${(t.elapsedMs() / 1000).toFixed(1)} s: ${err instanceof Error ? err.message : String(err)}; tearing down`);
     await stopJobVms(input.job.jobId, ctx, { keepLogs: input.request.debug }).catch((e: unknown) => ctx.log.warn({ err: String(e) }, 'teardown after a failed start failed'));
     throw err;
+  }
+}
+
+interface Booted {
+  readonly plan: JobPlan;
+  readonly ready: PreparedJob;
+  /** Date.now() just before the domains were started: what was learned before belongs to another boot. */
+  readonly bootSince: number;
+  /** `mac ip` neighbour entries from before the start that could not be removed. */
+  readonly stale: ReadonlySet<string>;
+  /** performance.now() once the domains were running. */
+  readonly startedAt: number;
+  /** performance.now() of the overall deadline. */
+  readonly deadlineAt: number;
+  readonly t: Timeline;
+  readonly say: (line: string) => void;
+}
+
+/**
+ * The addresses of this boot, then SSH, for every VM. A VM is given up when it shows no sign of
+ * life (console output, an address, SSH getting further) for its phase's quiet limit, measured
+ * phase times with headroom (quietLimit), never past the overall deadline; a progress line per
+ * waiting VM every PROGRESS_EVERY_MS. An address that answers only "host unreachable" is
+ * resolved again (never the same one unless learned anew). Records the phase times when done.
+ */
+async function waitUntilReachable(input: StartInput, ctx: EngineContext, b: Booted): Promise<Map<string, string>> {
+  const c = ctx.config;
+  const { plan, ready, t, say } = b;
+  const timesKey = bootTimesKey(input.baseImage, ctx.domainType);
+  const measured = measuredPhases(readBootTimes(c.SPOOL_DIR, timesKey));
+  const limits = { headroom: c.BOOT_HEADROOM, minMs: c.BOOT_MIN_WAIT * 1000, unmeasuredMs: c.TIMEOUT * 1000 };
+  const watch = new BootWatch(
+    plan.vms.map((v) => ({ name: v.name, node: v.node, mac: v.mac, consoleLog: v.consoleLog })),
+    { startedMs: b.startedAt, limit: (phase, ipTookMs) => quietLimit(phase, measured, ipTookMs === undefined ? limits : { ...limits, ipTookMs }) },
+  );
+  const ipLimit = quietLimit('ip', measured, limits);
+  ctx.log.info({ phase: 'ip', measured, quietLimitMs: ipLimit.ms, why: ipLimit.why }, 'waiting for addresses');
+  say(`a VM without a sign of life for ${(ipLimit.ms / 1000).toFixed(0)} s counts as dead (${ipLimit.why}); at most ${((b.deadlineAt - performance.now()) / 1000).toFixed(0)} s more in all`);
+  let lastLine = performance.now();
+  const ticker = setInterval(() => {
+    watch.poll();
+    if (performance.now() - lastLine < PROGRESS_EVERY_MS - 500) return;
+    lastLine = performance.now();
+    for (const vm of watch.waiting()) {
+      const line = watch.line(vm.mac);
+      say(line);
+      ctx.log.info({ phase: 'wait', vm: vm.name, node: vm.node }, line);
+    }
+  }, 1000);
+  const left = (): number => Math.max(1, b.deadlineAt - performance.now());
+  const names = new Map(plan.vms.map((v) => [v.mac, v.name]));
+  const fallback = c.VM_NETWORK !== '' ? { fallback: leaseLookup(c.LIBVIRT_URI, c.VM_NETWORK) } : {};
+  const signal = input.signal ? { signal: input.signal } : {};
+  const find = (macs: readonly string[], extra: { stale: ReadonlySet<string>; notBefore?: ReadonlyMap<string, number> }): Promise<Map<string, string>> =>
+    waitForIps(macs, {
+      deadlineMs: left(),
+      log: ctx.log,
+      names,
+      since: b.bootSince,
+      ...extra,
+      dead: (mac) => {
+        watch.poll();
+        return watch.dead(mac);
+      },
+      onFound: (mac, ip, source) => watch.found(mac, ip, source === 'lease' ? 'DHCP lease of this boot' : 'ARP'),
+      detail: (mac) => watch.line(mac),
+      ...signal,
+      ...fallback,
+    });
+  try {
+    const ips = await t.phase('ip', () => find([...names.keys()], { stale: b.stale }));
+    say(`addresses: ${plan.vms.map((v) => `${v.name}=${ips.get(v.mac)}`).join(', ')}; waiting for SSH`);
+    const key = readFileSync(ready.userKeyPath);
+    const limit = pLimit(c.PARALLEL ? 8 : 1);
+    await t.phase('ssh', () =>
+      Promise.all(
+        ready.vms.map((vm) =>
+          limit(async () => {
+            const mac = vm.plan.mac;
+            for (;;) {
+              const host = ips.get(mac) as string;
+              watch.beginSsh(mac);
+              try {
+                await waitForSsh({
+                  host,
+                  user: input.job.owner.user,
+                  privateKey: key,
+                  hostKey: vm.hostKeyPublic,
+                  deadlineMs: left(),
+                  connectTimeoutMs: c.SSH_TIMEOUT * 1000,
+                  log: ctx.log,
+                  vm: vm.plan.name,
+                  dead: () => {
+                    watch.poll();
+                    return watch.dead(mac);
+                  },
+                  onProgress: (stage) => watch.sshProgress(mac, stage),
+                  onAttempt: (result) => watch.sshResult(mac, result),
+                  unreachableAfterMs: UNREACHABLE_RESOLVE_MS,
+                  ...signal,
+                });
+                watch.ready(mac);
+                return;
+              } catch (err) {
+                if (!(err instanceof HostUnreachableError)) throw err;
+                // Nothing answers there (a lease of another boot, a guest that moved): find its
+                // address again; the same one counts only when learned after this moment.
+                const at = Date.now();
+                ctx.log.warn({ phase: 'ssh', vm: vm.plan.name, ip: host, err: err.message }, 'address unreachable; resolving it again');
+                say(`${err.message}; finding its address again`);
+                watch.lost(mac, `${host} unreachable`);
+                const pair = `${mac} ${host}`;
+                const again = await find([mac], { stale: new Set([...b.stale, pair]), notBefore: new Map([[pair, at]]) });
+                ips.set(mac, again.get(mac) as string);
+                say(`${vm.plan.name}: address ${again.get(mac)}; waiting for SSH`);
+              }
+            }
+          }),
+        ),
+      ),
+    );
+    const times = plan.vms.map((v) => watch.times(v.mac));
+    if (times.every((x) => x !== null)) {
+      const sample = { ipMs: Math.max(...times.map((x) => x.ipMs)), sshMs: Math.max(...times.map((x) => x.sshMs)), atMs: Date.now() };
+      try {
+        recordBootTimes(c.SPOOL_DIR, timesKey, sample);
+      } catch (err) {
+        ctx.log.warn({ err: (err as Error).message }, 'could not record the boot times');
+      }
+      ctx.log.info({ phase: 'ssh', key: timesKey, ...sample }, 'boot times recorded');
+    }
+    return ips;
+  } finally {
+    clearInterval(ticker);
   }
 }
 

@@ -48,9 +48,11 @@ export const CONFIG_FIELDS = {
   SPOOL_DIR: absPath('/var/spool/vtorque', 'root-owned per-job state and VM files'),
 
   // --- timeouts (seconds)
-  SSH_TIMEOUT: int(5, 1, 600, 'SSH connect timeout'),
-  TIMEOUT: int(120, 1, 3600, 'per-step timeout (IP discovery, SSH readiness, graceful shutdown)'),
-  PROLOGUE_TIMEOUT: int(280, 10, 86400, 'overall prologue deadline; must be below the mom $prologalarm - 10 (the original 600 broke that rule against the default 300)'),
+  SSH_TIMEOUT: int(5, 1, 600, 'bound on one SSH attempt (connect, key exchange, login); at least 4 lets an address that nothing holds answer "host unreachable", after which it is resolved again'),
+  TIMEOUT: int(120, 1, 3600, 'per-step timeout of the node lock, libvirt steps, the VM node file and graceful shutdown; for the IP and SSH waits it is the quiet limit (no sign of life) only until this node has measured a start of the image'),
+  BOOT_HEADROOM: int(3, 1, 100, 'the IP and SSH waits give a VM up when it shows no sign of life (console output growing, a lease or neighbour entry of this boot, SSH getting further) for max(BOOT_MIN_WAIT, BOOT_HEADROOM x pace x the phase\'s measured time): the median of the last 10 successful starts of the same image on this node (SPOOL_DIR/boot-times.json), pace = how much slower this boot got its address than measured (SSH phase, at least 1); never past PROLOGUE_TIMEOUT'),
+  BOOT_MIN_WAIT: int(20, 1, 3600, 'the least quiet limit of the IP and SSH waits in seconds (see BOOT_HEADROOM), so a fast measured boot is not given up on a hiccup'),
+  PROLOGUE_TIMEOUT: int(280, 10, 86400, 'overall prologue deadline, the hard bound of every wait (a VM still showing signs of life is waited for up to it, see BOOT_HEADROOM); must be below the mom $prologalarm - 10 (the original 600 broke that rule against the default 300)'),
   TEARDOWN_TIMEOUT: int(60, 5, 3600, 'overall teardown deadline in the epilogue'),
 
   // --- VM networking

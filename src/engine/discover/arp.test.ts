@@ -2,7 +2,7 @@ import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { forgetArp, ipsOfMacs, parseProcNetArp } from './arp.js';
+import { forgetArp, forgetNeighboursOf, ipsOfMacs, neighbourPairs, parseProcNetArp } from './arp.js';
 
 export const SAMPLE = [
   'IP address       HW type     Flags       HW address            Mask     Device',
@@ -65,5 +65,25 @@ describe('ipsOfMacs', () => {
     let reads = 0;
     expect(await ipsOfMacs([], async () => (reads++, SAMPLE))).toEqual([]);
     expect(reads).toBe(0);
+  });
+});
+
+describe('forgetNeighboursOf', () => {
+  it("removes the MACs' complete entries before a boot and reports the pairs still there as stale", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vtq-ip-'));
+    const ipBin = join(dir, 'ip');
+    const tableFile = join(dir, 'arp');
+    writeFileSync(tableFile, SAMPLE);
+    // `ip neigh del` drops the line from the table, but 192.168.122.47 cannot be removed (permanent, say).
+    writeFileSync(ipBin, `#!/bin/sh\necho "$*" >> ${dir}/calls\n[ "$3" = 192.168.122.47 ] && { echo 'RTNETLINK answers: Operation not permitted' >&2; exit 2; }\nsed -i "/^$3 /d" ${tableFile}\n`);
+    chmodSync(ipBin, 0o755);
+    const read = async () => readFileSync(tableFile, 'utf8');
+    const r = await forgetNeighboursOf(['52:54:00:AB:CD:01', '52:54:00:ab:cd:02'], { read, ipBin });
+    expect(r.removed).toEqual(['192.168.122.45']);
+    expect(readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n').sort()).toEqual(['neigh del 192.168.122.45 dev virbr0', 'neigh del 192.168.122.47 dev virbr0']);
+    expect([...r.stale]).toEqual(['52:54:00:ab:cd:02 192.168.122.47']);
+    expect([...(await neighbourPairs(['52:54:00:ab:cd:01'], read))]).toEqual([]);
+    expect(readFileSync(tableFile, 'utf8')).toContain('10.0.0.1 '); // another MAC's entry stays
+    expect(await forgetNeighboursOf(['52:54:00:ff:ff:ff'], { read, ipBin })).toEqual({ removed: [], stale: new Set() });
   });
 });

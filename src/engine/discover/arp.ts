@@ -43,6 +43,26 @@ export async function ipsOfMacs(macs: readonly string[], read: () => Promise<str
   return [...new Set(parseProcNetArp(await read()).filter((e) => wanted.has(e.mac)).map((e) => e.ip))].sort();
 }
 
+/** `mac ip` for every complete entry of these MACs: the pairs a wait must not take for this boot's. */
+export async function neighbourPairs(macs: readonly string[], read: () => Promise<string> = readProcNetArp): Promise<Set<string>> {
+  if (macs.length === 0) return new Set();
+  const wanted = new Set(macs.map((m) => m.toLowerCase()));
+  return new Set(parseProcNetArp(await read()).filter((e) => wanted.has(e.mac)).map((e) => `${e.mac} ${e.ip}`));
+}
+
+/**
+ * Before a boot: remove the neighbour entries these MACs already have (an earlier boot's, the
+ * same MAC on a requeued or repeated start), so an entry seen after the start is this boot's.
+ * Returns the `mac ip` pairs still there (not removable): the wait ignores them until they vanish.
+ */
+export async function forgetNeighboursOf(macs: readonly string[], opts: ForgetArpOptions = {}): Promise<{ removed: string[]; stale: Set<string> }> {
+  const read = opts.read ?? readProcNetArp;
+  const before = await neighbourPairs(macs, read);
+  if (before.size === 0) return { removed: [], stale: before };
+  const removed = await forgetArp([...before].map((p) => p.split(' ')[1] as string), { ...opts, read });
+  return { removed, stale: await neighbourPairs(macs, read) };
+}
+
 export interface ForgetArpOptions {
   /** Interface of the entries; default: looked up per IP in /proc/net/arp (entries not there are skipped). */
   readonly dev?: string;

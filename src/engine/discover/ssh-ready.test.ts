@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EngineLog } from '../libvirt/index.js';
-import { HostKeyMismatchError, parseHostKey, SshNotReadyError, waitForSsh } from './ssh-ready.js';
+import { HostKeyMismatchError, parseHostKey, SSH_STAGES, SshNotReadyError, waitForSsh } from './ssh-ready.js';
 
 const log: EngineLog = { info: () => undefined, warn: () => undefined };
 const dir = mkdtempSync(join(tmpdir(), 'vtq-ssh-'));
@@ -101,6 +101,29 @@ describe('waitForSsh', () => {
     expect(err).toBeInstanceOf(SshNotReadyError);
     expect((err as Error).message).toMatch(/^SSH to vtq-1.srv-n01-1 \(job@127.0.0.1:\d+\) not ready after \d+ ms and \d+ attempt\(s\): .*ECONNREFUSED/);
     expect(performance.now() - t0).toBeLessThan(1500);
+  });
+
+  it('reports each stage an attempt reaches first (a sign of life), every outcome, and ends when `dead` says so', async () => {
+    const srv = await startServer([hostA.priv], 2);
+    const stages: string[] = [];
+    const outcomes: string[] = [];
+    await waitForSsh({ ...base(), port: srv.port, hostKey: hostA.pub, deadlineMs: 10_000, onProgress: (s) => stages.push(s), onAttempt: (o) => outcomes.push(o) });
+    expect(stages).toEqual(['TCP connected', 'host key verified', 'login']);
+    expect(outcomes).toHaveLength(3);
+    expect(outcomes.at(-1)).toBe('login works');
+    // Nothing listens: refused is the only stage; a dead guest ends the wait long before the deadline, saying why.
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise((r) => probe.close(r));
+    const refused: string[] = [];
+    let asked = 0;
+    const t0 = performance.now();
+    const err = await waitForSsh({ ...base(), port, hostKey: hostA.pub, deadlineMs: 60_000, onProgress: (s) => refused.push(s), dead: () => (++asked > 4 ? 'no sign of life for 20.0 s' : null) }).catch((e: unknown) => e);
+    expect(performance.now() - t0).toBeLessThan(5000);
+    expect(refused).toEqual([SSH_STAGES[0]]);
+    expect(err).toBeInstanceOf(SshNotReadyError);
+    expect((err as Error).message).toMatch(/not ready after \d+ ms and 4 attempt\(s\): .*ECONNREFUSED.*; no sign of life for 20.0 s$/);
   });
 
   it('rejects an expected key that is not an OpenSSH public key line', () => {

@@ -20,6 +20,17 @@ export interface WaitForSshOptions {
   /** Least time between the starts of two attempts (default 500 ms). */
   readonly retryMs?: number;
   readonly signal?: AbortSignal;
+  /** Why the guest counts as dead now (no sign of life for its quiet limit), or null: asked before every attempt. */
+  readonly dead?: () => string | null;
+  /** An attempt got further than any before (SSH_STAGES: refused, connected, host key verified, login): a sign of life. */
+  readonly onProgress?: (stage: string) => void;
+  /** Every attempt's outcome, for the progress lines. */
+  readonly onAttempt?: (result: string) => void;
+  /**
+   * Give up on this address (HostUnreachableError, so the caller resolves it again) once every
+   * attempt for this long, and at least 3, ended in EHOSTUNREACH: nothing answers there.
+   */
+  readonly unreachableAfterMs?: number;
 }
 
 /** The guest offered another host key than the one we gave it: never retried, never trusted. The node's (its network or guest), not the job's. */
@@ -42,7 +53,24 @@ export class SshNotReadyError extends VtorqueError {
   }
 }
 
-type Attempt = { kind: 'ok' } | { kind: 'retry'; reason: string; timedOut?: true } | { kind: 'mismatch'; offered: Buffer };
+/**
+ * The address answered "host unreachable" to every attempt for a while: nothing holds it (a
+ * stale lease, a guest that moved). The caller resolves the address again; the node's.
+ */
+export class HostUnreachableError extends VtorqueError {
+  readonly vm: string;
+  readonly host: string;
+  constructor(vm: string, host: string, forMs: number, attempts: number) {
+    super('COMMAND_FAILED', `${vm}: ${host} answered "host unreachable" (EHOSTUNREACH) to ${attempts} attempt(s) over ${(forMs / 1000).toFixed(1)} s`, { fault: 'node' });
+    this.vm = vm;
+    this.host = host;
+  }
+}
+
+/** How far an attempt got, in order: each later one shows more of the guest. */
+export const SSH_STAGES = ['port 22 refused (the guest kernel answers)', 'TCP connected', 'host key verified', 'login'] as const;
+
+type Attempt = { kind: 'ok' } | { kind: 'retry'; reason: string; timedOut?: true; unreachable?: true } | { kind: 'mismatch'; offered: Buffer };
 
 /**
  * Wait until `user` can log in to the guest with `privateKey` and run `true`, retrying every
@@ -57,14 +85,34 @@ export async function waitForSsh(opts: WaitForSshOptions): Promise<{ attempts: n
   const started = performance.now();
   const waited = () => Math.round(performance.now() - started);
   let last = 'no attempt made';
+  let best = -1;
+  const reached = (stage: number): void => {
+    if (stage <= best) return;
+    best = stage;
+    opts.onProgress?.(SSH_STAGES[stage] as string);
+  };
+  let unreachableSince: number | null = null;
+  let unreachableCount = 0;
   for (let attempts = 0; ; ) {
     opts.signal?.throwIfAborted();
     const left = opts.deadlineMs - waited();
     if (left <= 0) throw new SshNotReadyError(vm, target, waited(), attempts, last);
+    const dead = opts.dead?.();
+    if (dead) throw new SshNotReadyError(vm, target, waited(), attempts, `${last}; ${dead}`);
     attempts++;
     const limitMs = Math.min(opts.connectTimeoutMs, left);
     const attemptStart = performance.now();
-    const result = await attempt(opts, port, expected, limitMs);
+    const result = await attempt(opts, port, expected, limitMs, reached);
+    opts.onAttempt?.(result.kind === 'ok' ? 'login works' : result.kind === 'mismatch' ? 'host key mismatch' : result.reason);
+    if (result.kind === 'retry' && result.unreachable) {
+      unreachableSince ??= attemptStart;
+      unreachableCount++;
+      const forMs = performance.now() - unreachableSince;
+      if (opts.unreachableAfterMs !== undefined && unreachableCount >= 3 && forMs >= opts.unreachableAfterMs) throw new HostUnreachableError(vm, opts.host, forMs, unreachableCount);
+    } else {
+      unreachableSince = null;
+      unreachableCount = 0;
+    }
     if (result.kind === 'ok') {
       opts.log.info({ phase: 'ssh', vm, attempts, elapsedMs: waited() }, 'SSH login works');
       return { attempts, elapsedMs: waited() };
@@ -79,7 +127,7 @@ export async function waitForSsh(opts: WaitForSshOptions): Promise<{ attempts: n
   }
 }
 
-function attempt(opts: WaitForSshOptions, port: number, expected: ExpectedKey, timeoutMs: number): Promise<Attempt> {
+function attempt(opts: WaitForSshOptions, port: number, expected: ExpectedKey, timeoutMs: number, reached: (stage: number) => void): Promise<Attempt> {
   return new Promise((resolve) => {
     const client = new ssh2.Client();
     let offered: Buffer | null = null;
@@ -95,13 +143,18 @@ function attempt(opts: WaitForSshOptions, port: number, expected: ExpectedKey, t
       resolve(offered ? { kind: 'mismatch', offered } : result);
     };
     const timer = setTimeout(() => finish({ kind: 'retry', reason: `no login within ${timeoutMs} ms`, timedOut: true }), timeoutMs);
+    client.on('connect', () => reached(1));
+    client.on('handshake', () => reached(2));
     client.on('ready', () => {
       try {
         client.exec('true', (err, stream) => {
           if (err) return finish({ kind: 'retry', reason: `exec true: ${err.message}` });
           let code: number | null = null;
           stream.on('exit', (c: number | null) => (code = c));
-          stream.on('close', () => finish(code === 0 ? { kind: 'ok' } : { kind: 'retry', reason: `"true" exited with ${code}` }));
+          stream.on('close', () => {
+            if (code === 0) reached(3);
+            finish(code === 0 ? { kind: 'ok' } : { kind: 'retry', reason: `"true" exited with ${code}` });
+          });
           stream.resume();
           stream.stderr.resume();
         });
@@ -109,7 +162,11 @@ function attempt(opts: WaitForSshOptions, port: number, expected: ExpectedKey, t
         finish({ kind: 'retry', reason: `exec true: ${(err as Error).message}` });
       }
     });
-    client.on('error', (err) => finish({ kind: 'retry', reason: err.message }));
+    client.on('error', (err) => {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ECONNREFUSED' || /\bECONNREFUSED\b/.test(err.message)) reached(0);
+      finish(code === 'EHOSTUNREACH' || /\bEHOSTUNREACH\b/.test(err.message) ? { kind: 'retry', reason: err.message, unreachable: true } : { kind: 'retry', reason: err.message });
+    });
     client.on('close', () => finish({ kind: 'retry', reason: 'connection closed' }));
     client.connect({
       host: opts.host,

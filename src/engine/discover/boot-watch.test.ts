@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import { BootWatch } from './boot-watch.js';
+
+const A = '52:54:00:00:00:0a';
+const B = '52:54:00:00:00:0b';
+
+function setup(limits = { ip: 20_000, ssh: 10_000 }) {
+  let now = 1000;
+  const sizes = new Map<string, number | null>([['/a.log', null], ['/b.log', null]]);
+  const asked: (number | undefined)[] = [];
+  const watch = new BootWatch(
+    [
+      { name: 'vtq-1-n01-1', node: 'n01', mac: A.toUpperCase(), consoleLog: '/a.log' },
+      { name: 'vtq-1-n01-2', node: 'n01', mac: B, consoleLog: '/b.log' },
+    ],
+    {
+      startedMs: 1000,
+      now: () => now,
+      consoleSize: (p) => sizes.get(p) ?? null,
+      limit: (phase, ipTookMs) => {
+        asked.push(ipTookMs);
+        return { ms: limits[phase], why: `${phase} limit` };
+      },
+    },
+  );
+  return { watch, sizes, asked, advance: (ms: number) => (now += ms) };
+}
+
+describe('BootWatch', () => {
+  it('a VM whose console keeps growing is never dead; one quiet for its limit is, naming its last sign of life', () => {
+    const { watch, sizes, advance } = setup();
+    for (let i = 1; i <= 10; i++) {
+      advance(15_000); // 150 s in all, far past the 20 s limit, but a sign of life every 15 s
+      sizes.set('/a.log', i * 1000);
+      watch.poll();
+      expect(watch.dead(A)).toBeNull();
+    }
+    // B showed nothing at all: dead since 20 s after the start.
+    expect(watch.dead(B)).toMatch(/^no sign of life for 150.0 s \(last: started; limit 20.0 s = ip limit\)$/);
+    advance(19_000);
+    watch.poll();
+    expect(watch.dead(A)).toBeNull();
+    advance(1000);
+    expect(watch.dead(A)).toMatch(/^no sign of life for 20.0 s \(last: console grew to 9.8 KiB; limit 20.0 s = ip limit\)$/);
+  });
+
+  it('an address, the SSH wait and each SSH stage are signs of life; the SSH phase asks for its limit with the time the address took', () => {
+    const { watch, asked, advance } = setup();
+    advance(15_000);
+    watch.found(A, '10.0.0.5', 'ARP');
+    advance(60_000); // waiting for the other VM: never dead for quietness
+    expect(watch.dead(A)).toBeNull();
+    watch.beginSsh(A);
+    expect(watch.dead(A)).toBeNull();
+    expect(asked.at(-1)).toBe(15_000);
+    advance(9000);
+    watch.sshProgress(A, 'port 22 refused (the guest kernel answers)');
+    advance(9000);
+    watch.sshResult(A, 'connect ECONNREFUSED 10.0.0.5:22'); // the same outcome again: no sign of life
+    expect(watch.dead(A)).toBeNull();
+    advance(1000);
+    expect(watch.dead(A)).toMatch(/no sign of life for 10.0 s \(last: SSH: port 22 refused/);
+    watch.ready(A);
+    expect(watch.dead(A)).toBeNull();
+    expect(watch.times(A)).toEqual({ ipMs: 15_000, sshMs: 19_000 });
+    expect(watch.times(B)).toBeNull();
+    expect(watch.waiting().map((v) => v.name)).toEqual(['vtq-1-n01-2']);
+  });
+
+  it('a lost address puts the VM back to finding one, with a fresh quiet window', () => {
+    const { watch, advance } = setup();
+    watch.found(B, '10.0.0.6', 'DHCP lease of this boot');
+    watch.beginSsh(B);
+    advance(9000);
+    watch.lost(B, '10.0.0.6 unreachable');
+    advance(19_000);
+    expect(watch.dead(B)).toBeNull();
+    expect(watch.line(B)).toMatch(/^n01 vtq-1-n01-2: waiting for its address, 28.0 s since start; seen: no console output yet; last sign of life 19.0 s ago, gives up after 20.0 s without one$/);
+  });
+
+  it('progress lines: phase, node, VM, time since start, console bytes and growth since the last line, SSH outcome', () => {
+    const { watch, sizes, advance } = setup();
+    advance(10_000);
+    sizes.set('/a.log', 2048);
+    watch.poll();
+    expect(watch.line(A)).toBe('n01 vtq-1-n01-1: waiting for its address, 10.0 s since start; seen: console 2.0 KiB (+2.0 KiB); last sign of life 0.0 s ago, gives up after 20.0 s without one');
+    advance(10_000);
+    watch.poll();
+    expect(watch.line(A)).toMatch(/console 2.0 KiB \(no new output\); last sign of life 10.0 s ago/);
+    watch.found(A, '10.0.0.5', 'ARP');
+    expect(watch.line(A)).toMatch(/^n01 vtq-1-n01-1: address 10.0.0.5 \(ARP\), waiting for the other VMs' addresses, 20.0 s since start; seen: console 2.0 KiB \(no new output\)$/);
+    watch.beginSsh(A);
+    watch.sshResult(A, 'connect ECONNREFUSED 10.0.0.5:22');
+    sizes.set('/a.log', 3000);
+    watch.poll();
+    expect(watch.line(A)).toBe('n01 vtq-1-n01-1: waiting for SSH at 10.0.0.5, 20.0 s since start; seen: console 2.9 KiB (+952 B), address from ARP, SSH connect ECONNREFUSED 10.0.0.5:22; last sign of life 0.0 s ago, gives up after 10.0 s without one');
+  });
+});

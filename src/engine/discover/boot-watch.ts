@@ -1,0 +1,181 @@
+import { lstatSync } from 'node:fs';
+
+/** The wait a VM is in: for its address, for another VM's address (its own is known), for SSH, done. */
+export type WatchState = 'ip' | 'found' | 'ssh' | 'ready';
+
+export interface WatchedVm {
+  readonly name: string;
+  readonly node: string;
+  readonly mac: string;
+  /** The VM's console log (root's file in its VM directory); null: none to watch. */
+  readonly consoleLog: string | null;
+}
+
+export interface BootWatchOptions {
+  /** performance.now() when the VMs were started. */
+  readonly startedMs: number;
+  /** How long a VM may show no sign of life in a phase (see quietLimit); `ipTookMs` for the SSH phase. */
+  readonly limit: (phase: 'ip' | 'ssh', ipTookMs: number | undefined) => { readonly ms: number; readonly why: string };
+  readonly now?: () => number;
+  /** Bytes in a console log, or null when there is none (default: lstat, never following a link). */
+  readonly consoleSize?: (path: string) => number | null;
+}
+
+interface VmState {
+  readonly vm: WatchedVm;
+  state: WatchState;
+  /** performance.now() of the last sign of life (the phase's start counts as one). */
+  lastSignMs: number;
+  lastSign: string;
+  consoleBytes: number | null;
+  /** Console bytes when the last progress line was written. */
+  consoleAtLine: number;
+  address: { ip: string; source: string } | null;
+  ssh: string | null;
+  foundMs: number | null;
+  sshStartMs: number | null;
+  readyMs: number | null;
+}
+
+const kib = (n: number): string => (n < 1024 ? `${n} B` : `${(n / 1024).toFixed(1)} KiB`);
+const sec = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+
+function lstatSize(path: string): number | null {
+  try {
+    const st = lstatSync(path);
+    return st.isFile() ? st.size : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * What each booting VM has shown of itself, and when it counts as dead: a VM is given up when
+ * it has shown no sign of life (console output growing, an address of this boot, SSH getting
+ * further) for its phase's quiet limit. `poll()` reads the console logs (one lstat each).
+ */
+export class BootWatch {
+  private readonly vms = new Map<string, VmState>();
+  private readonly now: () => number;
+  private readonly consoleSize: (path: string) => number | null;
+
+  constructor(vms: readonly WatchedVm[], private readonly opts: BootWatchOptions) {
+    this.now = opts.now ?? (() => performance.now());
+    this.consoleSize = opts.consoleSize ?? lstatSize;
+    for (const vm of vms) {
+      const mac = vm.mac.toLowerCase();
+      this.vms.set(mac, { vm, state: 'ip', lastSignMs: opts.startedMs, lastSign: 'started', consoleBytes: null, consoleAtLine: 0, address: null, ssh: null, foundMs: null, sshStartMs: null, readyMs: null });
+    }
+  }
+
+  private get(mac: string): VmState {
+    const s = this.vms.get(mac.toLowerCase());
+    if (!s) throw new RangeError(`no VM with MAC ${mac} is watched`);
+    return s;
+  }
+
+  private sign(s: VmState, what: string): void {
+    s.lastSignMs = this.now();
+    s.lastSign = what;
+  }
+
+  /** Read every console log; growth is a sign of life. */
+  poll(): void {
+    for (const s of this.vms.values()) {
+      if (s.vm.consoleLog === null || s.state === 'ready') continue;
+      const bytes = this.consoleSize(s.vm.consoleLog);
+      if (bytes !== null && bytes > (s.consoleBytes ?? 0)) this.sign(s, `console grew to ${kib(bytes)}`);
+      if (bytes !== null) s.consoleBytes = bytes;
+    }
+  }
+
+  /** Its address (of this boot) is known; it waits for the other VMs' before SSH. */
+  found(mac: string, ip: string, source: string): void {
+    const s = this.get(mac);
+    s.address = { ip, source };
+    s.foundMs = this.now();
+    s.state = 'found';
+    this.sign(s, `address ${ip} (${source})`);
+  }
+
+  /** Its SSH wait begins: the SSH phase's quiet clock starts. */
+  beginSsh(mac: string): void {
+    const s = this.get(mac);
+    s.state = 'ssh';
+    s.sshStartMs = this.now();
+    this.sign(s, 'SSH wait begun');
+  }
+
+  /** An SSH attempt got further than any before. */
+  sshProgress(mac: string, stage: string): void {
+    const s = this.get(mac);
+    s.ssh = stage;
+    this.sign(s, `SSH: ${stage}`);
+  }
+
+  /** The latest SSH attempt's outcome, shown in the progress line (not a sign of life by itself). */
+  sshResult(mac: string, result: string): void {
+    this.get(mac).ssh = result;
+  }
+
+  /** Its address stopped answering: back to finding one (a fresh quiet window for the new search). */
+  lost(mac: string, why: string): void {
+    const s = this.get(mac);
+    s.state = 'ip';
+    s.address = null;
+    this.sign(s, why);
+  }
+
+  ready(mac: string): void {
+    const s = this.get(mac);
+    s.state = 'ready';
+    s.readyMs = this.now();
+  }
+
+  private limitOf(s: VmState): { ms: number; why: string } | null {
+    if (s.state === 'ip') return this.opts.limit('ip', undefined);
+    if (s.state === 'ssh') return this.opts.limit('ssh', s.foundMs === null ? undefined : s.foundMs - this.opts.startedMs);
+    return null; // waiting for the others, or done: never dead for quietness
+  }
+
+  /** Why this VM counts as dead now (quiet longer than its limit), or null while it may still come up. */
+  dead(mac: string): string | null {
+    const s = this.get(mac);
+    const limit = this.limitOf(s);
+    if (limit === null) return null;
+    const quiet = this.now() - s.lastSignMs;
+    if (quiet < limit.ms) return null;
+    return `no sign of life for ${sec(quiet)} (last: ${s.lastSign}; limit ${sec(limit.ms)} = ${limit.why})`;
+  }
+
+  /** The VMs still being waited for. */
+  waiting(): WatchedVm[] {
+    return [...this.vms.values()].filter((s) => s.state !== 'ready').map((s) => s.vm);
+  }
+
+  /** One progress line for a VM: phase, node, VM, time since start, and what it has shown. */
+  line(mac: string): string {
+    const s = this.get(mac);
+    const now = this.now();
+    const phase = s.state === 'ip' ? 'waiting for its address' : s.state === 'found' ? `address ${s.address?.ip} (${s.address?.source}), waiting for the other VMs' addresses` : s.state === 'ssh' ? `waiting for SSH at ${s.address?.ip}` : 'ready';
+    const seen: string[] = [];
+    if (s.consoleBytes !== null) {
+      const grew = s.consoleBytes - s.consoleAtLine;
+      seen.push(`console ${kib(s.consoleBytes)}${grew > 0 ? ` (+${kib(grew)})` : ' (no new output)'}`);
+      s.consoleAtLine = s.consoleBytes;
+    } else if (s.vm.consoleLog !== null) seen.push('no console output yet');
+    if (s.address && s.state === 'ssh') seen.push(`address from ${s.address.source}`);
+    if (s.ssh) seen.push(`SSH ${s.ssh}`);
+    const limit = this.limitOf(s);
+    const quiet = now - s.lastSignMs;
+    const tail = limit ? `; last sign of life ${sec(quiet)} ago, gives up after ${sec(limit.ms)} without one` : '';
+    return `${s.vm.node} ${s.vm.name}: ${phase}, ${sec(now - this.opts.startedMs)} since start; seen: ${seen.join(', ') || 'nothing yet'}${tail}`;
+  }
+
+  /** Measured for the record of this start: VM running → address, SSH wait → login (null until done). */
+  times(mac: string): { ipMs: number; sshMs: number } | null {
+    const s = this.get(mac);
+    if (s.foundMs === null || s.sshStartMs === null || s.readyMs === null) return null;
+    return { ipMs: Math.round(s.foundMs - this.opts.startedMs), sshMs: Math.round(s.readyMs - s.sshStartMs) };
+  }
+}
