@@ -9,7 +9,7 @@ import { findExecutable } from '../../src/core/exec/which.js';
 import { observeNode, openLibvirt, startJobVms, stopJobVms, type LibvirtNode, type NodeState } from '../../src/engine/index.js';
 import type { RunLocalResult } from '../../src/runlocal/index.js';
 import { engineContext, engineSite, leftovers, startInput } from '../engine/engine-harness.js';
-import { createVmSite, type Leftovers, type VmSite } from '../e2e/helpers/vm-site.js';
+import { arpLinesOf, createVmSite, type Leftovers, type VmSite } from '../e2e/helpers/vm-site.js';
 
 // Fault suite: each case injects one fault into a real start or stop and asserts the node ends
 // clean and the job gets the right verdict. `leaked` counts what any case left behind (domains,
@@ -214,23 +214,113 @@ function ipIn(ns: string, args: readonly string[]): void {
   execFileSync('ip', ['-n', ns, ...args], { stdio: 'pipe' });
 }
 
-/**
- * A "guest" that has an address but no SSH: a veth on the sandbox bridge carrying the VM's MAC,
- * in a netns of its own, announcing itself once (the host learns its ARP entry). Port 22 is closed.
- */
-async function fakeGuestWithoutSsh(mac: string): Promise<void> {
+/** The fake guest's link: a veth on the sandbox bridge carrying the VM's MAC, in a netns of its own, no address yet. */
+function fakeGuestLink(mac: string): void {
   execFileSync('ip', ['netns', 'add', GUEST_NS]);
   ipIn(NS, ['link', 'add', 'vtqfg0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', GUEST_NS]);
   ipIn(NS, ['link', 'set', 'vtqfg0', 'master', BRIDGE, 'up']);
   ipIn(GUEST_NS, ['link', 'set', 'lo', 'up']);
   ipIn(GUEST_NS, ['link', 'set', 'eth0', 'address', mac, 'up']);
-  ipIn(GUEST_NS, ['addr', 'add', `${FAKE_IP}/24`, 'dev', 'eth0']);
+  // On-link default route: the DHCP client's broadcasts leave through eth0 before it has an address.
+  ipIn(GUEST_NS, ['route', 'add', 'default', 'dev', 'eth0']);
+}
+
+/** The fake guest takes `ip` and announces itself until the host's neighbour table has it. Port 22 stays closed. */
+async function fakeGuestAddress(ip: string): Promise<void> {
+  ipIn(GUEST_NS, ['addr', 'add', `${ip}/24`, 'dev', 'eth0']);
   // No ping on a minimal host: a TCP connect to the bridge address makes the guest ARP for it.
   // The bridge runs STP: its new port forwards only after ~2 s, so say hello until the host knows us.
   const hello = `const s=require('net').connect(9,'${SUBNET}.1');s.on('error',()=>process.exit(0));setTimeout(()=>process.exit(0),1000)`;
-  for (let i = 0; i < 10 && !(await site.arpTable()).includes(FAKE_IP); i++) {
+  const known = async (): Promise<boolean> => arpLinesOf(await site.arpTable(), [ip]).some((l) => !/\s0x0\s/.test(l));
+  for (let i = 0; i < 10 && !(await known()); i++) {
     spawnSync('ip', ['netns', 'exec', GUEST_NS, process.execPath, '-e', hello], { stdio: 'ignore' });
   }
+}
+
+/** The fake guest gives up every address (as a destroyed guest does): nothing answers at them any more. */
+function fakeGuestDrop(): void {
+  ipIn(GUEST_NS, ['addr', 'flush', 'dev', 'eth0']);
+  // The kernel drops the device's routes with its last address: the DHCP client needs its own back.
+  ipIn(GUEST_NS, ['route', 'replace', 'default', 'dev', 'eth0']);
+}
+
+/**
+ * A DHCP client (DISCOVER, OFFER, REQUEST, ACK, with the broadcast flag) for the fake guest:
+ * argv MAC CLIENT-ID. dnsmasq keeps one lease per client id, so a new id gets another address
+ * for the same MAC while the old lease stays unexpired: what a new boot with a new machine-id does.
+ */
+const DHCP_CLIENT = `
+const dgram = require('dgram');
+const [mac, clid] = process.argv.slice(-2);
+const hw = Buffer.from(mac.split(':').map((h) => parseInt(h, 16)));
+const xid = require('crypto').randomBytes(4);
+const id = Buffer.concat([Buffer.from([0]), Buffer.from(clid)]);
+const pkt = (type, extra) => {
+  const b = Buffer.alloc(240);
+  b[0] = 1; b[1] = 1; b[2] = 6; xid.copy(b, 4); b.writeUInt16BE(0x8000, 10); hw.copy(b, 28); b.writeUInt32BE(0x63825363, 236);
+  return Buffer.concat([b, Buffer.from([53, 1, type, 61, id.length, ...id, 55, 2, 1, 3, ...extra, 255]), Buffer.alloc(60)]);
+};
+const opt = (m, code) => { for (let i = 240; i < m.length && m[i] !== 255; ) { if (m[i] === 0) { i++; continue; } if (m[i] === code) return m.subarray(i + 2, i + 2 + m[i + 1]); i += 2 + m[i + 1]; } return null; };
+const s = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+let state = 'discover'; let timer;
+const send = (b) => s.send(b, 67, '255.255.255.255');
+s.on('message', (m) => {
+  if (m[0] !== 2 || !m.subarray(4, 8).equals(xid)) return;
+  const type = opt(m, 53)?.[0]; const yi = m.subarray(16, 20); const server = opt(m, 54);
+  if (state === 'discover' && type === 2 && server) { state = 'request'; send(pkt(3, [50, 4, ...yi, 54, 4, ...server])); }
+  else if (state === 'request' && type === 5) { process.stdout.write([...yi].join('.') + '\\n'); clearInterval(timer); s.close(); }
+  else if (type === 6) { process.stderr.write('DHCPNAK\\n'); process.exit(3); }
+});
+s.bind(68, () => { s.setBroadcast(true); send(pkt(1, [])); timer = setInterval(() => state === 'discover' && send(pkt(1, [])), 2000); });
+setTimeout(() => { process.stderr.write('no lease within 20 s\\n'); process.exit(2); }, 20000).unref();
+`;
+
+/** A DHCP lease for the fake guest from the sandbox network's dnsmasq, under `clientId`; its address. */
+function fakeGuestDhcp(mac: string, clientId: string): string {
+  const r = spawnSync('ip', ['netns', 'exec', GUEST_NS, process.execPath, '-e', DHCP_CLIENT, mac, clientId], { encoding: 'utf8', timeout: 30_000 });
+  const ip = r.stdout.trim();
+  if (r.status !== 0 || !/^\d+\.\d+\.\d+\.\d+$/.test(ip)) throw new Error(`fake guest DHCP (${clientId}) failed: ${r.status} ${r.stderr}`);
+  log(`fake guest ${mac} got ${ip} by DHCP (client id ${clientId})`);
+  return ip;
+}
+
+/**
+ * A "guest" that has an address but no SSH: a veth on the sandbox bridge carrying the VM's MAC,
+ * in a netns of its own, announcing itself (the host learns its ARP entry). Port 22 is closed.
+ */
+async function fakeGuestWithoutSsh(mac: string): Promise<void> {
+  fakeGuestLink(mac);
+  await fakeGuestAddress(FAKE_IP);
+}
+
+/** Resolves once domain `name` is running (`true`) or gone / not running (`false`), polling virsh; false if not within `ms`. */
+async function domainIs(name: string, running: boolean, ms: number): Promise<boolean> {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    const list = (await site.virsh(['list', '--name']).catch(() => '')).split('\n').map((l) => l.trim());
+    if (list.includes(name) === running) return true;
+    await sleep(200);
+  }
+  return false;
+}
+
+/** The prologue's JSON log lines of one job (LOG_DIR/prologue.log). */
+function prologueLog(jobId?: string): { msg?: string; jobId?: string; ip?: string; source?: string; vm?: string; [k: string]: unknown }[] {
+  const file = join(site.opts.root, 'log', 'prologue.log');
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8').split('\n').filter(Boolean).flatMap((l) => {
+    try {
+      const e = JSON.parse(l) as { jobId?: string };
+      return jobId === undefined || e.jobId === jobId ? [e] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** The MAC of a domain's (first) interface. */
+async function macOf(dom: string): Promise<string> {
+  return /<mac address='([^']+)'/.exec(await site.virsh(['dumpxml', dom]))?.[1] as string;
 }
 
 function removeFakeGuest(): void {
@@ -295,6 +385,137 @@ describe.skipIf(!canSandbox)('faults through the installed hooks, real libvirtd 
       expect(r.stdout).toMatch(/SSH/);
       expect(r.stdout).not.toContain('JOB must not run');
       return count(await site.leftovers([FAKE_IP]), { counters: false });
+    });
+  });
+
+  /**
+   * One boot of the fake guest behind a VM's MAC: a DHCP lease under `clientId`, the address taken
+   * and announced, port 22 closed (the start fails at its SSH quiet limit). Resolves with the address.
+   */
+  async function fakeBoot(dom: string, clientId: string, opts: { delayMs?: number; notUuid?: string } = {}): Promise<{ mac: string; ip: string; uuid: string }> {
+    // A requeued start defines the domain anew under the same name: a new UUID tells its boot.
+    const until = performance.now() + 60_000;
+    let uuid = '';
+    while (performance.now() < until) {
+      uuid = (await domainIs(dom, true, 1000)) ? (await site.virsh(['domuuid', dom]).catch(() => '')).trim() : '';
+      if (uuid !== '' && uuid !== opts.notUuid) break;
+      await sleep(200);
+    }
+    expect(uuid !== '' && uuid !== opts.notUuid, `${dom} started anew (${clientId})`).toBe(true);
+    const mac = await macOf(dom);
+    if (!existsSync(`/run/netns/${GUEST_NS}`)) fakeGuestLink(mac);
+    // The old code took the earlier boot's unexpired lease within 2 s: give it that chance.
+    if (opts.delayMs) await sleep(opts.delayMs);
+    const ip = fakeGuestDhcp(mac, clientId);
+    await fakeGuestAddress(ip);
+    return { mac, ip, uuid };
+  }
+
+  /** The addresses the start took, in order, from the prologue's log ('VM address found'). */
+  const addressesTaken = (jobId: string): string[] => prologueLog(jobId).filter((e) => e.msg === 'VM address found').map((e) => `${e.ip} (${e.source})`);
+
+  it('a requeued start (same MAC) never takes the first boot\'s address: its unexpired lease is ignored, the new boot\'s lease is used', async () => {
+    await fault(async () => {
+      site.configure({ TIMEOUT: 15, PROLOGUE_TIMEOUT: 45 });
+      removeFakeGuest();
+      const job = site.runJob([...JOB_ARGS, 'job.sh'], { maxStarts: 2 });
+      try {
+        const dom = await firstRunningDomain(20_000);
+        expect(dom, 'the VM started').not.toBeNull();
+        const first = await fakeBoot(dom as string, 'boot-1');
+        // The first start fails (no SSH), tears down, and is requeued at once with the same domain name and MAC.
+        const gone = performance.now() + 60_000;
+        while (performance.now() < gone && (await site.virsh(['domuuid', dom as string]).catch(() => '')).trim() === first.uuid) await sleep(200);
+        fakeGuestDrop(); // the first boot's guest is gone; its lease is not
+        const second = await fakeBoot(dom as string, 'boot-2', { delayMs: 6000, notUuid: first.uuid });
+        expect(second.mac).toBe(first.mac);
+        expect(second.ip, 'dnsmasq gave the second boot another address').not.toBe(first.ip);
+        const r = await job;
+        report('requeue, same MAC', r);
+        expect(r.attempts.map((a) => a.prologueRc)).toEqual([2, 2]);
+        const taken = addressesTaken(r.jobId);
+        log(`requeue: addresses taken ${JSON.stringify(taken)}; first boot ${first.ip}, second ${second.ip}`);
+        expect(taken.map((t) => t.split(' ')[0])).toEqual([first.ip, second.ip]);
+        // The delivered output is the requeued start's: its address is the new boot's.
+        expect(r.stdout).toMatch(new RegExp(`addresses: ${dom}=${second.ip.replace(/\./g, '\\.')}[,;]`));
+        expect(r.stdout).not.toContain(`=${first.ip}`);
+        expect(prologueLog(r.jobId).some((e) => e.msg === 'DHCP lease from before this boot ignored' && e.ip === first.ip), 'the stale lease was seen and ignored').toBe(true);
+        expect(r.stdout).toMatch(/no sign of life for/);
+        return count(await site.leftovers([first.ip, second.ip]), { counters: false });
+      } finally {
+        await job.catch(() => undefined);
+        removeFakeGuest();
+      }
+    });
+  });
+
+  it('the same job started twice in a row (same id, same MAC): the second start never takes the first one\'s address', async () => {
+    await fault(async () => {
+      site.configure({ TIMEOUT: 15, PROLOGUE_TIMEOUT: 45 });
+      removeFakeGuest();
+      const seqFile = join(site.spoolDir, 'run-local', 'seq');
+      const runOnce = async (clientId: string, delayMs: number): Promise<{ r: RunLocalResult; boot: { mac: string; ip: string; uuid: string } }> => {
+        const job = site.runJob([...JOB_ARGS, 'job.sh'], { maxStarts: 1 });
+        try {
+          const dom = await firstRunningDomain(20_000);
+          expect(dom, 'the VM started').not.toBeNull();
+          const boot = await fakeBoot(dom as string, clientId, { delayMs });
+          return { r: await job, boot };
+        } finally {
+          await job.catch(() => undefined);
+        }
+      };
+      try {
+        const one = await runOnce('run-1', 0);
+        report('same job, first start', one.r);
+        fakeGuestDrop();
+        // run-local numbers jobs from its seq file: set it back, so the next job is this job again.
+        writeFileSync(seqFile, `${Number(one.r.jobId.split('.')[0]) - 1}\n`, { mode: 0o600 });
+        const two = await runOnce('run-2', 6000);
+        report('same job, second start', two.r);
+        expect(two.r.jobId).toBe(one.r.jobId);
+        expect(two.boot.mac).toBe(one.boot.mac);
+        expect(two.boot.ip).not.toBe(one.boot.ip);
+        expect(one.r.stdout).toContain(`=${one.boot.ip}`);
+        expect(two.r.stdout).toContain(`=${two.boot.ip}`);
+        expect(two.r.stdout).not.toContain(`=${one.boot.ip}`);
+        expect(addressesTaken(one.r.jobId).map((t) => t.split(' ')[0])).toEqual([one.boot.ip, two.boot.ip]);
+        return count(await site.leftovers([one.boot.ip, two.boot.ip]), { counters: false });
+      } finally {
+        removeFakeGuest();
+      }
+    });
+  });
+
+  it('SSH answers only "host unreachable": the address is resolved again, and the new one is used', async () => {
+    await fault(async () => {
+      site.configure({ TIMEOUT: 20, PROLOGUE_TIMEOUT: 60 });
+      removeFakeGuest();
+      const job = site.runJob([...JOB_ARGS, 'job.sh'], { maxStarts: 1 });
+      try {
+        const dom = await firstRunningDomain(20_000);
+        expect(dom, 'the VM started').not.toBeNull();
+        const mac = await macOf(dom as string);
+        fakeGuestLink(mac);
+        // A lease of this boot whose address nothing holds (the guest never takes it): SSH gets EHOSTUNREACH.
+        const lost = fakeGuestDhcp(mac, 'gone');
+        const until = performance.now() + 45_000;
+        while (performance.now() < until && !prologueLog().some((e) => e.msg === 'address unreachable; resolving it again' && e.ip === lost)) await sleep(200);
+        const found = fakeGuestDhcp(mac, 'here');
+        await fakeGuestAddress(found);
+        const r = await job;
+        report('host unreachable', r);
+        expect(found).not.toBe(lost);
+        expect(addressesTaken(r.jobId)).toEqual([`${lost} (lease)`, expect.stringMatching(new RegExp(`^${found.replace(/\./g, '\\.')} `))]);
+        expect(r.stdout).toMatch(new RegExp(`addresses: ${dom}=${lost.replace(/\./g, '\\.')}`));
+        expect(r.stdout).toMatch(new RegExp(`${lost.replace(/\./g, '\\.')} answered "host unreachable" \\(EHOSTUNREACH\\) to \\d+ attempt\\(s\\) over [\\d.]+ s; finding its address again`));
+        expect(r.stdout).toMatch(new RegExp(`${dom}: address ${found.replace(/\./g, '\\.')}; waiting for SSH`));
+        expect(r.attempts.map((a) => a.prologueRc)).toEqual([2]);
+        return count(await site.leftovers([lost, found]), { counters: false });
+      } finally {
+        await job.catch(() => undefined);
+        removeFakeGuest();
+      }
     });
   });
 
