@@ -50,7 +50,6 @@ const PROFILE_SCRIPT = [
 
 const expected = {
   disable_root: true,
-  ssh_pwauth: false,
   ssh_deletekeys: true,
   package_update: true,
   package_upgrade: false,
@@ -128,6 +127,7 @@ describe('buildUserData', () => {
     const data = load(buildUserData(withSpec({ userMetadata }), base));
     expect(data).toEqual({ ...expected, locale: 'C.UTF-8', package_update: false, package_upgrade: true, timezone: undefined, packages: ['htop'] });
     expect(JSON.stringify(data)).not.toMatch(/evil|mallory|curl|NOPASSWD/);
+    expect(data).not.toHaveProperty('ssh_pwauth');
   });
 
   it.each([
@@ -209,6 +209,7 @@ describe('buildUserData', () => {
 describe('parseUserDataBase', () => {
   it('refuses a base that weakens a security key or sets a computed one', () => {
     expect(() => parseUserDataBase('disable_root: false\n')).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+    expect(() => parseUserDataBase('ssh_pwauth: true\n')).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
     expect(() => parseUserDataBase('runcmd: [reboot]\n')).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
     expect(() => parseUserDataBase('users: [{name: x}]\n')).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
     expect(() => parseUserDataBase('- a\n')).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
@@ -216,6 +217,8 @@ describe('parseUserDataBase', () => {
   });
 
   it('keeps other site settings as the lowest layer', () => {
+    // ssh_pwauth: false is accepted and left out: cloud-init would restart sshd for it after readiness.
+    expect(load(buildUserData(withSpec({ userMetadata: null }), parseUserDataBase('ssh_pwauth: false\n')))).not.toHaveProperty('ssh_pwauth');
     const data = load(buildUserData(withSpec({ userMetadata: null }), parseUserDataBase('apt: {preserve_sources_list: true}\nlocale: C.UTF-8\n')));
     expect(data.apt).toEqual({ preserve_sources_list: true });
     expect(data.locale).toBe('C.UTF-8');

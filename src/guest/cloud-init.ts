@@ -22,7 +22,7 @@ export const NODE_FILE_DIR = '/var/spool/torque/aux';
 export const AUTHORIZED_KEYS_DIR = '/etc/ssh/authorized_keys';
 export const SSHD_SNIPPET_PATH = '/etc/ssh/sshd_config.d/50-vtorque.conf';
 
-const SSHD_SNIPPET = [
+export const SSHD_SNIPPET = [
   '# vTorque: job keys are root-owned and outside the shared home; no root or password logins.',
   `AuthorizedKeysFile ${AUTHORIZED_KEYS_DIR}/%u`,
   'PermitRootLogin no',
@@ -31,7 +31,7 @@ const SSHD_SNIPPET = [
   '',
 ].join('\n');
 
-const PROFILE_SCRIPT = [
+export const PROFILE_SCRIPT = [
   '# vTorque: the job environment (PBS_*), replaced by the job runner before the job starts.',
   `if [ -r ${ENV_FILE_PATH} ]; then`,
   `  . ${ENV_FILE_PATH}`,
@@ -42,7 +42,15 @@ const PROFILE_SCRIPT = [
 export type UserDataBase = Readonly<Record<string, unknown>>;
 
 /** Set last, whatever the base or the user said. */
-const SECURITY = { disable_root: true, ssh_pwauth: false, ssh_deletekeys: true } as const;
+const SECURITY = { disable_root: true, ssh_deletekeys: true } as const;
+/**
+ * Base keys that must have this value and are then left out of the user-data. `ssh_pwauth: false`
+ * makes cloud-init's set_passwords edit sshd_config and restart sshd in its config stage, i.e. just
+ * after the guest first accepts our login: the job's own connection is then refused. Password
+ * logins are off anyway: SSHD_SNIPPET (written before sshd first starts) says so and the job
+ * user's password is locked.
+ */
+const FIXED_AND_DROPPED = { ssh_pwauth: false } as const;
 /** Keys the code computes; the base file may not set them (users only as the `[]` placeholder). */
 const COMPUTED_KEYS = [
   'users', 'groups', 'bootcmd', 'runcmd', 'write_files', 'mounts', 'mount_default_fields', 'ssh_keys',
@@ -75,11 +83,12 @@ export function parseUserDataBase(text: string, source = USER_DATA_BASE): UserDa
     if (key === 'users' && Array.isArray(base.users) && base.users.length === 0) continue;
     issues.push({ source, key, value: base[key], expected: 'no value: vTorque computes this key' });
   }
-  for (const [key, fixed] of Object.entries(SECURITY)) {
+  for (const [key, fixed] of Object.entries({ ...SECURITY, ...FIXED_AND_DROPPED })) {
     if (Object.hasOwn(base, key) && base[key] !== fixed) issues.push({ source, key, value: base[key], expected: String(fixed) });
   }
   if (issues.length > 0) throw new ValidationError('CONFIG_INVALID', issues, { fault: 'node' });
   delete base.users;
+  for (const key of Object.keys(FIXED_AND_DROPPED)) delete base[key];
   return base;
 }
 

@@ -1,7 +1,30 @@
 import pLimit from 'p-limit';
 import type { RunnerSettings } from './options.js';
 import type { JobRun } from './state/index.js';
-import { connectVm, openSftp, replaceFile, type VmSession } from './ssh/index.js';
+import { connectVm, openSftp, replaceFile, SshConnectError, type VmTarget, type VmSession } from './ssh/index.js';
+import type { SshLimits } from './ssh/index.js';
+
+/**
+ * A guest's sshd may be restarted just after readiness (a site image's own cloud-config, a
+ * package's postinst): its listener refuses for a moment while sessions survive. Refused or
+ * closed-at-login connects are retried for this long; every other failure counts at once.
+ */
+export const REFUSED_RETRY_MS = 20_000;
+const REFUSED_PAUSE_MS = 1_000;
+const TRANSIENT = /\bECONNREFUSED\b|closed during login/;
+
+export async function connectRetryingRefused(t: VmTarget, limits: SshLimits, signal?: AbortSignal, retryMs = REFUSED_RETRY_MS): Promise<VmSession> {
+  const until = performance.now() + retryMs;
+  for (;;) {
+    try {
+      return await connectVm(t, limits, signal);
+    } catch (err) {
+      if (!(err instanceof SshConnectError) || !TRANSIENT.test(err.message) || performance.now() + REFUSED_PAUSE_MS > until) throw err;
+      signal?.throwIfAborted();
+      await new Promise((r) => setTimeout(r, REFUSED_PAUSE_MS));
+    }
+  }
+}
 
 /** Sessions to the job's VMs, rank order: `sessions[0]` is rank 0. */
 export interface Fleet {
@@ -15,7 +38,7 @@ export async function openFleet(job: JobRun, settings: RunnerSettings, signal?: 
   const results = await Promise.allSettled(
     job.vms.map((vm) =>
       limit(() =>
-        connectVm({ vm: vm.name, host: vm.ip, port: settings.port, user: job.user, privateKey: job.privateKey, hostKey: vm.hostKey }, settings.ssh, signal),
+        connectRetryingRefused({ vm: vm.name, host: vm.ip, port: settings.port, user: job.user, privateKey: job.privateKey, hostKey: vm.hostKey }, settings.ssh, signal),
       ),
     ),
   );

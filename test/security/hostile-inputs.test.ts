@@ -252,7 +252,9 @@ const FIXED_BOOTCMD_PROGRAMS = ['groupadd', 'install'];
 const assertCleanUserData = (text: string, doc: Record<string, unknown>): void => {
   expect(doc.runcmd).toBeUndefined();
   expect(doc.disable_root).toBe(true);
-  expect(doc.ssh_pwauth).toBe(false);
+  // Password logins are off through the fixed sshd snippet, not ssh_pwauth (which restarts sshd).
+  expect(doc.ssh_pwauth).toBeUndefined();
+  expect((doc.write_files as { path: string; content: string }[]).find((f) => f.path === '/etc/ssh/sshd_config.d/50-vtorque.conf')?.content).toMatch(/^PasswordAuthentication no$/m);
   for (const cmd of (doc.bootcmd as unknown[][]) ?? []) expect(FIXED_BOOTCMD_PROGRAMS).toContain(cmd[0]);
   expect((doc.users as { name: string }[]).map((u) => u.name)).toEqual(['vtqrun']);
   // Hostile text may appear only inside quoted scalars: never as a line of its own (a new key).
