@@ -30,8 +30,10 @@ const basic: DomainSpec = {
   machine: 'q35',
   arch: 'x86_64',
   boot: { kernel: '/opt/vm-images/vmlinuz', initrd: '/opt/vm-images/initrd.img', cmdline: 'root=/dev/vda rw console=ttyS0 quiet' },
-  disks: [{ file: '/var/spool/vtorque/jobs/42.srv/node01-0.qcow2', format: 'qcow2', target: 'vda', readonly: false, backing: { file: '/opt/vm-images/debian-12-x86_64.qcow2', format: 'qcow2' } }],
-  seedIso: '/var/spool/vtorque/jobs/42.srv/node01-0-seed.iso',
+  disks: [
+    { file: '/var/spool/vtorque/jobs/42.srv/node01-0.qcow2', format: 'qcow2', target: 'vda', readonly: false, backing: { file: '/opt/vm-images/debian-12-x86_64.qcow2', format: 'qcow2' } },
+    { file: '/var/spool/vtorque/jobs/42.srv/node01-0-seed.iso', format: 'raw', target: 'vdb', readonly: true, backing: null },
+  ],
   net: { kind: 'network', network: 'jobnet', mac: '52:54:00:AA:00:01' },
   consoleLog: '/var/log/vtorque/42.srv/node01-0.console.log',
   tcgTbCacheMiB: 256,
@@ -50,8 +52,10 @@ const hostile: DomainSpec = {
   ...basic,
   name: HOSTILE_NAME,
   boot: { kernel: HOSTILE_PATH, initrd: HOSTILE_PATH, cmdline: HOSTILE_TEXT },
-  disks: [{ file: HOSTILE_PATH, format: 'raw', target: 'vda', readonly: true, backing: { file: HOSTILE_PATH, format: 'qcow2' } }],
-  seedIso: HOSTILE_PATH,
+  disks: [
+    { file: HOSTILE_PATH, format: 'raw', target: 'vda', readonly: true, backing: { file: HOSTILE_PATH, format: 'qcow2' } },
+    { file: HOSTILE_PATH, format: 'raw', target: 'vdb', readonly: true, backing: null },
+  ],
   consoleLog: HOSTILE_PATH,
   virtiofs: [{ dir: HOSTILE_PATH, tag: 'share' }],
   owner: { job: HOSTILE_TEXT, user: `o'brien "${HOSTILE_TEXT}"`, node: `n1 é日本🦄 ${HOSTILE_TEXT}`, index: 3 },
@@ -70,8 +74,12 @@ describe('buildDomainXml (golden)', () => {
     const el = check(xml);
     expect(elementsAt(el, 'domain')[0]?.attrs.type).toBe('qemu');
     expect(elementsAt(el, 'domain/features/tcg/tb-cache')[0]?.text).toBe('256');
-    expect(elementsAt(el, 'domain/devices/channel')).toHaveLength(1);
+    expect(elementsAt(el, 'domain/devices/channel')).toHaveLength(0);
     expect(elementsAt(el, 'domain/devices/graphics')).toHaveLength(0);
+    // The seed is a read-only virtio disk; no USB, no SCSI controller; no NIC boot ROM.
+    expect(elementsAt(el, 'domain/devices/disk/target').map((e) => e.attrs)).toEqual([{ dev: 'vda', bus: 'virtio' }, { dev: 'vdb', bus: 'virtio' }]);
+    expect(elementsAt(el, 'domain/devices/controller').map((e) => e.attrs)).toEqual([{ type: 'usb', model: 'none' }]);
+    expect(elementsAt(el, 'domain/devices/interface/rom')[0]?.attrs).toEqual({ enabled: 'no' });
     expect(elementsAt(el, 'domain/memoryBacking/source')[0]?.attrs.type).toBe('memfd');
     expect(elementsAt(el, 'domain/devices/interface/mac')[0]?.attrs.address).toBe('52:54:00:aa:00:01');
     expect(parseOwnerMetadata(xml)).toEqual(basic.owner);
@@ -83,7 +91,7 @@ describe('buildDomainXml (golden)', () => {
 
   it('renders a kvm VM on a bridge that boots from disk', () => {
     const xml = buildDomainXml(
-      { ...basic, type: 'kvm', boot: null, vcpuPins: [], seedIso: null, virtiofs: [], net: { kind: 'bridge', bridge: 'br0', mac: '52:54:00:00:00:02' }, dac: { uid: 0, gid: 0 } },
+      { ...basic, type: 'kvm', boot: null, vcpuPins: [], disks: basic.disks.slice(0, 1), virtiofs: [], net: { kind: 'bridge', bridge: 'br0', mac: '52:54:00:00:00:02' }, dac: { uid: 0, gid: 0 } },
       renderer,
     );
     const el = check(xml);
@@ -93,7 +101,7 @@ describe('buildDomainXml (golden)', () => {
     expect(elementsAt(el, 'domain/cputune/vcpupin')).toHaveLength(0);
     expect(elementsAt(el, 'domain/cputune/emulatorpin')).toHaveLength(1);
     expect(elementsAt(el, 'domain/memoryBacking')).toHaveLength(0);
-    expect(elementsAt(el, 'domain/devices/controller')).toHaveLength(0);
+    expect(elementsAt(el, 'domain/devices/controller').map((e) => e.attrs.model)).toEqual(['none']);
     expect(elementsAt(el, 'domain/devices/interface')[0]?.attrs.type).toBe('bridge');
     expect(elementsAt(el, 'domain/devices/interface/source')[0]?.attrs).toEqual({ bridge: 'br0' });
     expect(elementsAt(el, 'domain/seclabel/label').map((e) => e.text)).toEqual(['+0:+0']);
@@ -104,7 +112,7 @@ describe('buildDomainXml (golden)', () => {
     expect(el.filter((e) => e.name === 'seclabel' || e.name === 'label')).toHaveLength(0);
   });
 
-  it('renders a test-driver VM without the guest agent channel', async () => {
+  it('renders a test-driver VM (no guest agent channel: nothing uses one)', async () => {
     const { emulatorCpuset: _unused, ...unpinned } = basic;
     const xml = buildDomainXml({ ...unpinned, type: 'test', vcpuPins: [], dac: null }, renderer);
     await expect(xml).toMatchFileSnapshot('./golden/domain-test.xml');
@@ -138,7 +146,7 @@ describe('buildDomainXml (hostile values)', () => {
     expect(elementsAt(el, 'domain/name').map((e) => e.text)).toEqual([HOSTILE_NAME]);
     expect(el.filter((e) => e.name === 'name')).toHaveLength(1);
     expect(el.filter((e) => e.name === 'devices')).toHaveLength(1);
-    expect(elementsAt(el, 'domain/devices/disk').map((e) => e.attrs.device)).toEqual(['disk', 'cdrom']);
+    expect(elementsAt(el, 'domain/devices/disk').map((e) => e.attrs.device)).toEqual(['disk', 'disk']);
     expect(elementsAt(el, 'domain/devices/disk/source').map((e) => e.attrs.file)).toEqual([HOSTILE_PATH, HOSTILE_PATH]);
     expect(elementsAt(el, 'domain/os/cmdline')[0]?.text).toBe(HOSTILE_TEXT);
     expect(elementsAt(el, 'domain/devices/serial/log')[0]?.attrs.file).toBe(HOSTILE_PATH);

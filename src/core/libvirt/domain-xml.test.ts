@@ -12,7 +12,6 @@ const spec: DomainSpec = {
   arch: 'x86_64',
   boot: null,
   disks: [{ file: '/var/spool/vtorque/jobs/1/d.qcow2', format: 'qcow2', target: 'vda', readonly: false, backing: null }],
-  seedIso: null,
   net: { kind: 'bridge', bridge: 'br0', mac: '52:54:00:00:00:01' },
   consoleLog: '/var/log/vtorque/c.log',
   tcgTbCacheMiB: 0,
@@ -44,7 +43,7 @@ describe('checkDomainSpec', () => {
 
   it('refuses relative paths and ".." segments', () => {
     refused({ consoleLog: 'c.log' });
-    refused({ seedIso: '/var/spool/../../etc/shadow' });
+    refused({ disks: [spec.disks[0], { ...spec.disks[0], target: 'vdb', file: '/var/spool/../../etc/shadow' }] });
     refused({ disks: [{ ...spec.disks[0], file: '' }] });
     refused({ boot: { kernel: 'vmlinuz', initrd: '/i', cmdline: 'quiet' } });
     refused({ virtiofs: [{ dir: 'home', tag: 'home' }] });

@@ -45,8 +45,6 @@ export interface DomainSpec {
     readonly readonly: boolean;
     readonly backing: { readonly file: string; readonly format: 'qcow2' | 'raw' } | null;
   }[];
-  /** NoCloud seed ISO, attached as a virtio-scsi cdrom (the Debian cloud kernel has no AHCI). */
-  readonly seedIso: string | null;
   readonly net: DomainNet;
   readonly consoleLog: string;
   /** TCG translation cache in MiB; used only when type is 'qemu' and the value is above 0. */
@@ -148,7 +146,6 @@ export function checkDomainSpec(spec: DomainSpec): void {
     }
   });
   unique('disks target', spec.disks.map((d) => d.target));
-  if (spec.seedIso !== null) path('seedIso', spec.seedIso);
   const net = spec.net;
   matching('net.mac', net.mac, MAC, 'a unicast MAC like 52:54:00:aa:00:01');
   if (net.kind === 'bridge') matching('net.bridge', net.bridge, /^[A-Za-z0-9_.-]{1,15}$/, 'a Linux interface name');
@@ -188,7 +185,6 @@ export function buildDomainXml(spec: DomainSpec, renderer: Renderer): string {
     cpuMode: spec.cpuMode ?? null,
     cputune: spec.vcpuPins.length > 0 || spec.emulatorCpuset !== undefined,
     tbCacheMiB: spec.type === 'qemu' && spec.tcgTbCacheMiB > 0 ? spec.tcgTbCacheMiB : null,
-    agentChannel: spec.type !== 'test',
     net: {
       kind: net.kind,
       mac: net.mac.toLowerCase(),

@@ -34,9 +34,11 @@ describe('toDomainSpec', () => {
     expect(spec.numaNodeset).toBe('1');
     expect(spec.tcgTbCacheMiB).toBe(256);
     expect(spec.cpuMode).toBeUndefined();
-    expect(spec.disks.map((d) => [d.target, d.format])).toEqual([['vda', 'qcow2'], ['vdb', 'raw']]);
-    // Backing chains are spelled out: the overlay's base by name, none for the user's disk.
-    expect(spec.disks.map((d) => d.backing)).toEqual([{ file: plan.baseImage, format: 'qcow2' }, null]);
+    // The seed last, read-only, after the user's disk.
+    expect(spec.disks.map((d) => [d.target, d.format, d.readonly])).toEqual([['vda', 'qcow2', false], ['vdb', 'raw', false], ['vdc', 'raw', true]]);
+    expect(spec.disks[2]?.file).toBe(base.seedIso);
+    // Backing chains are spelled out: the overlay's base by name, none for the user's disk or the seed.
+    expect(spec.disks.map((d) => d.backing)).toEqual([{ file: plan.baseImage, format: 'qcow2' }, null, null]);
     expect(spec.net).toEqual({ kind: 'bridge', bridge: 'br0', mac: vm1.mac });
     expect(spec.owner).toEqual({ job: '42.server', user: 'alice', node: 'n01', index: 2 });
   });

@@ -44,6 +44,10 @@ export function toDomainSpec(vm: VmPlan, job: JobPlan, opts: DomainSpecOptions):
   // (root) would otherwise follow whatever file the image header names, and a header can be rewritten.
   const disks: DomainSpec['disks'][number][] = [{ file: opts.disk, format: 'qcow2', target: 'vda', readonly: false, backing: opts.backing }];
   if (opts.persistentDisk) disks.push({ file: opts.persistentDisk.path, format: opts.persistentDisk.format, target: 'vdb', readonly: false, backing: null });
+  // The NoCloud seed as a read-only virtio disk, not a SCSI cdrom: virtio_blk is in the initramfs,
+  // so its `cidata` label is there at once (a cdrom waits for virtio_scsi, sr_mod and udev), and
+  // the VM needs no SCSI controller. cloud-init finds the label on any block device.
+  if (opts.seedIso !== null) disks.push({ file: opts.seedIso, format: 'raw', target: `vd${String.fromCharCode(97 + disks.length)}`, readonly: true, backing: null });
   return {
     name: vm.name,
     uuid: vm.uuid,
@@ -59,7 +63,6 @@ export function toDomainSpec(vm: VmPlan, job: JobPlan, opts: DomainSpecOptions):
     arch: job.request.arch,
     boot: opts.boot,
     disks,
-    seedIso: opts.seedIso,
     net: opts.net ?? netFromConfig(c, vm.mac),
     consoleLog: vm.consoleLog,
     tcgTbCacheMiB: type === 'qemu' ? c.TCG_TB_CACHE_MB : 0,
