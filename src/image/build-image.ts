@@ -1,8 +1,8 @@
 import { existsSync, lstatSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { customiseRootfs } from './customise-rootfs.js';
-import { imageArtifacts, imageInputs, inputsHash, type ImageArtifacts } from './inputs.js';
-import { convertToQcow2, copyOut, debootstrap, ensureDir, findKernel, makeFilesystem, removeWorkDir } from './steps.js';
+import { IMAGE_KERNEL_CMDLINE, imageArtifacts, imageInputs, inputsHash, TUNED_KERNEL_CMDLINE, type ImageArtifacts, type ImageInputs, type ImageProfile } from './inputs.js';
+import { convertToQcow2, copyOut, debootstrap, ensureDir, findKernel, makeFilesystem, removeWorkDir, updateInitramfs } from './steps.js';
 import { requireBuildTools } from './tools.js';
 
 export interface BuildImageOptions {
@@ -13,6 +13,8 @@ export interface BuildImageOptions {
   readonly log?: (line: string) => void;
   /** Rebuild even when the outputs match the inputs. */
   readonly force?: boolean;
+  /** `tuned` (default) or `plain` (the pre-issue-12 image, for the boot bench). */
+  readonly profile?: ImageProfile;
 }
 
 export interface BuildImageResult {
@@ -38,7 +40,8 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuildImageRes
   const log = opts.log ?? (() => undefined);
   const outDir = resolve(opts.outDir);
   const artifacts = imageArtifacts(outDir);
-  const inputs = imageInputs();
+  const profile = opts.profile ?? 'tuned';
+  const inputs = imageInputs(profile);
   const hash = inputsHash(inputs);
   const elapsed = (): number => Math.round(performance.now() - started);
   if (!opts.force && isCurrent(artifacts, hash)) {
@@ -52,7 +55,7 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuildImageRes
   rmSync(artifacts.inputsSha256, { force: true }); // from here on the old outputs are not "current"
   const work = mkdtempSync(join(outDir, '.build-'));
   try {
-    const built = await buildInWorkDir(work, artifacts, debCache, log);
+    const built = await buildInWorkDir(work, artifacts, inputs, debCache, log);
     writeFileSync(`${artifacts.inputsSha256}.tmp`, `${hash}\n`, { mode: 0o644 });
     renameSync(`${artifacts.inputsSha256}.tmp`, artifacts.inputsSha256);
     log(`image built in ${(elapsed() / 1000).toFixed(1)} s: ${artifacts.qcow2} (${mib(artifacts.qcow2)} MiB, kernel ${built.kernelVersion})`);
@@ -66,10 +69,10 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuildImageRes
 async function buildInWorkDir(
   work: string,
   artifacts: ImageArtifacts,
+  inputs: ImageInputs,
   debCache: string | null,
   log: (line: string) => void,
 ): Promise<{ kernelVersion: string; timings: Record<string, number> }> {
-  const inputs = imageInputs();
   const timings: Record<string, number> = {};
   const step = async <T>(name: string, what: string, fn: () => Promise<T> | T): Promise<T> => {
     log(`${what}…`);
@@ -82,8 +85,9 @@ async function buildInWorkDir(
   const rootfs = join(work, 'rootfs');
   const raw = join(work, 'disk.raw');
   await step('debootstrap', `debootstrap ${inputs.suite} (${inputs.packages.length} extra packages)`, () => debootstrap(inputs, rootfs, debCache));
-  const report = await step('customise', 'customising the rootfs', () => customiseRootfs(rootfs));
+  const report = await step('customise', `customising the rootfs (${inputs.profile})`, () => customiseRootfs(rootfs, inputs.profile));
   log(`removed ${report.hostKeysRemoved} ssh host key file(s) and ${report.aptFilesRemoved} apt cache/list entries`);
+  if (inputs.profile === 'tuned') await step('initramfs', 'rebuilding the initramfs (virtio only, LZ4)', () => updateInitramfs(rootfs));
   const kernel = await step('kernel', 'copying kernel and initrd', () => {
     const k = findKernel(rootfs);
     copyOut(k.vmlinuz, join(work, 'vmlinuz'));
@@ -96,12 +100,13 @@ async function buildInWorkDir(
   renameSync(join(work, 'image.qcow2'), artifacts.qcow2);
   renameSync(join(work, 'vmlinuz'), artifacts.vmlinuz);
   renameSync(join(work, 'initrd'), artifacts.initrd);
+  writeFileSync(artifacts.cmdline, `${inputs.profile === 'tuned' ? TUNED_KERNEL_CMDLINE : IMAGE_KERNEL_CMDLINE}\n`, { mode: 0o644 });
   return { kernelVersion: kernel.version, timings };
 }
 
 /** All outputs are regular files and the recorded inputs hash equals `hash`. */
 export function isCurrent(artifacts: ImageArtifacts, hash: string): boolean {
-  for (const file of [artifacts.qcow2, artifacts.vmlinuz, artifacts.initrd, artifacts.inputsSha256]) {
+  for (const file of [artifacts.qcow2, artifacts.vmlinuz, artifacts.initrd, artifacts.cmdline, artifacts.inputsSha256]) {
     const st = lstatSync(file, { throwIfNoEntry: false });
     if (!st?.isFile()) return false;
   }

@@ -2,7 +2,9 @@ import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { customiseRootfs, MASKED_UNITS } from './customise-rootfs.js';
+import { spawnSync } from 'node:child_process';
+import { customiseRootfs, customisationDigest, MASKED_UNITS, TUNED_MASKED_UNITS } from './customise-rootfs.js';
+import { SSH_SERVICE, VTORQUE_SEED_PATH, VTORQUE_SEED_SCRIPT } from './guest-files.js';
 
 const dirs: string[] = [];
 const tmp = (): string => {
@@ -53,5 +55,42 @@ describe('customiseRootfs', () => {
     symlinkSync(join(root, 'outside'), join(rootfs, 'etc'));
     expect(() => customiseRootfs(rootfs)).toThrow(/not a directory/);
     expect(lstatSync(join(root, 'outside', 'fstab'), { throwIfNoEntry: false })).toBeUndefined();
+  });
+
+  const bare = (): string => {
+    const rootfs = join(tmp(), 'rootfs');
+    for (const d of ['etc/ssh', 'etc/systemd/system', 'var/cache/apt/archives', 'var/lib/apt/lists', 'var/lib/dbus']) mkdirSync(join(rootfs, d), { recursive: true });
+    return rootfs;
+  };
+  const exists = (p: string): boolean => lstatSync(p, { throwIfNoEntry: false }) !== undefined;
+
+  it('tuned (the default): vtorque-seed before an sshd that waits for no network, networkd, the boot path masked', () => {
+    const rootfs = bare();
+    customiseRootfs(rootfs);
+    expect(lstatSync(join(rootfs, VTORQUE_SEED_PATH)).mode & 0o7777).toBe(0o755);
+    expect(readFileSync(join(rootfs, VTORQUE_SEED_PATH), 'utf8')).toBe(VTORQUE_SEED_SCRIPT);
+    const ssh = readFileSync(join(rootfs, 'etc/systemd/system/ssh.service'), 'utf8');
+    expect(ssh).toBe(SSH_SERVICE);
+    expect(ssh).toMatch(/^After=.*vtorque-seed\.service/m);
+    expect(ssh).not.toMatch(/network\.target|ExecStartPre/);
+    expect(readlinkSync(join(rootfs, 'etc/systemd/system/multi-user.target.wants/vtorque-seed.service'))).toBe('/etc/systemd/system/vtorque-seed.service');
+    expect(readFileSync(join(rootfs, 'etc/systemd/network/80-vtorque-dhcp.network'), 'utf8')).toMatch(/DHCP=/);
+    for (const unit of TUNED_MASKED_UNITS) expect(readlinkSync(join(rootfs, 'etc/systemd/system', unit))).toBe('/dev/null');
+    expect(readFileSync(join(rootfs, 'etc/cloud/cloud.cfg.d/91_vtorque.cfg'), 'utf8')).toContain('renderers: [networkd]');
+  });
+
+  it('plain: the image as before the tuning, with no vtorque-seed, ssh unit or networkd files', () => {
+    const rootfs = bare();
+    customiseRootfs(rootfs, 'plain');
+    for (const rel of [VTORQUE_SEED_PATH, 'etc/systemd/system/ssh.service', 'etc/systemd/system/vtorque-seed.service', 'etc/systemd/network/80-vtorque-dhcp.network']) expect(exists(join(rootfs, rel))).toBe(false);
+    expect(exists(join(rootfs, 'etc/systemd/system/systemd-logind.service'))).toBe(false);
+    expect(readFileSync(join(rootfs, 'etc/network/interfaces'), 'utf8')).toContain('source /etc/network/interfaces.d/*');
+    expect(customisationDigest('plain')).not.toBe(customisationDigest('tuned'));
+  });
+
+  it("vtorque-seed is a POSIX sh script dash accepts", () => {
+    const r = spawnSync('dash', ['-n'], { input: VTORQUE_SEED_SCRIPT, encoding: 'utf8' });
+    expect([r.status, r.stderr]).toEqual([0, '']);
+    expect(VTORQUE_SEED_SCRIPT.startsWith('#!/bin/sh\n')).toBe(true);
   });
 });

@@ -4,7 +4,8 @@
  * Outputs in outDir: `debian-12-x86_64.qcow2` (ext4 on the whole 2 GiB disk, no partition table),
  * `….qcow2.vmlinuz` and `….qcow2.initrd` (Debian cloud kernel, for direct kernel boot with
  * IMAGE_KERNEL_CMDLINE) and `….qcow2.inputs.sha256` (what the build was made from; a match means
- * cached). Guests boot with cloud-init from a NoCloud seed only.
+ * cached) and `….qcow2.cmdline` (the kernel command line). Guests read a NoCloud seed: the tuned
+ * image with vtorque-seed (guest-files.ts) when the engine says so, else with cloud-init.
  *
  * Treat a built image as immutable while guests use it: overlays name it as their backing file, and
  * a rebuild replaces it. Build into a new directory and switch, or rebuild only when no job runs.
@@ -21,11 +22,15 @@ export {
   IMAGE_PACKAGES,
   IMAGE_ROOT_DEVICE,
   IMAGE_SIZE,
+  PLAIN_IMAGE_PACKAGES,
+  TUNED_KERNEL_CMDLINE,
   imageArtifacts,
   imageInputs,
   inputsHash,
   type ImageArtifacts,
   type ImageInputs,
+  type ImageProfile,
 } from './inputs.js';
+export { SEED_CAPABILITY } from './guest-files.js';
 export { MASKED_UNITS } from './customise-rootfs.js';
 export { BUILD_TOOLS, requireBuildTools } from './tools.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isCurrent } from './build-image.js';
-import { IMAGE_PACKAGES, imageArtifacts, imageInputs, inputsHash } from './inputs.js';
+import { IMAGE_KERNEL_CMDLINE, IMAGE_PACKAGES, imageArtifacts, imageInputs, inputsHash, TUNED_KERNEL_CMDLINE } from './inputs.js';
 
 const dirs: string[] = [];
 const tmp = (): string => {
@@ -31,15 +31,31 @@ describe('image inputs', () => {
     expect(inputsHash({ ...base, builderVersion: 'x' })).not.toBe(inputsHash(base));
   });
 
+  it('keeps the tuned and the plain profile apart (the boot bench builds both)', () => {
+    const tuned = imageInputs();
+    const plain = imageInputs('plain');
+    expect(tuned.profile).toBe('tuned');
+    expect(inputsHash(plain)).not.toBe(inputsHash(tuned));
+    expect(tuned.packages).toContain('lz4');
+    expect(tuned.packages).not.toContain('ifupdown');
+    expect(plain.packages).toEqual(expect.arrayContaining(['ifupdown', 'isc-dhcp-client']));
+    expect(TUNED_KERNEL_CMDLINE.startsWith(IMAGE_KERNEL_CMDLINE)).toBe(true);
+    expect(TUNED_KERNEL_CMDLINE).toMatch(/\bquiet\b/);
+  });
+
   it('is current only with every output and a matching hash', () => {
     const out = tmp();
     const a = imageArtifacts(out);
     expect(a.vmlinuz).toBe(join(out, 'debian-12-x86_64.qcow2.vmlinuz'));
-    for (const f of [a.qcow2, a.vmlinuz, a.initrd]) writeFileSync(f, 'x');
+    expect(a.cmdline).toBe(join(out, 'debian-12-x86_64.qcow2.cmdline'));
+    for (const f of [a.qcow2, a.vmlinuz, a.initrd, a.cmdline]) writeFileSync(f, 'x');
     expect(isCurrent(a, 'abc')).toBe(false);
     writeFileSync(a.inputsSha256, 'abc\n');
     expect(isCurrent(a, 'abc')).toBe(true);
     expect(isCurrent(a, 'abd')).toBe(false);
+    rmSync(a.cmdline);
+    expect(isCurrent(a, 'abc')).toBe(false);
+    writeFileSync(a.cmdline, 'x');
     rmSync(a.initrd);
     expect(isCurrent(a, 'abc')).toBe(false);
   });

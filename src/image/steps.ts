@@ -37,6 +37,16 @@ export async function debootstrap(inputs: ImageInputs, rootfs: string, debCache:
   }
 }
 
+/**
+ * Rebuild the rootfs's initramfs after customisation changed its config (MODULES=list, LZ4):
+ * `update-initramfs` chrooted into the rootfs, in a private mount and pid namespace with its own
+ * /proc (gone with it, whatever happens).
+ */
+export async function updateInitramfs(rootfs: string): Promise<void> {
+  const args = ['--fork', '--pid', '--mount', '--propagation', 'private', `--mount-proc=${join(rootfs, 'proc')}`, '--', 'chroot', rootfs, 'update-initramfs', '-u', '-k', 'all'];
+  await run('unshare', args, { timeoutMs: 15 * MINUTE, env: buildEnv() });
+}
+
 /** The newest kernel in rootfs/boot that has a matching initrd. */
 export function findKernel(rootfs: string): { version: string; vmlinuz: string; initrd: string } {
   const boot = join(rootfs, 'boot');
