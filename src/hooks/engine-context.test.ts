@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { SiteConfig } from '../core/config/schema.js';
 import { defaultConfig } from '../core/config/validate.js';
-import { IMAGE_KERNEL_CMDLINE } from '../image/inputs.js';
+import { DIRECT_BOOT_CMDLINE, SEED_CAPABILITY } from '../core/contract/guest-seed.v1.js';
 import { bootFilesFor } from './engine-context.js';
 
 const top = mkdtempSync(join(tmpdir(), 'vtq-boot-'));
@@ -29,12 +29,48 @@ describe('bootFilesFor', () => {
   it('boots a pool image\'s own root-owned 0444 kernel and initrd; from its disk when either is absent', () => {
     const both = pool(['.vmlinuz', '.initrd']);
     lines.length = 0;
-    expect(bootFilesFor(both.config, both.image, log)).toEqual({ kernel: `${both.image}.vmlinuz`, initrd: `${both.image}.initrd`, cmdline: IMAGE_KERNEL_CMDLINE });
+    expect(bootFilesFor(both.config, both.image, log)).toEqual({ kernel: `${both.image}.vmlinuz`, initrd: `${both.image}.initrd`, cmdline: DIRECT_BOOT_CMDLINE, seedCapable: false });
     expect(lines).toEqual(['direct kernel boot from the pool']);
     const kernelOnly = pool(['.vmlinuz']);
     expect(bootFilesFor(kernelOnly.config, kernelOnly.image)).toBeNull();
     const none = pool();
     expect(bootFilesFor(none.config, none.image)).toBeNull();
+  });
+
+  it("takes the image's own root-owned .cmdline; SEED_CAPABILITY in it says the image has vtorque-seed", () => {
+    const tuned = pool(['.vmlinuz', '.initrd']);
+    writeFileSync(`${tuned.image}.cmdline`, `root=/dev/vda rw console=ttyS0 quiet ${SEED_CAPABILITY}\n`, { mode: 0o444 });
+    expect(bootFilesFor(tuned.config, tuned.image)).toEqual({ kernel: `${tuned.image}.vmlinuz`, initrd: `${tuned.image}.initrd`, cmdline: `root=/dev/vda rw console=ttyS0 quiet ${SEED_CAPABILITY}`, seedCapable: true });
+    const own = pool(['.vmlinuz', '.initrd']);
+    writeFileSync(`${own.image}.cmdline`, 'root=/dev/vda1 ro console=ttyS0', { mode: 0o444 });
+    expect(bootFilesFor(own.config, own.image)).toMatchObject({ cmdline: 'root=/dev/vda1 ro console=ttyS0', seedCapable: false });
+    // Without kernel and initrd a .cmdline means nothing: the image boots from its disk.
+    const lone = pool([]);
+    writeFileSync(`${lone.image}.cmdline`, 'quiet', { mode: 0o444 });
+    expect(bootFilesFor(lone.config, lone.image)).toBeNull();
+  });
+
+  it.each([
+    ['two lines', 'root=/dev/vda\ninit=/bin/sh\n'],
+    ['a control character', 'root=/dev/vda\u001b[2J'],
+    ['an oversized line', `root=/dev/vda ${'x'.repeat(3000)}`],
+    ['an empty file', '\n'],
+  ])('refuses a pool .cmdline with %s, as the node\'s fault', (_label, text) => {
+    const p = pool(['.vmlinuz', '.initrd']);
+    writeFileSync(`${p.image}.cmdline`, text, { mode: 0o444 });
+    expect(() => bootFilesFor(p.config, p.image)).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID', fault: 'node', message: expect.stringContaining(`${p.image}.cmdline is refused`) }));
+  });
+
+  it('refuses a pool .cmdline that is a symlink or that someone else owns or can write', () => {
+    const linked = pool(['.vmlinuz', '.initrd']);
+    symlinkSync('/etc/shadow', `${linked.image}.cmdline`);
+    expect(() => bootFilesFor(linked.config, linked.image)).toThrow(expect.objectContaining({ fault: 'node', message: expect.stringMatching(/\.cmdline is refused: .*symbolic link/) }));
+    const theirs = pool(['.vmlinuz', '.initrd', '.cmdline']);
+    chownSync(`${theirs.image}.cmdline`, 1000, 1000);
+    expect(() => bootFilesFor(theirs.config, theirs.image)).toThrow(expect.objectContaining({ fault: 'node', message: expect.stringMatching(/\.cmdline is owned by uid 1000, not root/) }));
+    const writable = pool(['.vmlinuz', '.initrd', '.cmdline']);
+    chmodSync(`${writable.image}.cmdline`, 0o666);
+    expect(() => bootFilesFor(writable.config, writable.image)).toThrow(expect.objectContaining({ message: expect.stringMatching(/\.cmdline is writable by group or others/) }));
   });
 
   it('never looks beside a user\'s image (ALLOW_USER_IMAGES): its .vmlinuz symlink to /etc/shadow and its FIFO .initrd are not even opened', () => {

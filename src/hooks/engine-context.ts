@@ -2,14 +2,14 @@ import { join } from 'node:path';
 import type { SiteConfig } from '../core/config/schema.js';
 import type { AppLayout } from '../core/install/paths.js';
 import { UnsafePathError, VtorqueError } from '../core/errors.js';
-import { lstatNoFollow, openNoFollow } from '../core/fs/index.js';
+import { lstatNoFollow, openNoFollow, readFileNoFollow } from '../core/fs/index.js';
 import { kvmGroupGid } from '../core/node/ids.js';
 import { createRenderer } from '../core/render/index.js';
 import { domainType, openLibvirt, type EngineContext, type EngineLog } from '../engine/index.js';
 import { inImagePool } from '../engine/prepare/image.js';
 import { qemuUserText } from '../engine/qemu-identity.js';
 import { loadUserDataBase } from '../guest/index.js';
-import { IMAGE_KERNEL_CMDLINE } from '../image/inputs.js';
+import { CMDLINE_MAX, DIRECT_BOOT_CMDLINE, SEED_CAPABILITY } from '../core/contract/guest-seed.v1.js';
 
 /**
  * The engine, wired for this node: libvirt at LIBVIRT_URI, templates from the root-owned install,
@@ -43,6 +43,8 @@ export interface BootFiles {
   readonly kernel: string;
   readonly initrd: string;
   readonly cmdline: string;
+  /** The image's command line carries SEED_CAPABILITY: it has vtorque-seed. */
+  readonly seedCapable: boolean;
 }
 
 /**
@@ -64,8 +66,32 @@ export function bootFilesFor(config: SiteConfig, imagePath: string, log?: Engine
   const initrd = `${imagePath}.initrd`;
   if (!poolEntryExists(kernel) || !poolEntryExists(initrd)) return null;
   for (const path of [kernel, initrd]) checkPoolBootFile(path, config, kernel, initrd);
-  log?.info({ kernel, initrd }, 'direct kernel boot from the pool');
-  return { kernel, initrd, cmdline: IMAGE_KERNEL_CMDLINE };
+  // The image's own command line (`vtorque image build` writes it, `vmgr add` copies it), checked
+  // like the kernel; without one, the default.
+  const cmdlineFile = `${imagePath}.cmdline`;
+  let cmdline = DIRECT_BOOT_CMDLINE;
+  if (poolEntryExists(cmdlineFile)) {
+    checkPoolBootFile(cmdlineFile, config, kernel, initrd);
+    cmdline = readCmdline(cmdlineFile);
+  }
+  const seedCapable = cmdline.split(/\s+/).includes(SEED_CAPABILITY);
+  log?.info({ kernel, initrd, cmdline, seedCapable }, 'direct kernel boot from the pool');
+  return { kernel, initrd, cmdline, seedCapable };
+}
+
+/** One line of printable ASCII, bounded: what goes into the domain XML as the kernel command line. */
+function readCmdline(path: string): string {
+  const fix = `write the kernel command line there (vtorque image build writes one), or remove it for the default "${DIRECT_BOOT_CMDLINE}"`;
+  let text: string;
+  try {
+    text = readFileNoFollow(path, CMDLINE_MAX + 1).replace(/\n$/, '');
+  } catch (err) {
+    throw bootRefusal(path, `is refused: ${(err as Error).message}`, fix, err);
+  }
+  if (text.length > CMDLINE_MAX || !/^[\x20-\x7e]*$/.test(text) || text.trim() === '') {
+    throw bootRefusal(path, `is refused: not one line of printable ASCII of at most ${CMDLINE_MAX} characters`, fix);
+  }
+  return text.trim();
 }
 
 function bootRefusal(path: string, why: string, fix: string, cause?: unknown): VtorqueError {

@@ -23,6 +23,21 @@ describe.skipIf(process.geteuid?.() !== 0)('image pool management (root)', () =>
     expect(listPoolImages(pool)).toEqual([]);
   });
 
+  it("copies the image's kernel command line with its kernel and initrd, never alone", () => {
+    const src = mkdtempSync(join(tmpdir(), 'vtq-src-'));
+    const pool = join(mkdtempSync(join(tmpdir(), 'vtq-pool-')), 'images');
+    const img = join(src, 'tuned.qcow2');
+    for (const f of [img, `${img}.vmlinuz`, `${img}.initrd`, `${img}.cmdline`]) writeFileSync(f, 'x');
+    expect(addImage(pool, img, '')).toHaveLength(4);
+    expect(statSync(join(pool, 'tuned.qcow2.cmdline')).mode & 0o7777).toBe(0o444);
+    const lone = join(src, 'lone.qcow2');
+    for (const f of [lone, `${lone}.cmdline`]) writeFileSync(f, 'x');
+    expect(addImage(pool, lone, '')).toHaveLength(1);
+    expect(existsSync(join(pool, 'lone.qcow2.cmdline'))).toBe(false);
+    deleteImage(pool, 'tuned.qcow2');
+    expect(existsSync(join(pool, 'tuned.qcow2.cmdline'))).toBe(false);
+  });
+
   it('refuses links and bad names; symlinks in the pool are not images', () => {
     const src = mkdtempSync(join(tmpdir(), 'vtq-src-'));
     const pool = mkdtempSync(join(tmpdir(), 'vtq-pool-'));

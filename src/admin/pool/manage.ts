@@ -13,8 +13,12 @@ function poolEntry(dir: string, name: string): string {
   return join(dir, name);
 }
 
-/** Direct kernel boot files travel with their image: `<image>.vmlinuz` and `<image>.initrd`. */
-export const BOOT_SUFFIXES = ['.vmlinuz', '.initrd'] as const;
+/**
+ * Direct kernel boot files travel with their image: `<image>.vmlinuz` and `<image>.initrd` (both or
+ * neither), and `<image>.cmdline` (the image's kernel command line; optional, the engine has a default).
+ */
+export const BOOT_SUFFIXES = ['.vmlinuz', '.initrd', '.cmdline'] as const;
+const REQUIRED_BOOT_SUFFIXES: readonly string[] = ['.vmlinuz', '.initrd'];
 
 /**
  * Copy an image into the pool as root:root 0444 (atomically: temp name, then rename), with its
@@ -26,7 +30,9 @@ export function addImage(dir: string, source: string, description: string, name 
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   const written = [copyInto(source, target)];
   const boot = BOOT_SUFFIXES.filter((suffix) => lstatSync(`${source}${suffix}`, { throwIfNoEntry: false })?.isFile());
-  if (boot.length === BOOT_SUFFIXES.length) for (const suffix of boot) written.push(copyInto(`${source}${suffix}`, `${target}${suffix}`));
+  if (REQUIRED_BOOT_SUFFIXES.every((suffix) => boot.includes(suffix as (typeof BOOT_SUFFIXES)[number]))) {
+    for (const suffix of boot) written.push(copyInto(`${source}${suffix}`, `${target}${suffix}`));
+  }
   writeInfo(dir, name, description);
   return written;
 }

@@ -17,6 +17,7 @@ import { planJob } from '../plan.js';
 import type { JobPlan } from '../types.js';
 import { prepareJob, removeJobFiles, type PrepareContext, type PrepareTools } from './index.js';
 import { checkQemuUidUnowned } from './prepare-job.js';
+import { SEED_CAPABILITY } from '../../core/contract/guest-seed.v1.js';
 
 const top = mkdtempSync(join(tmpdir(), 'vtq-prepare-'));
 const pool = join(top, 'pool');
@@ -301,6 +302,48 @@ describe('prepareJob (sharedfs)', () => {
     chmodSync(config.SPOOL_DIR, 0o775);
     await expect(prepareJob(plan, ctx)).rejects.toThrow(`SPOOL_DIR is writable by group or others (mode 0775); fix with: chmod go-w ${config.SPOOL_DIR}`);
     expect(readdirSync(config.SPOOL_DIR)).toEqual([]);
+  });
+});
+
+describe('prepareJob: an image with vtorque-seed (SEED_CAPABILITY in its command line)', () => {
+  const boot = { cmdline: `root=/dev/vda rw console=ttyS0 quiet ${SEED_CAPABILITY}`, seedCapable: true };
+  const fastConfig = { NTP_SERVER_1: '', SW_PACKAGES_DEBIAN: [] };
+
+  it('no packages or NTP: the seed carries vtorque/ (conf, manifest, files) beside user-data, and the VM boots with vtorque.seed=on', async () => {
+    const { plan, ctx } = setup({ disk: null }, {}, fastConfig);
+    const job = await prepareJob(plan, { ...ctx, boot });
+    for (const vm of job.vms) {
+      expect(vm.cmdline).toBe('root=/dev/vda rw console=ttyS0 quiet vtorque.seed=on cloud-init=disabled');
+      const iso = vm.plan.seedIso;
+      expect(isoFile(iso, 'vtorque/seed.conf')).toBe(`version=1\nuser=alice\nuid=1000\ngid=1000\ngroup=alice\nhostname=${vm.plan.hostname}\n`);
+      const manifest = isoFile(iso, 'vtorque/files');
+      expect(manifest).toMatch(/^0600 \/etc\/ssh\/ssh_host_ed25519_key$/m);
+      expect(manifest).toMatch(/^0644 \/etc\/ssh\/authorized_keys\/alice$/m);
+      expect(isoFile(iso, 'vtorque/root/etc/ssh/authorized_keys/alice')).toBe(`${job.userKeyPublic}\n`);
+      expect(isoFile(iso, 'vtorque/root/etc/ssh/ssh_host_ed25519_key.pub').startsWith(vm.hostKeyPublic)).toBe(true);
+      expect(isoFile(iso, 'vtorque/fstab')).toBe('nfs1:/export/home /home nfs rw,noatime,nofail 0 0\n');
+      // cloud-init's user-data stays in the seed: the same seed boots an image without vtorque-seed.
+      expect(isoFile(iso, 'user-data').startsWith('#cloud-config\n')).toBe(true);
+      // The staging tree in the VM dir is gone once the ISO is built.
+      expect(readdirSync(vm.plan.dir).sort()).toEqual(['disk.qcow2', 'seed.iso', 'ssh_host_ed25519_key.pub']);
+    }
+  });
+
+  it('packages or NTP asked for: cloud-init starts the VM, the capability is dropped and the seed has no vtorque/', async () => {
+    const { plan, ctx } = setup({ disk: null });
+    const job = await prepareJob(plan, { ...ctx, boot });
+    for (const vm of job.vms) {
+      expect(vm.cmdline).toBe('root=/dev/vda rw console=ttyS0 quiet');
+      expect(isoFile(vm.plan.seedIso, 'vtorque/seed.conf')).toBe(''); // isoinfo -x: nothing for a missing file
+      expect(isoFile(vm.plan.seedIso, 'meta-data')).not.toBe('');
+    }
+  });
+
+  it('an image without the capability is started by cloud-init, its command line as given', async () => {
+    const { plan, ctx } = setup({ disk: null }, {}, fastConfig);
+    const job = await prepareJob(plan, { ...ctx, boot: { cmdline: 'root=/dev/vda1 ro console=ttyS0', seedCapable: false } });
+    expect(job.vms.map((v) => v.cmdline)).toEqual(['root=/dev/vda1 ro console=ttyS0', 'root=/dev/vda1 ro console=ttyS0']);
+    expect(isoFile(job.vms[0]!.plan.seedIso, 'vtorque/files')).toBe('');
   });
 });
 

@@ -5,7 +5,7 @@ import { VtorqueError } from '../../core/errors.js';
 import type { SiteConfig } from '../../core/config/schema.js';
 import { mkdirPrivate, pathElements, ROOT_OWNER, setOwnerMode, unlinkNoFollow, type OpenedFile } from '../../core/fs/index.js';
 import { lookupId, type IdDatabase, type IdEntry } from '../../core/node/ids.js';
-import { buildJobEnv, buildMetaData, buildNetworkConfig, buildUserData } from '../../guest/index.js';
+import { buildJobEnv, buildMetaData, buildNetworkConfig, buildUserData, buildFastSeed, fastSeedCovers } from '../../guest/index.js';
 import { qemuIdentity, qemuUserText, type QemuIdentity } from '../qemu-identity.js';
 import type { JobPlan, VmPlan } from '../types.js';
 import { buildGuestSpec } from './build-guest-spec.js';
@@ -14,7 +14,7 @@ import { generateHostKey, generateUserKey, keyOnly, writeKnownHosts } from './ke
 import { validatePersistentDisk } from './persistent-disk.js';
 import { baseCopyPath, ramdiskPath, setUpRamdisk } from './ramdisk.js';
 import { jobDirPath, removeJobFiles } from './remove-job-files.js';
-import { buildSeedIso } from './seed.js';
+import { buildSeedIso, seedCmdline } from './seed.js';
 import { ensureRootDir } from './spool.js';
 import { resolveTools } from './tools.js';
 import type { ImageFormat, PersistentDisk, PrepareContext, PreparedJob, PreparedVm, PrepareTools } from './types.js';
@@ -222,9 +222,16 @@ async function prepareVm(vm: VmPlan, s: JobScope): Promise<PreparedVm> {
     userKeyPublic: s.userKeyPublic,
     instanceSuffix: randomBytes(4).toString('hex'),
   });
-  const files = { userData: buildUserData(spec, s.ctx.userDataBase), metaData: buildMetaData(spec), networkConfig: buildNetworkConfig(vm.mac) };
+  // vtorque-seed when the image has it and the VM needs nothing only cloud-init does (packages,
+  // NTP, a user's cloud-config); the seed carries cloud-init's user-data either way.
+  const boot = s.ctx.boot ?? null;
+  const fastSeed = boot !== null && boot.seedCapable && s.tools.genisoimage !== null && fastSeedCovers(spec);
+  const files = {
+    userData: buildUserData(spec, s.ctx.userDataBase), metaData: buildMetaData(spec), networkConfig: buildNetworkConfig(vm.mac),
+    ...(fastSeed ? { fast: buildFastSeed(spec) } : {}),
+  };
   await buildSeedIso(vm.dir, vm.seedIso, files, s.tools, s.qemu);
   unlinkNoFollow(hostKey.privatePath);
-  s.ctx.log('prepared VM files', { vm: vm.name, disk, ms: Math.round(performance.now() - started) });
-  return { plan: vm, hostKeyPublic: keyOnly(hostKey.publicKey), disk, persistentDisk: s.disks.get(vm.name) ?? null };
+  s.ctx.log('prepared VM files', { vm: vm.name, disk, fastSeed, ms: Math.round(performance.now() - started) });
+  return { plan: vm, hostKeyPublic: keyOnly(hostKey.publicKey), disk, persistentDisk: s.disks.get(vm.name) ?? null, cmdline: boot === null ? null : seedCmdline(boot.cmdline, fastSeed), fastSeed };
 }

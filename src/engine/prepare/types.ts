@@ -35,6 +35,11 @@ export interface PrepareContext {
    * is the uid's number). Resolved once by the caller; toDomainSpec must get the same value.
    */
   readonly kvmGid?: number | null;
+  /**
+   * The image's direct kernel boot, when it has one: `seedCapable` says its command line carries
+   * SEED_CAPABILITY (the image has vtorque-seed), so a VM vtorque-seed can start gets the fast seed.
+   */
+  readonly boot?: { readonly cmdline: string; readonly seedCapable: boolean } | null;
 }
 
 export interface PersistentDisk {
@@ -50,6 +55,10 @@ export interface PreparedVm {
   readonly disk: string;
   /** Rank 0's validated `-vm disk=` (attach with this explicit format, never probed); else null. */
   readonly persistentDisk: PersistentDisk | null;
+  /** The kernel command line this VM boots with (direct kernel boot), or null (boot from the disk). */
+  readonly cmdline: string | null;
+  /** vtorque-seed starts it (the seed's vtorque/ part, cloud-init off); else cloud-init. */
+  readonly fastSeed: boolean;
 }
 
 export interface PreparedJob {

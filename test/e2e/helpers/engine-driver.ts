@@ -2,7 +2,7 @@
 // addresses are: start one job's VMs with the real engine, run a command in rank 0 over SSH with the
 // pinned host key, stop the job, and print one JSON result line on stdout. Progress goes to stderr.
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Client } from 'ssh2';
@@ -12,7 +12,7 @@ import { hostCapacity } from '../../../src/core/node/capacity.js';
 import { createRenderer } from '../../../src/core/render/index.js';
 import { observeNode, openLibvirt, startJobVms, stopJobVms, type EngineContext } from '../../../src/engine/index.js';
 import { loadUserDataBase } from '../../../src/guest/index.js';
-import { IMAGE_KERNEL_CMDLINE } from '../../../src/image/index.js';
+import { IMAGE_KERNEL_CMDLINE, SEED_CAPABILITY } from '../../../src/image/index.js';
 import { baseRequest } from '../../engine/engine-harness.js';
 
 interface DriverInput {
@@ -56,6 +56,8 @@ const ctx: EngineContext = {
   progress: (line) => process.stderr.write(`${line}\n`),
 };
 const owner = { user: 'vtqtest', uid: 2000, gid: 2000, group: 'vtqtest' };
+// The image's own kernel command line when it has one (the tuned image: with vtorque-seed).
+const cmdline = existsSync(`${input.image}.cmdline`) ? readFileSync(`${input.image}.cmdline`, 'utf8').trim() : IMAGE_KERNEL_CMDLINE;
 let result: Record<string, unknown> = {};
 try {
   const node = await observeNode(hostname(), hostCapacity(), libvirt);
@@ -66,7 +68,7 @@ try {
       request: { ...baseRequest, vcpus: 1, ram: 1024, vms_per_node: input.vmsPerNode, vcpu_pinning: true },
       nodes: [node],
       baseImage: input.image,
-      boot: { kernel: `${input.image}.vmlinuz`, initrd: `${input.image}.initrd`, cmdline: IMAGE_KERNEL_CMDLINE },
+      boot: { kernel: `${input.image}.vmlinuz`, initrd: `${input.image}.initrd`, cmdline, seedCapable: cmdline.split(/\s+/).includes(SEED_CAPABILITY) },
       guestEnv: { PBS_JOBID: input.jobId, PBS_JOBNAME: "it's $(a) job" },
       uuid: randomUUID,
     },
