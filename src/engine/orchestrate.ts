@@ -9,7 +9,7 @@ import type { Renderer } from '../core/render/render.js';
 import type { VmRequest } from '../core/request/types.js';
 import { NODE_FILE_DIR, type UserDataBase } from '../guest/index.js';
 import { bootVms } from './boot/index.js';
-import { BootWatch, forgetArp, forgetNeighboursOf, HostUnreachableError, ipsOfMacs, leaseLookup, waitForIps, waitForSsh } from './discover/index.js';
+import { BootWatch, CLOUD_INIT_DONE, forgetArp, forgetNeighboursOf, HostUnreachableError, ipsOfMacs, leaseLookup, waitForIps, waitForSsh } from './discover/index.js';
 import { toDomainSpec, type EngineLog, type LibvirtNode } from './libvirt/index.js';
 import { customMacs } from './custom-mac.js';
 import { vmNodeFile, writeGuestFile } from './guest-files.js';
@@ -285,6 +285,8 @@ async function waitUntilReachable(input: StartInput, ctx: EngineContext, b: Boot
                   onProgress: (stage) => watch.sshProgress(mac, stage),
                   onAttempt: (result) => watch.sshResult(mac, result),
                   unreachableAfterMs: UNREACHABLE_RESOLVE_MS,
+                  // vtorque-seed has done everything before sshd starts; cloud-init goes on after it.
+                  readyCommand: vm.fastSeed ? 'true' : CLOUD_INIT_DONE,
                   ...signal,
                 });
                 watch.ready(mac);

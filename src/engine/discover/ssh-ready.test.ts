@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EngineLog } from '../libvirt/index.js';
-import { HostKeyMismatchError, parseHostKey, SSH_STAGES, SshNotReadyError, waitForSsh } from './ssh-ready.js';
+import { CLOUD_INIT_DONE, HostKeyMismatchError, parseHostKey, SSH_STAGES, SshNotReadyError, waitForSsh } from './ssh-ready.js';
 
 const log: EngineLog = { info: () => undefined, warn: () => undefined };
 const dir = mkdtempSync(join(tmpdir(), 'vtq-ssh-'));
@@ -23,7 +23,8 @@ let user: ReturnType<typeof keygen>;
 const servers: ssh2.Server[] = [];
 
 /** An SSH server on 127.0.0.1 that accepts `user` (after `refuseFirst` refused logins) and runs exec requests with exit 0. */
-async function startServer(hostKeys: Buffer[], refuseFirst = 0): Promise<{ port: number; connections: () => number }> {
+async function startServer(hostKeys: Buffer[], refuseFirst = 0, exitCode: (command: string) => number = () => 0): Promise<{ port: number; connections: () => number; commands: string[] }> {
+  const commands: string[] = [];
   const userKey = ssh2.utils.parseKey(user.pub);
   if (userKey instanceof Error) throw userKey;
   let connections = 0;
@@ -42,9 +43,10 @@ async function startServer(hostKeys: Buffer[], refuseFirst = 0): Promise<{ port:
     });
     client.on('ready', () => {
       client.on('session', (accept) => {
-        accept().once('exec', (acceptExec) => {
+        accept().once('exec', (acceptExec, _reject, info) => {
+          commands.push(info.command);
           const stream = acceptExec();
-          stream.exit(0);
+          stream.exit(exitCode(info.command));
           stream.end();
         });
       });
@@ -52,7 +54,7 @@ async function startServer(hostKeys: Buffer[], refuseFirst = 0): Promise<{ port:
   });
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { port: (server.address() as AddressInfo).port, connections: () => connections };
+  return { port: (server.address() as AddressInfo).port, connections: () => connections, commands };
 }
 
 beforeAll(() => {
@@ -124,6 +126,18 @@ describe('waitForSsh', () => {
     expect(refused).toEqual([SSH_STAGES[0]]);
     expect(err).toBeInstanceOf(SshNotReadyError);
     expect((err as Error).message).toMatch(/not ready after \d+ ms and 4 attempt\(s\): .*ECONNREFUSED.*; no sign of life for 20.0 s$/);
+  });
+
+  it('a VM cloud-init starts is ready only once CLOUD_INIT_DONE says so; the login already counts as a sign of life', async () => {
+    let calls = 0;
+    const srv = await startServer([hostA.priv], 0, (command) => (command === CLOUD_INIT_DONE && ++calls < 3 ? 1 : 0));
+    const stages: string[] = [];
+    const results: string[] = [];
+    const r = await waitForSsh({ ...base(), port: srv.port, hostKey: hostA.pub, deadlineMs: 10_000, readyCommand: CLOUD_INIT_DONE, onProgress: (s) => stages.push(s), onAttempt: (x) => results.push(x) });
+    expect(r.attempts).toBe(3);
+    expect(srv.commands).toEqual([CLOUD_INIT_DONE, CLOUD_INIT_DONE, CLOUD_INIT_DONE]);
+    expect(results).toEqual(['logged in; cloud-init not finished yet', 'logged in; cloud-init not finished yet', 'login works']);
+    expect(stages.at(-1)).toBe('login');
   });
 
   it('rejects an expected key that is not an OpenSSH public key line', () => {

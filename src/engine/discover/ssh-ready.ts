@@ -31,7 +31,16 @@ export interface WaitForSshOptions {
    * attempt for this long, and at least 3, ended in EHOSTUNREACH: nothing answers there.
    */
   readonly unreachableAfterMs?: number;
+  /**
+   * What must exit 0 after login for the guest to count as ready (default `true`). A VM cloud-init
+   * starts is ready only once cloud-init is done (CLOUD_INIT_DONE): its later stages install the
+   * packages, set the time zone and time servers, and may restart sshd.
+   */
+  readonly readyCommand?: string;
 }
+
+/** Exit 0 once cloud-init's last stage has finished for this instance (cloud-final writes the file). */
+export const CLOUD_INIT_DONE = 'test -e /var/lib/cloud/instance/boot-finished';
 
 /** The guest offered another host key than the one we gave it: never retried, never trusted. The node's (its network or guest), not the job's. */
 export class HostKeyMismatchError extends VtorqueError {
@@ -147,19 +156,21 @@ function attempt(opts: WaitForSshOptions, port: number, expected: ExpectedKey, t
     client.on('handshake', () => reached(2));
     client.on('ready', () => {
       try {
-        client.exec('true', (err, stream) => {
-          if (err) return finish({ kind: 'retry', reason: `exec true: ${err.message}` });
+        const command = opts.readyCommand ?? 'true';
+        client.exec(command, (err, stream) => {
+          if (err) return finish({ kind: 'retry', reason: `exec ${command}: ${err.message}` });
           let code: number | null = null;
           stream.on('exit', (c: number | null) => (code = c));
           stream.on('close', () => {
-            if (code === 0) reached(3);
-            finish(code === 0 ? { kind: 'ok' } : { kind: 'retry', reason: `"true" exited with ${code}` });
+            // The login itself worked: a sign of life even while the ready check still says no.
+            reached(3);
+            finish(code === 0 ? { kind: 'ok' } : { kind: 'retry', reason: command === CLOUD_INIT_DONE ? 'logged in; cloud-init not finished yet' : `"${command}" exited with ${code}` });
           });
           stream.resume();
           stream.stderr.resume();
         });
       } catch (err) {
-        finish({ kind: 'retry', reason: `exec true: ${(err as Error).message}` });
+        finish({ kind: 'retry', reason: `exec: ${(err as Error).message}` });
       }
     });
     client.on('error', (err) => {
