@@ -1,5 +1,5 @@
-import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findExecutable } from '../../src/core/exec/which.js';
@@ -41,6 +41,36 @@ function report(what: string, r: RunLocalResult): void {
 
 const ms = (r: RunLocalResult, hook: string): number[] => r.hooks.filter((h) => h.hook === hook).map((h) => h.ms);
 
+/** CPU seconds (user + system) a process has used, from /proc/PID/stat; null once it is gone. */
+function cpuSeconds(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+  } catch {
+    return null;
+  }
+}
+
+/** One CPU hog: a busy loop that ends by itself after `maxMs` (bounded even if the test dies), stopped by its PID. */
+function startHog(maxMs: number): ChildProcess & { pid: number } {
+  const hog = spawn(process.execPath, ['-e', `const end = Date.now() + ${maxMs}; while (Date.now() < end) {}`], { stdio: 'ignore' });
+  if (hog.pid === undefined) throw new Error('the CPU hog did not start');
+  return hog as ChildProcess & { pid: number };
+}
+
+async function stopHog(hog: ChildProcess & { pid: number }): Promise<void> {
+  if (hog.exitCode !== null || hog.signalCode !== null) return;
+  const gone = new Promise<void>((r) => hog.once('exit', () => r()));
+  process.kill(hog.pid, 'SIGTERM');
+  await gone;
+}
+
+/** The `[vtorque 12.3s] …` progress lines of a job's output: their time stamps (s) and text. */
+function progressLines(out: string): { s: number; text: string }[] {
+  return [...out.matchAll(/^\[vtorque ([\d.]+)s\] (.*)$/gm)].map((m) => ({ s: Number(m[1]), text: m[2] as string }));
+}
+
 describe.skipIf(!canRun)('VM jobs through the installed hooks (slow: TCG guests, about 10 minutes)', () => {
   beforeAll(async () => {
     await site.open();
@@ -52,8 +82,11 @@ describe.skipIf(!canRun)('VM jobs through the installed hooks (slow: TCG guests,
     log('uninstalled, sandbox down');
   }, 5 * 60_000);
 
-  it('a. a batch job with vm_prologue exits 3 with its output in .OU; the same job again runs too, leaving no domain, job dir or ARP entry', async () => {
-    site.configure();
+  it('a. a batch job with vm_prologue exits 3 with its output in .OU (started by vtorque-seed); the same job again with a user cloud-config setting runs too (started by cloud-init, ready once it is done), leaving no domain, job dir or ARP entry', async () => {
+    // Round 2 adds a user cloud-config setting: only cloud-init applies those, so the same tuned
+    // image is then started by cloud-init, and the job starts only once cloud-init is done.
+    site.configure({ METADATA_ALLOWED_KEYS: ['package_update'] });
+    site.writeUserFile('meta.yaml', 'package_update: false\n', 0o644);
     site.writeUserFile('pre.sh', '#!/bin/sh\necho "VMPROLOGUE marker as $(id -un) in $(hostname)"\n', 0o755);
     site.writeUserFile(
       'exit3.sh',
@@ -64,6 +97,9 @@ describe.skipIf(!canRun)('VM jobs through the installed hooks (slow: TCG guests,
         'echo "JOB first line from $(hostname) as $(id -un)"',
         'echo "JOB node file:"; cat "$PBS_VMNODEFILE"',
         'echo "JOB PBS_JOBNAME=$PBS_JOBNAME"',
+        // Who started the guest: vtorque-seed (the tuned image, nothing only cloud-init does) or cloud-init.
+        'echo "JOB seed=$(grep -o vtorque.seed=on /proc/cmdline || echo cloud-init)"',
+        'test -e /var/lib/cloud/instance/boot-finished && echo "JOB cloud-init had finished"',
         'echo "JOB to stderr" >&2',
         'exit 3',
         '',
@@ -73,7 +109,7 @@ describe.skipIf(!canRun)('VM jobs through the installed hooks (slow: TCG guests,
     const seen: string[] = [];
     for (const round of [1, 2]) {
       const t = performance.now();
-      const r = await site.runJob(['-vm', 'vcpus=1,ram=1G,vm_prologue=pre.sh', 'exit3.sh']);
+      const r = await site.runJob(['-vm', `vcpus=1,ram=1G,vm_prologue=pre.sh${round === 2 ? ',metadata=meta.yaml' : ''}`, 'exit3.sh']);
       report(`a.${round} (${((performance.now() - t) / 1000).toFixed(0)} s)`, r);
       expect(r.verdict).toBe('run');
       expect(r.exitStatus).toBe(3);
@@ -84,6 +120,8 @@ describe.skipIf(!canRun)('VM jobs through the installed hooks (slow: TCG guests,
       expect(r.stdout.indexOf('VMPROLOGUE')).toBeLessThan(r.stdout.indexOf('JOB first line'));
       expect(r.stdout).toContain('JOB PBS_JOBNAME=e2e-exit3\n');
       expect(r.stderr).toContain('JOB to stderr');
+      if (round === 1) expect(r.stdout).toContain('JOB seed=vtorque.seed=on\n');
+      else expect(r.stdout).toMatch(/JOB seed=cloud-init\nJOB cloud-init had finished\n/);
       const ips = nodeFileIps(r.stdout);
       expect(ips).toHaveLength(1);
       expect(ips[0]).toMatch(new RegExp(`^${SUBNET.replaceAll('.', '\\.')}\\.1\\d\\d$`));
@@ -154,6 +192,49 @@ describe.skipIf(!canRun)('VM jobs through the installed hooks (slow: TCG guests,
     expect(r.stdout).toMatch(/cancelled/);
     expect(r.stdout).not.toContain('JOB must not run');
     await expectNothingLeft('e');
+  });
+
+  it('f. a busy node: the job succeeds while two CPU hogs run beside it, and its output shows the boot advancing at least every ~10 s', async () => {
+    // TIMEOUT 30 was a fixed per-step limit that a busy TCG boot outlasts (its address alone takes
+    // longer); now a VM is given up only after a quiet stretch (measured phase times with headroom),
+    // never past PROLOGUE_TIMEOUT, which stays below the mom's alarm (300 here).
+    site.configure({ TIMEOUT: 30, PROLOGUE_TIMEOUT: 280 });
+    site.writeUserFile('busy.sh', '#!/bin/sh\n#PBS -N e2e-busy\necho "JOB ran beside the hogs in $(hostname)"\n', 0o755);
+    const hogs = [startHog(20 * 60_000), startHog(20 * 60_000)];
+    const cpu0 = hogs.map((h) => cpuSeconds(h.pid) ?? 0);
+    const t = performance.now();
+    let r: RunLocalResult;
+    let used: number[];
+    try {
+      r = await site.runJob(['-vm', 'vcpus=1,ram=1G', 'busy.sh']);
+    } finally {
+      used = hogs.map((h, i) => (cpuSeconds(h.pid) ?? Number.NaN) - (cpu0[i] as number));
+      await Promise.all(hogs.map(stopHog));
+    }
+    const wall = (performance.now() - t) / 1000;
+    report(`f (${wall.toFixed(0)} s, hogs used ${used.map((u) => u.toFixed(0)).join(' + ')} CPU s)`, r);
+    // The load was real: each hog had most of a core for the whole job.
+    for (const u of used) expect(u).toBeGreaterThan(0.4 * wall);
+    expect(r.verdict).toBe('run');
+    expect(r.exitStatus).toBe(0);
+    expect(r.attempts).toEqual([expect.objectContaining({ prologueRc: 0, exitStatus: 0 })]);
+    expect(r.stdout).toMatch(/JOB ran beside the hogs in v\S+-1\n/);
+    const ready = /vTorque: 1 VM\(s\) ready in ([\d.]+) s/.exec(r.stdout);
+    log(`f: ready after ${ready?.[1]} s under load; ${r.stdout.match(/counts as dead \([^)]*\)/)?.[0] ?? 'no quiet-limit line'}`);
+    // While it waited for the address and SSH, a line at least every ~10 s: phase, node, VM, elapsed, what was seen.
+    const lines = progressLines(r.stdout);
+    const from = lines.findIndex((l) => /waiting for their addresses/.test(l.text));
+    const to = lines.findIndex((l) => /all VMs accept SSH/.test(l.text));
+    expect(from).toBeGreaterThanOrEqual(0);
+    expect(to).toBeGreaterThan(from);
+    const waits = lines.slice(from, to + 1);
+    const gaps = waits.slice(1).map((l, i) => l.s - (waits[i] as { s: number }).s);
+    log(`f: ${waits.length} progress lines over ${((waits.at(-1)?.s ?? 0) - (waits[0]?.s ?? 0)).toFixed(0)} s, longest gap ${Math.max(...gaps).toFixed(1)} s`);
+    expect(Math.max(...gaps)).toBeLessThanOrEqual(12);
+    const vmLines = waits.filter((l) => /^\S+ vtq-\S+: (waiting for its address|waiting for SSH at \S+|address \S+ .*), [\d.]+ s since start; seen: /.test(l.text));
+    expect(vmLines.length).toBeGreaterThanOrEqual(Math.floor(((waits.at(-1)?.s ?? 0) - (waits[0]?.s ?? 0)) / 10) - 1);
+    expect(vmLines.some((l) => /console [\d.]+ (B|KiB)/.test(l.text)), 'console bytes shown').toBe(true);
+    await expectNothingLeft('f', nodeFileIps(r.stdout));
   });
 
   it('d. a guest that never comes up: each prologue fails within its deadline, the 3rd node fault aborts, the reason is in .OU, nothing left', async () => {

@@ -138,8 +138,9 @@ export function createVmSite(opts: VmSiteOptions): VmSite {
         site.image = (await buildImage({ outDir: IMAGE_DIR, cacheDir: DEB_CACHE, log: (l) => opts.log(`image: ${l}`) })).artifacts;
         opts.log(`image ready after ${((performance.now() - t) / 1000).toFixed(1)} s`);
         // The pool holds the image by hard link (the cache stays the only copy; a rebuild replaces
-        // the cache's name, not this inode), kernel and initrd beside it for direct kernel boot.
-        for (const [from, to] of [[site.image.qcow2, IMAGE_BASENAME], [site.image.vmlinuz, `${IMAGE_BASENAME}.vmlinuz`], [site.image.initrd, `${IMAGE_BASENAME}.initrd`]] as const) {
+        // the cache's name, not this inode), kernel, initrd and kernel command line beside it for
+        // direct kernel boot (what `vmgr add` copies).
+        for (const [from, to] of [[site.image.qcow2, IMAGE_BASENAME], [site.image.vmlinuz, `${IMAGE_BASENAME}.vmlinuz`], [site.image.initrd, `${IMAGE_BASENAME}.initrd`], [site.image.cmdline, `${IMAGE_BASENAME}.cmdline`]] as const) {
           try {
             linkSync(from, join(poolDir, to));
           } catch {
