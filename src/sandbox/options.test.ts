@@ -61,11 +61,11 @@ describe('sandbox options', () => {
 });
 
 describe('buildNetworkXml', () => {
-  it('is an isolated network: no forward, DHCP .100-.199, local-only domain, fixed hosts', () => {
+  it('is an isolated network: no forward, DHCP .100-.199, local-only domain, fixed hosts, dnsmasq without the 3 s ping check', () => {
     const { network } = resolveSandboxOptions({ network: { hosts: [{ mac: '52:54:00:aa:00:01', name: 'job1', ip: '10.213.0.11' }] } });
     expect(buildNetworkXml(network)).toBe(
       [
-        '<network>',
+        "<network xmlns:dnsmasq='http://libvirt.org/schemas/network/dnsmasq/1.0'>",
         '  <name>vtq-net</name>',
         "  <bridge name='vtqbr0' stp='off' delay='0'/>",
         "  <domain name='jobs.test' localOnly='yes'/>",
@@ -75,6 +75,9 @@ describe('buildNetworkXml', () => {
         "      <host mac='52:54:00:aa:00:01' name='job1' ip='10.213.0.11'/>",
         '    </dhcp>',
         '  </ip>',
+        '  <dnsmasq:options>',
+        "    <dnsmasq:option value='no-ping'/>",
+        '  </dnsmasq:options>',
         '</network>',
         '',
       ].join('\n'),
