@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { customiseRootfs, customisationDigest, MASKED_UNITS, TUNED_MASKED_UNITS } from './customise-rootfs.js';
-import { SSH_SERVICE, VTORQUE_SEED_PATH, VTORQUE_SEED_SCRIPT } from './guest-files.js';
+import { GUEST_DIRS, SSH_SERVICE, VTORQUE_SEED_PATH, VTORQUE_SEED_SCRIPT } from './guest-files.js';
 
 const dirs: string[] = [];
 const tmp = (): string => {
@@ -77,6 +77,8 @@ describe('customiseRootfs', () => {
     expect(readFileSync(join(rootfs, 'etc/systemd/network/80-vtorque-dhcp.network'), 'utf8')).toMatch(/DHCP=/);
     for (const unit of TUNED_MASKED_UNITS) expect(readlinkSync(join(rootfs, 'etc/systemd/system', unit))).toBe('/dev/null');
     expect(readFileSync(join(rootfs, 'etc/cloud/cloud.cfg.d/91_vtorque.cfg'), 'utf8')).toContain('renderers: [networkd]');
+    for (const dir of GUEST_DIRS) expect(lstatSync(join(rootfs, dir)).isDirectory()).toBe(true);
+    expect(VTORQUE_SEED_SCRIPT).toContain(`for d in ${GUEST_DIRS.join(' ')}; do`);
   });
 
   it('plain: the image as before the tuning, with no vtorque-seed, ssh unit or networkd files', () => {

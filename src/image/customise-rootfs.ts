@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { INITRAMFS_CONF, INITRAMFS_MODULES, NETWORKD_DHCP, SSH_SERVICE, VTORQUE_SEED_PATH, VTORQUE_SEED_SCRIPT, VTORQUE_SEED_SERVICE, VTORQUE_SEED_UNIT } from './guest-files.js';
+import { GUEST_DIRS, INITRAMFS_CONF, INITRAMFS_MODULES, NETWORKD_DHCP, SSH_SERVICE, VTORQUE_SEED_PATH, VTORQUE_SEED_SCRIPT, VTORQUE_SEED_SERVICE, VTORQUE_SEED_UNIT } from './guest-files.js';
 import type { ImageProfile } from './inputs.js';
-import { removeRootfsEntries, symlinkInRootfs, writeRootfsFile } from './rootfs-fs.js';
+import { mkdirInRootfs, removeRootfsEntries, symlinkInRootfs, writeRootfsFile } from './rootfs-fs.js';
 
 /**
  * Units masked in the image (symlink to /dev/null in /etc/systemd/system, what `systemctl mask`
@@ -93,7 +93,7 @@ const TUNED_LINKS: Readonly<Record<string, string>> = {
  */
 export function customisationDigest(profile: ImageProfile): string {
   const content = profile === 'tuned'
-    ? { ROOTFS_FILES, TUNED_FILES, TUNED_MASKED_UNITS, TUNED_LINKS, VTORQUE_SEED_SCRIPT }
+    ? { ROOTFS_FILES, TUNED_FILES, TUNED_MASKED_UNITS, TUNED_LINKS, VTORQUE_SEED_SCRIPT, GUEST_DIRS }
     : { ROOTFS_FILES, PLAIN_FILES, MASKED_UNITS };
   return createHash('sha256').update(JSON.stringify(content)).digest('hex').slice(0, 16);
 }
@@ -114,6 +114,7 @@ export function customiseRootfs(rootfs: string, profile: ImageProfile = 'tuned')
   for (const unit of profile === 'tuned' ? TUNED_MASKED_UNITS : MASKED_UNITS) symlinkInRootfs(rootfs, `etc/systemd/system/${unit}`, '/dev/null');
   if (profile === 'tuned') {
     writeRootfsFile(rootfs, VTORQUE_SEED_PATH, VTORQUE_SEED_SCRIPT, 0o755);
+    for (const dir of GUEST_DIRS) mkdirInRootfs(rootfs, dir.slice(1));
     for (const [rel, target] of Object.entries(TUNED_LINKS)) symlinkInRootfs(rootfs, rel, target);
   }
   // cloud-init generates new host keys on each instance's first boot.

@@ -30,6 +30,12 @@ export function writeRootfsFile(rootfs: string, rel: string, content: string, mo
   writeFileSync(path, content, { mode, flag: 'wx' });
 }
 
+/** Make directory `rel` (and its parents) 0755 unless it exists. */
+export function mkdirInRootfs(rootfs: string, rel: string): void {
+  const path = inRootfs(rootfs, `${rel}/.keep`);
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+}
+
 /** Make `rel` a symlink to `target` (e.g. a unit masked to /dev/null). */
 export function symlinkInRootfs(rootfs: string, rel: string, target: string): void {
   const path = inRootfs(rootfs, rel);
