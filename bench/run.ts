@@ -5,6 +5,7 @@ const benches: Record<string, () => Promise<void>> = {
   hooks: async () => (await import('./hooks.js')).benchHooks(),
   e2e: async () => (await import('./e2e.js')).benchE2e(),
   torque: async () => (await import('./torque.js')).benchTorque(),
+  boot: async () => (await import('./boot.js')).benchBoot(),
 };
 
 const names = process.argv.slice(2);

@@ -285,8 +285,9 @@ async function waitUntilReachable(input: StartInput, ctx: EngineContext, b: Boot
                   onProgress: (stage) => watch.sshProgress(mac, stage),
                   onAttempt: (result) => watch.sshResult(mac, result),
                   unreachableAfterMs: UNREACHABLE_RESOLVE_MS,
-                  // vtorque-seed has done everything before sshd starts; cloud-init goes on after it.
-                  readyCommand: vm.fastSeed ? 'true' : CLOUD_INIT_DONE,
+                  // vtorque-seed has done everything before sshd starts: the login is enough.
+                  // cloud-init goes on after sshd starts: ready once it is done.
+                  readyCommand: vm.fastSeed ? null : CLOUD_INIT_DONE,
                   ...signal,
                 });
                 watch.ready(mac);

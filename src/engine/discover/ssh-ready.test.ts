@@ -140,6 +140,13 @@ describe('waitForSsh', () => {
     expect(stages.at(-1)).toBe('login');
   });
 
+  it('readyCommand null: the login alone counts, nothing is run in the guest', async () => {
+    const srv = await startServer([hostA.priv], 1);
+    const r = await waitForSsh({ ...base(), port: srv.port, hostKey: hostA.pub, deadlineMs: 10_000, readyCommand: null });
+    expect(r.attempts).toBe(2);
+    expect(srv.commands).toEqual([]);
+  });
+
   it('rejects an expected key that is not an OpenSSH public key line', () => {
     expect(() => parseHostKey('ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIA')).toThrow(/not an OpenSSH public key line/);
     expect(parseHostKey(hostA.pub).type).toBe('ssh-ed25519');
