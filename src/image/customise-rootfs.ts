@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { GUEST_DIRS, INITRAMFS_CONF, INITRAMFS_MODULES, NETWORKD_DHCP, SSH_SERVICE, VTORQUE_SEED_PATH, VTORQUE_SEED_SCRIPT, VTORQUE_SEED_SERVICE, VTORQUE_SEED_UNIT } from './guest-files.js';
-import type { ImageProfile } from './inputs.js';
+import type { ImageProfile } from './profile.js';
 import { mkdirInRootfs, removeRootfsEntries, symlinkInRootfs, writeRootfsFile } from './rootfs-fs.js';
 
 /**

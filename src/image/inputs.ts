@@ -4,19 +4,14 @@ import { join } from 'node:path';
 import { DIRECT_BOOT_CMDLINE } from '../core/contract/guest-seed.v1.js';
 import { customisationDigest } from './customise-rootfs.js';
 import { SEED_CAPABILITY } from './guest-files.js';
+import type { ImageProfile } from './profile.js';
 
 /** Bump when buildImage's own steps change in a way that changes the image. */
 export const IMAGE_BUILDER_VERSION = '2';
 /** Bump when the rootfs customisation (customise-rootfs.ts, guest-files.ts) changes. */
 export const CUSTOMISATION_VERSION = 'vtq-custom-2026-12-02.1';
 
-/**
- * `tuned` (default): the reference image, started fast (networkd, small LZ4 initramfs,
- * vtorque-seed before sshd, a quiet kernel). `plain`: the image as it was before issue 12
- * (ifupdown, dhclient, cloud-init on the SSH path), kept only so the boot bench can measure both
- * in one run.
- */
-export type ImageProfile = 'tuned' | 'plain';
+export type { ImageProfile };
 
 export const IMAGE_BASENAME = 'debian-12-x86_64.qcow2';
 /**
