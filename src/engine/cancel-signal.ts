@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { SiteConfig } from '../core/config/schema.js';
+import type { SiteConfig } from '../core/config/index.js';
 import { CANCEL_DIR, CANCEL_MARKER, jobDirName } from '../core/contract/job-state.v1.js';
 import { lstatNoFollow, mkdirPrivate, removeTree, seizeDir } from '../core/fs/index.js';
 

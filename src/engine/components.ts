@@ -1,7 +1,7 @@
-import type { SiteConfig } from '../core/config/schema.js';
+import type { SiteConfig } from '../core/config/index.js';
 import { VtorqueError } from '../core/errors.js';
 import { run } from '../core/exec/run.js';
-import type { VmRequest } from '../core/request/types.js';
+import type { VmRequest } from '../core/request/index.js';
 import type { EngineLog } from './libvirt/index.js';
 
 /**

@@ -12,3 +12,7 @@ export { recordMadeNoVms, stopJob, type StopContext, type StopJobResult } from '
 export type { DomainType, JobIdentity, JobPlan, NodeState, VmPlan } from './types.js';
 export type { PhaseMark } from './timeline.js';
 export { reapOrphans, type ReapOptions, type ReapResult, type ReapedJob } from './gc.js';
+export { inImagePool } from './prepare/index.js';
+export { qemuUserText } from './qemu-identity.js';
+export { vmNodeFile } from './guest-files.js';
+export { isTestUri, withDeadline } from './libvirt/index.js';

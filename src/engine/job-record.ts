@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as v from 'valibot';
-import type { SiteConfig } from '../core/config/schema.js';
+import type { SiteConfig } from '../core/config/index.js';
 import { jobDirName, RECORDS_DIR } from '../core/contract/job-state.v1.js';
 import { VtorqueError } from '../core/errors.js';
 import { lstatNoFollow, mkdirPrivate, readFileNoFollow, replaceFileAtomic, unlinkNoFollow } from '../core/fs/index.js';

@@ -1,12 +1,12 @@
 import pLimit from 'p-limit';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { SiteConfig } from '../core/config/schema.js';
-import type { VmRecord } from '../core/contract/job-state.v1.js';
+import type { SiteConfig } from '../core/config/index.js';
+import { STATE_FILES, type VmRecord } from '../core/contract/job-state.v1.js';
 import { readFileNoFollow, writeFileExclusive } from '../core/fs/index.js';
 import { buildDomainXml } from '../core/libvirt/index.js';
-import type { Renderer } from '../core/render/render.js';
-import type { VmRequest } from '../core/request/types.js';
+import type { Renderer } from '../core/render/index.js';
+import type { VmRequest } from '../core/request/index.js';
 import { NODE_FILE_DIR, type UserDataBase } from '../guest/index.js';
 import { bootVms } from './boot/index.js';
 import { BootWatch, CLOUD_INIT_DONE, forgetArp, forgetNeighboursOf, HostUnreachableError, ipsOfMacs, leaseLookup, waitForIps, waitForSsh } from './discover/index.js';
@@ -16,7 +16,7 @@ import { vmNodeFile, writeGuestFile } from './guest-files.js';
 import { jobDirName } from './naming.js';
 import { planJob } from './plan.js';
 import { jobDirPath, prepareJob, removeJobFiles, virtiofsShares, type PreparedJob } from './prepare/index.js';
-import { ensureRootDir } from './prepare/spool.js';
+import { ensureRootDir } from './prepare/index.js';
 import { withNodeLock } from '../core/node/lock.js';
 import { kvmGroupGid } from '../core/node/ids.js';
 import { teardownJob } from './teardown/index.js';
@@ -74,7 +74,8 @@ export interface StartedJob {
   readonly timeline: readonly PhaseMark[];
 }
 
-export const VMS_FILE = 'vms.json';
+/** The job's VM records (contract job-state.v1). */
+export const VMS_FILE = STATE_FILES.vms;
 /** A progress line per waiting VM at least this often while the start waits for addresses and SSH. */
 export const PROGRESS_EVERY_MS = 10_000;
 /** SSH answered only "host unreachable" for this long (and 3 attempts): the address is resolved again. */

@@ -1,9 +1,10 @@
 import { join } from 'node:path';
-import { parseUidRange } from '../core/config/fields.js';
-import type { SiteConfig } from '../core/config/schema.js';
+import { parseUidRange } from '../core/config/index.js';
+import type { SiteConfig } from '../core/config/index.js';
 import { VtorqueError } from '../core/errors.js';
 import { deriveMac } from './mac.js';
-import { domainName, guestHostname, jobDirName } from './naming.js';
+import { jobDirPath } from '../core/contract/job-state.v1.js';
+import { domainName, guestHostname } from './naming.js';
 import { assignCpus, CapacityError } from './pinning.js';
 import type { JobPlan, NodeState, PlanInput, VmPlan } from './types.js';
 
@@ -16,7 +17,7 @@ export { CapacityError } from './pinning.js';
  */
 export function planJob(input: PlanInput, customMacs?: (node: string, index: number) => string): JobPlan {
   const { request: r, config: c, job } = input;
-  const jobDir = join(c.SPOOL_DIR, 'jobs', jobDirName(job.jobId));
+  const jobDir = jobDirPath(c.SPOOL_DIR, job.jobId);
   const vms: VmPlan[] = [];
   let rank = 0;
   for (const node of input.nodes) {

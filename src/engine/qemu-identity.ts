@@ -1,4 +1,4 @@
-import type { SiteConfig } from '../core/config/schema.js';
+import type { SiteConfig } from '../core/config/index.js';
 import { VtorqueError } from '../core/errors.js';
 import type { JobPlan } from './types.js';
 

@@ -1,6 +1,6 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseUidRange } from '../core/config/fields.js';
+import { parseUidRange } from '../core/config/index.js';
 import { withNodeLock } from '../core/node/lock.js';
 import { cancelDirPath, removeCancelSignal } from './cancel-signal.js';
 import { stopComponentCommands, type ComponentCommand } from './components.js';

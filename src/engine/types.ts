@@ -1,6 +1,6 @@
-import type { SiteConfig } from '../core/config/schema.js';
+import type { SiteConfig } from '../core/config/index.js';
 import type { HostCapacity } from '../core/node/capacity.js';
-import type { VmRequest } from '../core/request/types.js';
+import type { VmRequest } from '../core/request/index.js';
 
 /** The job the engine works for; no Torque knowledge beyond an id and an owner. */
 export interface JobIdentity {

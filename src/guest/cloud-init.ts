@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import yaml from 'js-yaml';
 import { ValidationError, VtorqueError, type Issue } from '../core/errors.js';
 import { checkGuestSpec, searchDomains, type GuestSpec } from './guest-spec.js';
-import { eligibleUserMetadata } from './user-metadata.js';
+import { eligibleUserMetadata } from '../core/request/index.js';
 
 /** Root-owned base cloud-config in `templates-vm/`. */
 export const USER_DATA_BASE = 'user-data.base.yaml';

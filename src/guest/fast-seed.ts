@@ -2,7 +2,7 @@ import { FAST_SEED_DIR, FAST_SEED_VERSION } from '../core/contract/guest-seed.v1
 import { VtorqueError } from '../core/errors.js';
 import { checkGuestSpec, searchDomains, type GuestSpec } from './guest-spec.js';
 import { AUTHORIZED_KEYS_DIR, ENV_FILE_PATH, PROFILE_SCRIPT, PROFILE_SCRIPT_PATH, SSHD_SNIPPET, SSHD_SNIPPET_PATH } from './cloud-init.js';
-import { eligibleUserMetadata } from './user-metadata.js';
+import { eligibleUserMetadata } from '../core/request/index.js';
 
 /**
  * The `vtorque/` part of a VM's NoCloud seed, for images that carry vtorque-seed (the tuned

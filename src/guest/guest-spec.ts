@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { ValidationError, type Issue } from '../core/errors.js';
+import { PACKAGE } from '../core/request/index.js';
 
 export type GuestMount =
   | { readonly kind: 'nfs'; readonly source: string; readonly target: string }
@@ -38,7 +39,7 @@ export interface GuestSpec {
 const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
 export const HOSTNAME = new RegExp(`^(?=.{1,253}$)${LABEL}(?:\\.${LABEL})*$`);
 export const USER_NAME = /^[a-z_][a-z0-9_-]{0,31}$/;
-export const PACKAGE = /^[a-z0-9][a-z0-9+.:=~-]{0,127}$/;
+export { PACKAGE };
 export const JOB_ID = /^[A-Za-z0-9._-]{1,128}$/;
 /**
  * Guest groups that grant root or near-root (sudoers, raw disks, /usr/local, the journal, …): with

@@ -1,13 +1,13 @@
 import { join } from 'node:path';
-import type { SiteConfig } from '../core/config/schema.js';
+import type { SiteConfig } from '../core/config/index.js';
 import type { AppLayout } from '../core/install/paths.js';
 import { UnsafePathError, VtorqueError } from '../core/errors.js';
 import { lstatNoFollow, openNoFollow, readFileNoFollow } from '../core/fs/index.js';
 import { kvmGroupGid } from '../core/node/ids.js';
 import { createRenderer } from '../core/render/index.js';
 import { domainType, openLibvirt, type EngineContext, type EngineLog } from '../engine/index.js';
-import { inImagePool } from '../engine/prepare/image.js';
-import { qemuUserText } from '../engine/qemu-identity.js';
+import { inImagePool } from '../engine/index.js';
+import { qemuUserText } from '../engine/index.js';
 import { loadUserDataBase } from '../guest/index.js';
 import { CMDLINE_MAX, DIRECT_BOOT_CMDLINE, SEED_CAPABILITY } from '../core/contract/guest-seed.v1.js';
 

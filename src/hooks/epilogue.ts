@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { SiteConfig } from '../core/config/schema.js';
+import type { SiteConfig } from '../core/config/index.js';
 import { run } from '../core/exec/run.js';
 import { lstatNoFollow } from '../core/fs/index.js';
 import type { AppLayout } from '../core/install/paths.js';

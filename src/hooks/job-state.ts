@@ -1,7 +1,7 @@
 import { join } from 'node:path';
-import type { SiteConfig } from '../core/config/schema.js';
+import type { SiteConfig } from '../core/config/index.js';
 import { lstatNoFollow, mkdirPrivate, readFileNoFollow, unlinkNoFollow, writeFileExclusive } from '../core/fs/index.js';
-import type { VmRequest } from '../core/request/types.js';
+import type { VmRequest } from '../core/request/index.js';
 import { jobDirName, jobDirPath, OUTCOME_EXIT, STATE_FILES, statePath as contractStatePath, type JobStateV1, type OutcomeV1, type VmRecord } from '../core/contract/job-state.v1.js';
 import type { PhaseMark } from '../engine/index.js';
 

@@ -1,4 +1,4 @@
-import { readFdFully } from '../core/fs/read-fd.js';
+import { readFdFully } from '../core/fs/index.js';
 import { spawn } from 'node:child_process';
 import { chmodSync, chownSync, closeSync, constants as C, fstatSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

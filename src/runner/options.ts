@@ -1,5 +1,5 @@
 import type { Writable } from 'node:stream';
-import type { SiteConfig } from '../core/config/schema.js';
+import type { SiteConfig } from '../core/config/index.js';
 import { VtorqueError } from '../core/errors.js';
 import type { Renderer } from '../core/render/index.js';
 import { RUNNER_EXIT } from './exit-codes.js';

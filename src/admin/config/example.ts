@@ -1,5 +1,5 @@
 import yaml from 'js-yaml';
-import { CONFIG_FIELDS, type ConfigKey } from '../../core/config/schema.js';
+import { CONFIG_FIELDS, type ConfigKey } from '../../core/config/index.js';
 
 /**
  * The documented example config, generated from the schema table so docs and code cannot drift:

@@ -2,7 +2,7 @@ import { closeSync, copyFileSync, mkdirSync, fchmodSync, fchownSync, lstatSync, 
 import { basename, join } from 'node:path';
 import { VtorqueError } from '../../core/errors.js';
 import { infoPath } from '../../core/pool/images.js';
-import { IMAGE_NAME } from '../../core/request/values.js';
+import { IMAGE_NAME } from '../../core/request/index.js';
 
 function requireRoot(action: string): void {
   if (process.geteuid?.() !== 0) throw new VtorqueError('PERMISSION', `vmgr ${action} changes the root-owned image pool: run it as root`, { fault: 'job' });

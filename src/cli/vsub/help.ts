@@ -1,10 +1,10 @@
 import { defaultConfig, loadConfig, resolveConfigPath, type SiteConfig } from '../../core/config/index.js';
-import { REQUEST_KEYS, type RequestKey } from '../../core/request/types.js';
-import { ACCEPTED, REQUEST_DEFAULTS, SIZE_KEYS } from '../../core/request/values.js';
+import { REQUEST_KEYS, type RequestKey } from '../../core/request/index.js';
+import { ACCEPTED, REQUEST_DEFAULTS, SIZE_KEYS } from '../../core/request/index.js';
 import { VSUB_EXIT } from './exit-codes.js';
 import type { VsubOwnOptions } from './own-options.js';
 import { isExecutable, selectQsub } from './qsub-binary.js';
-import type { VsubDeps } from './submit.js';
+import type { VsubDeps } from './deps.js';
 
 /**
  * `vsub --help`: vsub's own options and every -vm key (accepted form and default, from the tables

@@ -3,31 +3,19 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { loadConfig, type SiteConfig } from '../../core/config/index.js';
 import { displayValue, VtorqueError } from '../../core/errors.js';
-import type { AppLayout } from '../../core/install/paths.js';
 import { listPoolImages } from '../../core/pool/images.js';
-import { createRenderer } from '../../core/render/render.js';
-import { applyPolicy, buildRequest, parseVmSpecs, type VmRequest, type VmSpec } from '../../core/request/index.js';
-import type { VmSpecs } from '../../core/request/parse.js';
+import { createRenderer } from '../../core/render/index.js';
+import { applyPolicy, buildRequest, eligibleUserMetadata, parseVmSpecs, type VmRequest, type VmSpec } from '../../core/request/index.js';
+import type { VmSpecs } from '../../core/request/index.js';
 import { optionWords, parseQsubArgs, readScriptHeader, type Directive, type ParsedQsubArgs, type ScriptHeader } from '../../core/qsub/index.js';
 import { VSUB_EXIT } from './exit-codes.js';
 import { extractOwnOptions } from './own-options.js';
 import { ensureExecutable, selectQsub } from './qsub-binary.js';
 import { computeRaise, formatResourceList, mergeResourceLists } from './resources.js';
 import { buildWrapper } from './wrapper.js';
-import { eligibleUserMetadata } from '../../guest/user-metadata.js';
+import type { VsubDeps } from './deps.js';
 
-export interface VsubDeps {
-  readonly env: NodeJS.ProcessEnv;
-  readonly cwd: string;
-  readonly hostname: string;
-  readonly nodePath: string;
-  readonly layout: AppLayout;
-  readStdin(): Promise<string>;
-  out(text: string): void;
-  err(text: string): void;
-  /** Run qsub with stdout/stderr passed through; `input` becomes its stdin when given. */
-  runQsub(file: string, args: readonly string[], input: string | null): Promise<number>;
-}
+export type { VsubDeps };
 
 /** What a VM submission amounts to, before anything is written: the dry run prints exactly this. */
 export interface SubmissionPlan {

@@ -1,7 +1,7 @@
 import { encodeRequestLine, encodeScriptLine } from '../../core/contract/job-script.v1.js';
 import { displayValue, VtorqueError } from '../../core/errors.js';
-import type { Renderer } from '../../core/render/render.js';
-import type { VmRequest } from '../../core/request/types.js';
+import type { Renderer } from '../../core/render/index.js';
+import type { VmRequest } from '../../core/request/index.js';
 import type { Directive } from '../../core/qsub/index.js';
 import { quoteWord } from '../../core/qsub/index.js';
 import { VSUB_EXIT } from './exit-codes.js';

@@ -1,17 +1,17 @@
 import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../core/config/index.js';
-import type { SiteConfig } from '../../core/config/schema.js';
+import type { SiteConfig } from '../../core/config/index.js';
 import { findExecutable } from '../../core/exec/which.js';
 import { appLayout } from '../../core/install/paths.js';
 import { formatSelfCheck, selfCheck } from '../../core/install/self-check.js';
-import { parseUidRange } from '../../core/config/fields.js';
+import { parseUidRange } from '../../core/config/index.js';
 import { hostCapacity } from '../../core/node/capacity.js';
 import { kvmGroupGid, listIds, type IdEntry } from '../../core/node/ids.js';
 import { listPoolImages } from '../../core/pool/images.js';
 import { openLibvirt } from '../../engine/index.js';
-import { isTestUri } from '../../engine/libvirt/index.js';
-import { qemuUserText } from '../../engine/qemu-identity.js';
+import { isTestUri } from '../../engine/index.js';
+import { qemuUserText } from '../../engine/index.js';
 
 const TOOLS: readonly [string, string][] = [
   ['qemu-img', 'qemu-utils'],

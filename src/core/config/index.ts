@@ -4,3 +4,4 @@ export { validateConfig, defaultConfig, type ConfigResult } from './validate.js'
 export { loadConfig, parseConfigText, readPrologAlarm, resolveConfigPath, DEFAULT_CONFIG_PATH, type LoadedConfig, type LoadConfigOptions } from './load.js';
 export type { ConfigContext } from './rules.js';
 export { parseMiB, parseBoolWord, parseUidRange } from './fields.js';
+export { VIRTIOFS_REFUSED } from './rules.js';

@@ -1,8 +1,8 @@
 import * as v from 'valibot';
-import { DISTROS, FS_TYPES } from '../config/schema.js';
+import { DISTROS, FS_TYPES } from '../config/index.js';
 import { ValidationError, VtorqueError } from '../errors.js';
-import { LIMITS } from '../request/values.js';
-import type { VmRequest } from '../request/types.js';
+import { LIMITS } from '../request/index.js';
+import type { VmRequest } from '../request/index.js';
 
 /**
  * Contract v1 between vsub (user) and the root hooks: the job wrapper's second line carries the

@@ -16,3 +16,4 @@ export {
 export { removeTree, type RemoveTreeOptions } from './remove-tree.js';
 export { mountPointsUnder, mountsAt, parseMountInfo, readMounts, type MountEntry } from './mounts.js';
 export { isTrustedDir, pathElements } from './walk.js';
+export { readFdFully } from './read-fd.js';

@@ -2,7 +2,7 @@
  * Reading our owner element back from a live domain's XML: a small, strict tokenizer (teardown
  * relies on it, so text that merely looks like the element elsewhere must not count).
  */
-import { XML_INVALID_CHARS } from '../render/escape.js';
+import { XML_INVALID_CHARS } from '../render/index.js';
 import { OWNER_NAMESPACE, type DomainOwner } from './domain-xml.js';
 
 interface StartTag {

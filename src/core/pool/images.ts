@@ -1,6 +1,6 @@
 import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { IMAGE_NAME } from '../request/values.js';
+import { IMAGE_NAME } from '../request/index.js';
 
 export interface PoolImage {
   readonly name: string;

@@ -1,6 +1,6 @@
 import yaml from 'js-yaml';
 import { isAbsolute, resolve } from 'node:path';
-import type { SiteConfig } from '../config/schema.js';
+import type { SiteConfig } from '../config/index.js';
 import { displayValue, ValidationError, VtorqueError, type Issue } from '../errors.js';
 import { REQUEST_KEYS, type EmbeddedFile, type PinningMap, type RequestKey, type UserMetadata, type VmRequest } from './types.js';
 import {

@@ -1,4 +1,4 @@
-import type { SiteConfig } from '../config/schema.js';
+import type { SiteConfig } from '../config/index.js';
 import { ValidationError, VtorqueError, type Issue } from '../errors.js';
 import type { VmRequest } from './types.js';
 

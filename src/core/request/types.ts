@@ -1,4 +1,4 @@
-import type { Distro, FsType } from '../config/schema.js';
+import type { Distro, FsType } from '../config/index.js';
 
 /** A file the user named in the request; vsub reads it as the user and embeds it as data. */
 export interface EmbeddedFile {

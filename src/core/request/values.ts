@@ -1,5 +1,5 @@
-import { parseBoolWord, parseMiB } from '../config/fields.js';
-import { DISTROS, FS_TYPES, type ConfigKey, type Distro, type FsType } from '../config/schema.js';
+import { parseBoolWord, parseMiB } from '../config/index.js';
+import { DISTROS, FS_TYPES, type ConfigKey, type Distro, type FsType } from '../config/index.js';
 import type { RequestKey } from './types.js';
 
 /** Limits shared by vsub's parsing and the root hooks' re-validation of a frozen request. */

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { lstat, mkdir, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { SiteConfig } from '../../core/config/schema.js';
+import type { SiteConfig } from '../../core/config/index.js';
 import type { DomainType } from '../types.js';
 import { probeKvm, type ProbeResult } from './kvm-probe.js';
 import type { EngineLog } from './log.js';

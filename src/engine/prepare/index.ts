@@ -5,3 +5,5 @@ export { validatePersistentDisk } from './persistent-disk.js';
 export { RAMDISK_MARGIN_PER_VM_MIB, RAMDISK_SLACK_MIB, ramdiskPath, ramdiskSizeMiB } from './ramdisk.js';
 export { resolveTools } from './tools.js';
 export type { ImageFormat, LogFn, PersistentDisk, PrepareContext, PreparedJob, PreparedVm, PrepareTools } from './types.js';
+export { ensureRootDir } from './spool.js';
+export { inImagePool } from './image.js';

@@ -1,7 +1,7 @@
-import type { SiteConfig } from '../../core/config/schema.js';
+import type { SiteConfig } from '../../core/config/index.js';
 import { UnsafePathError, VtorqueError } from '../../core/errors.js';
 import { pathElements } from '../../core/fs/index.js';
-import { diskNeedsOwner } from '../../core/request/policy.js';
+import { diskNeedsOwner } from '../../core/request/index.js';
 import { openImage } from './image.js';
 import type { PersistentDisk, PrepareTools } from './types.js';
 

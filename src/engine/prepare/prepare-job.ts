@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import pLimit from 'p-limit';
 import { VtorqueError } from '../../core/errors.js';
-import type { SiteConfig } from '../../core/config/schema.js';
+import type { SiteConfig } from '../../core/config/index.js';
 import { mkdirPrivate, pathElements, ROOT_OWNER, setOwnerMode, unlinkNoFollow, type OpenedFile } from '../../core/fs/index.js';
 import { lookupId, type IdDatabase, type IdEntry } from '../../core/node/ids.js';
 import { buildJobEnv, buildMetaData, buildNetworkConfig, buildUserData, buildFastSeed, fastSeedCovers } from '../../guest/index.js';

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { SiteConfig } from '../../core/config/schema.js';
+import type { SiteConfig } from '../../core/config/index.js';
 import { VtorqueError } from '../../core/errors.js';
 import { run } from '../../core/exec/run.js';
 import { mkdirPrivate, mountsAt } from '../../core/fs/index.js';

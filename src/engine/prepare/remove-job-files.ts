@@ -1,5 +1,5 @@
 import { jobDirPath as contractJobDirPath } from '../../core/contract/job-state.v1.js';
-import type { SiteConfig } from '../../core/config/schema.js';
+import type { SiteConfig } from '../../core/config/index.js';
 import { removeTree } from '../../core/fs/index.js';
 import { ramdiskPath, unmountRamdisk } from './ramdisk.js';
 import { resolveTools } from './tools.js';

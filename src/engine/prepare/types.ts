@@ -1,4 +1,4 @@
-import type { SiteConfig } from '../../core/config/schema.js';
+import type { SiteConfig } from '../../core/config/index.js';
 import type { Renderer } from '../../core/render/index.js';
 import type { UserDataBase } from '../../guest/index.js';
 import type { QemuIdentity } from '../qemu-identity.js';

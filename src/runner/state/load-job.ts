@@ -1,11 +1,9 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import ssh2 from 'ssh2';
-import type { SiteConfig } from '../../core/config/schema.js';
+import type { SiteConfig } from '../../core/config/index.js';
 import { VtorqueError } from '../../core/errors.js';
-import { jobDirName, jobDirPath, VMS_FILE } from '../../engine/index.js';
 import { parseHostKey } from '../../core/ssh/host-key.js';
-import { statePath as contractStatePath, type OutcomeV1 } from '../../core/contract/job-state.v1.js';
+import { jobDirName, statePath as contractStatePath, type OutcomeV1 } from '../../core/contract/job-state.v1.js';
 
 const statePath = (config: SiteConfig, jobId: string, file: Parameters<typeof contractStatePath>[2]): string => contractStatePath(config.SPOOL_DIR, jobId, file);
 import { RUNNER_EXIT } from '../exit-codes.js';
@@ -59,7 +57,7 @@ export function loadJobRun(config: SiteConfig, env: NodeJS.ProcessEnv, uid?: num
   const jobFile = statePath(config, jobId, 'job');
   const state = parseJobState(readJson(jobFile, 'self', uid), jobFile);
   checkIdentity(state, jobId, jobFile);
-  const vmsFile = join(jobDirPath(config, jobId), VMS_FILE);
+  const vmsFile = statePath(config, jobId, 'vms');
   return {
     jobId,
     user: state.user,

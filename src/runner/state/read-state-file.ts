@@ -1,4 +1,4 @@
-import { readFdFully } from '../../core/fs/read-fd.js';
+import { readFdFully } from '../../core/fs/index.js';
 import { closeSync, constants as C, fstatSync, openSync } from 'node:fs';
 import { VtorqueError } from '../../core/errors.js';
 import { RUNNER_EXIT } from '../exit-codes.js';

@@ -1,6 +1,8 @@
-import { METADATA_ELIGIBLE_KEYS } from '../core/config/schema.js';
-import { ValidationError, type Issue } from '../core/errors.js';
-import { PACKAGE } from './guest-spec.js';
+import { METADATA_ELIGIBLE_KEYS } from '../config/index.js';
+import { ValidationError, type Issue } from '../errors.js';
+
+/** A Debian/RPM package name as the guest's package manager takes it (no options, no paths). */
+export const PACKAGE = /^[a-z0-9][a-z0-9+.:=~-]{0,127}$/;
 
 /** The part of a user's `-vm metadata=FILE` cloud-config that may reach the guest. */
 export interface EligibleMetadata {

@@ -1,0 +1,77 @@
+// Import rules of src/ (doc/architecture.md, "Roles and the imports between them"), checked by
+// `npm test` through dependency-cruiser. Tests, fixtures and benches are harnesses: not checked.
+const { readdirSync, statSync, existsSync } = require('node:fs');
+const { join } = require('node:path');
+
+const HARNESS = ['\\.test\\.ts$', '\\.fixture\\.ts$'];
+
+/** Every folder under src/ with an index.ts: its public face. */
+function indexedFolders(dir) {
+  const out = [];
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (!statSync(path).isDirectory()) continue;
+    if (existsSync(join(path, 'index.ts'))) out.push(path);
+    out.push(...indexedFolders(path));
+  }
+  return out;
+}
+
+// Which role may import which (core is the base and imports no role; cli holds the entry points
+// and may import any role). An edge not listed here is refused. The engine -> guest and
+// hooks -> engine edges are the ones the carve of issue 13 turns into contracts and a lifecycle.
+const MAY_IMPORT = {
+  guest: ['core'],
+  image: ['core'],
+  sandbox: ['core'],
+  admin: ['core'],
+  runlocal: ['core'],
+  engine: ['core', 'guest'],
+  runner: ['core', 'guest'],
+  hooks: ['core', 'engine', 'guest'],
+};
+
+const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+module.exports = {
+  forbidden: [
+    {
+      name: 'no-circular',
+      severity: 'error',
+      comment: 'files that import each other in a loop',
+      from: { path: '^src/', pathNot: HARNESS },
+      to: { circular: true },
+    },
+    {
+      name: 'core-imports-no-role',
+      severity: 'error',
+      comment: 'core is what every role builds on: it imports nothing outside core',
+      from: { path: '^src/core/', pathNot: HARNESS },
+      to: { path: '^src/', pathNot: '^src/core/' },
+    },
+    ...Object.entries(MAY_IMPORT).map(([role, allowed]) => ({
+      name: `${role}-imports-only-${allowed.join('-')}`,
+      severity: 'error',
+      comment: `the ${role} role may import ${allowed.join(' and ')} only`,
+      from: { path: `^src/${role}/`, pathNot: HARNESS },
+      to: { path: '^src/', pathNot: [`^src/${role}/`, ...allowed.map((r) => `^src/${r}/`)] },
+    })),
+    ...indexedFolders('src').map((dir) => {
+      const d = escape(dir);
+      return {
+        name: `enter-${dir.replace(/^src\//, '').replace(/\//g, '-')}-through-its-index`,
+        severity: 'error',
+        comment: `${dir}/ is entered through ${dir}/index.ts from outside it`,
+        from: { path: '^src/', pathNot: [`^${d}/`, ...HARNESS] },
+        to: { path: `^${d}/`, pathNot: `^${d}/index\\.ts$` },
+      };
+    }),
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    exclude: { path: '^(node_modules|dist|test|bench)/' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: { extensions: ['.ts', '.js'] },
+  },
+};
