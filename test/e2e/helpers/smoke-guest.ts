@@ -24,9 +24,10 @@ export async function prepareSmokeGuest(dir: string, image: ImageArtifacts, netw
   const key = join(dir, 'id_ed25519');
   await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'vtq-smoke', '-f', key], { timeoutMs: 30_000 });
   const pub = readFileSync(`${key}.pub`, 'utf8').trim();
+  // No ssh_pwauth: cloud-init would restart sshd in its config stage and refuse the next login.
   writeFileSync(
     join(dir, 'user-data'),
-    ['#cloud-config', 'users:', '  - name: job', '    shell: /bin/bash', '    lock_passwd: true', `    ssh_authorized_keys: [ ${JSON.stringify(pub)} ]`, 'ssh_pwauth: false', 'disable_root: true', ''].join('\n'),
+    ['#cloud-config', 'users:', '  - name: job', '    shell: /bin/bash', '    lock_passwd: true', `    ssh_authorized_keys: [ ${JSON.stringify(pub)} ]`, 'disable_root: true', ''].join('\n'),
   );
   writeFileSync(join(dir, 'meta-data'), `instance-id: ${name}-${Date.now()}\nlocal-hostname: smoke1\n`);
   const seed = join(dir, 'seed.iso');
