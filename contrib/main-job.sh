@@ -66,7 +66,7 @@ YAML
 "$demo/prefix/bin/vtorque" config check --node
 "$demo/prefix/bin/vmgr" show images
 
-step "a VM job: vsub + vtorque run-local (the guest boots under TCG here: about a minute or two; its progress follows as it happens)"
+step "a VM job: vsub + vtorque run-local (the guest boots under TCG here: ready ~16 s after it starts, longer on a busy node; its progress follows as it happens)"
 id "$user" >/dev/null 2>&1 || useradd --create-home --shell /bin/bash "$user"
 work=$(getent passwd "$user" | cut -d: -f6)/vtorque-demo
 install -d -o "$user" -g "$user" "$work"
