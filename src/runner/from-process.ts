@@ -13,11 +13,11 @@ export function jobRunArgs(argv: readonly string[]): string[] {
 }
 
 /**
- * `vtorque job-run "$@"` as the job wrapper starts it: process env, argv (after `job-run`), stdout
- * and stderr; SIGTERM (and SIGINT) from Torque cancel the job. Returns the exit code for runMain.
+ * The job runner as the job wrapper starts it (`node job-run.mjs "$@"`, or `vtorque job-run "$@"`
+ * in wrappers written before the runner had its own bundle): process env, the job's arguments,
+ * stdout and stderr; SIGTERM (and SIGINT) from Torque cancel the job. Returns the exit code.
  */
-export async function runJobFromProcess(argv: readonly string[] = process.argv): Promise<number> {
-  const args = jobRunArgs(argv);
+export async function runJobFromProcess(args: readonly string[]): Promise<number> {
   const { config } = loadConfig({ env: process.env });
   const layout = appLayout(import.meta.url);
   const controller = new AbortController();

@@ -1,4 +1,4 @@
-// The job runner (role: the job user on the mother superior): what `vtorque job-run` does.
+// The job runner (role: the job user on the mother superior): dist/job-run.mjs (src/runner/main.ts).
 export { runJob } from './run-job.js';
 export { jobRunArgs, runJobFromProcess } from './from-process.js';
 export { RUNNER_EXIT, signalExitCode } from './exit-codes.js';

@@ -24,14 +24,14 @@ describe('job wrapper render', () => {
     const script = `#!/bin/bash\n#PBS -N "${hostile.replace(/"/g, '')}"\n#PBS -vm vcpus=1\necho ${hostile}\n`;
     const directives = scanDirectives(script, '#PBS', 'job.sh');
     const wrapper = buildWrapper(
-      { request, script, directives, directivePrefix: '#PBS', nodePath: '/usr/bin/node', vtorqueBundle: "/opt/v torque/it's/dist/vtorque.mjs" },
+      { request, script, directives, directivePrefix: '#PBS', nodePath: '/usr/bin/node', jobRunBundle: "/opt/v torque/it's/dist/job-run.mjs" },
       createRenderer(join(REPO, 'templates')),
     );
     const lines = wrapper.split('\n');
     expect(lines[0]).toBe('#!/bin/sh');
     expect(lines[1]).toMatch(/^#VTORQUE-REQUEST v1 [A-Za-z0-9_-]+$/);
     expect(lines[2]).toBe(`#PBS -N "${hostile.replace(/"/g, '')}"`);
-    expect(lines.filter((l) => !l.startsWith('#'))).toEqual([`exec /usr/bin/node '/opt/v torque/it'\\''s/dist/vtorque.mjs' job-run "$@"`, '']);
+    expect(lines.filter((l) => !l.startsWith('#'))).toEqual([`exec /usr/bin/node '/opt/v torque/it'\\''s/dist/job-run.mjs' "$@"`, '']);
     expect(decodeJobScript(wrapper, 'w')).toEqual({ request, script });
     const dir = mkdtempSync(join(tmpdir(), 'vtq-wrap-'));
     writeFileSync(join(dir, 'w.sh'), wrapper);
@@ -41,7 +41,7 @@ describe('job wrapper render', () => {
 
   it('refuses a directive prefix that would read its own lines', () => {
     expect(() =>
-      buildWrapper({ request, script: '', directives: [], directivePrefix: '#V', nodePath: '/n', vtorqueBundle: '/b' }, createRenderer(join(REPO, 'templates'))),
+      buildWrapper({ request, script: '', directives: [], directivePrefix: '#V', nodePath: '/n', jobRunBundle: '/b' }, createRenderer(join(REPO, 'templates'))),
     ).toThrow(/directive prefix/);
   });
 });

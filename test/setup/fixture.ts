@@ -38,7 +38,7 @@ function write(path: string, text: string, mode = 0o644): void {
 export function makeFixture(): Fixture {
   const root = mkdtempSync(join(tmpdir(), 'vtq-setup-'));
   const source = join(root, 'src');
-  for (const name of ['vsub', 'vmgr', 'vtorque', 'hook']) write(join(source, 'dist', `${name}.mjs`), `// ${name} bundle\n`);
+  for (const name of ['vsub', 'vmgr', 'vtorque', 'hook', 'job-run']) write(join(source, 'dist', `${name}.mjs`), `// ${name} bundle\n`);
   write(join(source, 'dist', 'hook.mjs.map'), '{}'); // not a bundle: not installed
   cpSync(join(REPO, 'templates'), join(source, 'templates'), { recursive: true });
   cpSync(join(REPO, 'templates-vm'), join(source, 'templates-vm'), { recursive: true });

@@ -87,7 +87,7 @@ function forgedScript(request: Partial<VmRequest>): string {
     vcpu_pinning: false, disk: null, vm_prologue: null, vm_epilogue: null, fs_type: 'sharedfs', metadata: null,
     vrdma: false, iocm: false, iocm_min_cores: 1, iocm_max_cores: 4, unclot: false, unclot_shmem: 1024, debug: false, trace: false,
   };
-  return `#!/bin/sh\n${encodeRequestLine({ ...base, ...request })}\n${encodeScriptLine('#!/bin/sh\necho "JOB must not run"\n')}\nexec ${process.execPath} ${join(site.prefix, 'lib', 'vtorque', 'dist', 'vtorque.mjs')} job-run "$@"\n`;
+  return `#!/bin/sh\n${encodeRequestLine({ ...base, ...request })}\n${encodeScriptLine('#!/bin/sh\necho "JOB must not run"\n')}\nexec ${process.execPath} ${join(site.prefix, 'lib', 'vtorque', 'dist', 'job-run.mjs')} "$@"\n`;
 }
 
 describe.skipIf(!isRoot)('the installed hooks under real Torque 6.1.3 daemons (slow: TCG guests)', () => {

@@ -27,7 +27,7 @@ export const NATIVE_ADDON = 'build/Release/libvirt.node';
 
 /** Refuse a source root that was never built: the hooks would point at files that are not there. */
 export function checkSourceRoot(sourceRoot: string): void {
-  for (const rel of ['dist/hook.mjs', NATIVE_ADDON]) {
+  for (const rel of ['dist/hook.mjs', 'dist/job-run.mjs', NATIVE_ADDON]) {
     const path = join(sourceRoot, rel);
     if (!existsSync(path)) throw new VtorqueError('USAGE', `${path} is missing: run npm run build first (in ${sourceRoot})`, { fault: 'node' });
   }

@@ -125,7 +125,7 @@ function planSubmission(input: {
       directives: input.directives,
       directivePrefix: parsed.directivePrefix,
       nodePath: deps.nodePath,
-      vtorqueBundle: deps.layout.vtorqueBundle,
+      jobRunBundle: deps.layout.jobRunBundle,
     },
     createRenderer(deps.layout.templates),
   );

@@ -12,7 +12,8 @@ export interface WrapperInput {
   readonly directives: readonly Directive[];
   readonly directivePrefix: string;
   readonly nodePath: string;
-  readonly vtorqueBundle: string;
+  /** dist/job-run.mjs of this installation. */
+  readonly jobRunBundle: string;
 }
 
 /**
@@ -30,7 +31,7 @@ export function buildWrapper(input: WrapperInput, renderer: Renderer): string {
     directiveLines: plain,
     scriptLine: encodeScriptLine(input.script),
     nodePath: input.nodePath,
-    vtorqueBundle: input.vtorqueBundle,
+    jobRunBundle: input.jobRunBundle,
   });
   // qsub reads the wrapper for directives too: only the user's own may start with the prefix.
   const prefix = input.directivePrefix;

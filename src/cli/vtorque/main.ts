@@ -7,13 +7,14 @@ import { imageCommand, runImageCommand, runSandboxCommand, sandboxCommand } from
 import { runLocalCommand, runLocalOptions } from './run-local-command.js';
 import { runDoctor } from './doctor-command.js';
 import { runGcCommand } from './gc-command.js';
-import { runJobFromProcess } from '../../runner/index.js';
+import { jobRunArgs, runJobFromProcess } from '../../runner/index.js';
 
 const out = (s: string): void => void process.stdout.write(s);
 
 // Entry point of the admin/runtime CLI: a thin router, each command one function elsewhere.
-// `job-run` (the job wrapper's body) comes first: its arguments are the job's own (-F), unparsed.
-if (process.argv[2] === 'job-run') await runMain('vtorque', () => runJobFromProcess(process.argv));
+// `job-run`: the body of job wrappers written before the runner had its own bundle
+// (dist/job-run.mjs), for jobs still queued across an upgrade; its arguments are the job's own.
+if (process.argv[2] === 'job-run') await runMain('vtorque', () => runJobFromProcess(jobRunArgs(process.argv)));
 
 await runMain('vtorque', async () => {
   let code = 0;

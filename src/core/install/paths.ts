@@ -12,8 +12,10 @@ export interface AppLayout {
   readonly templates: string;
   readonly templatesVm: string;
   readonly dist: string;
-  /** The `vtorque` entry (bundle) the job wrapper and hook fronts run with `node`. */
+  /** The `vtorque` admin/runtime entry (bundle). */
   readonly vtorqueBundle: string;
+  /** The job runner's own bundle, which the job wrapper runs with `node` as the job user. */
+  readonly jobRunBundle: string;
   readonly hookBundle: string;
 }
 
@@ -35,6 +37,7 @@ export function layoutAt(root: string): AppLayout {
     templatesVm: join(root, 'templates-vm'),
     dist: join(root, 'dist'),
     vtorqueBundle: join(root, 'dist', 'vtorque.mjs'),
+    jobRunBundle: join(root, 'dist', 'job-run.mjs'),
     hookBundle: join(root, 'dist', 'hook.mjs'),
   };
 }
