@@ -1,8 +1,6 @@
 import * as v from 'valibot';
-import { DISTROS, FS_TYPES } from '../config/index.js';
 import { ValidationError, VtorqueError } from '../errors.js';
-import { LIMITS } from '../request/index.js';
-import type { VmRequest } from '../request/index.js';
+import { VmRequestSchema, type VmRequest } from '../request/index.js';
 
 /**
  * Contract v1 between vsub (user) and the root hooks: the job wrapper's second line carries the
@@ -28,37 +26,6 @@ export function hasRequestLine(scriptText: string): boolean {
   return (lines[1] ?? '').startsWith(REQUEST_MARKER);
 }
 
-const text = (max: number) => v.pipe(v.string(), v.maxLength(max), v.regex(/^[^\0]*$/));
-const path = v.pipe(v.string(), v.maxLength(LIMITS.pathChars), v.regex(/^\/[^\0\r\n]*$/));
-const int = (min: number, max: number) => v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(max));
-const embedded = v.nullable(v.strictObject({ path, content: text(4 * 1024 * 1024) }));
-
-const FrozenRequestSchema = v.strictObject({
-  version: v.literal(1),
-  img: v.pipe(v.string(), v.maxLength(LIMITS.pathChars), v.regex(/^[^\0\r\n]+$/)),
-  distro: v.picklist(DISTROS),
-  arch: v.literal('x86_64'),
-  vcpus: int(LIMITS.vcpus.min, LIMITS.vcpus.max),
-  ram: int(LIMITS.ramMiB.min, LIMITS.ramMiB.max),
-  vms_per_node: int(LIMITS.vmsPerNode.min, LIMITS.vmsPerNode.max),
-  vcpu_pinning: v.union([
-    v.boolean(),
-    v.strictObject({ path, cpus: v.pipe(v.array(v.pipe(v.array(int(0, 65535)), v.maxLength(1024))), v.maxLength(256)) }),
-  ]),
-  disk: v.nullable(path),
-  vm_prologue: embedded,
-  vm_epilogue: embedded,
-  fs_type: v.picklist(FS_TYPES),
-  metadata: v.nullable(v.strictObject({ path, data: v.record(v.string(), v.unknown()) })),
-  vrdma: v.boolean(),
-  iocm: v.boolean(),
-  iocm_min_cores: int(LIMITS.iocmCores.min, LIMITS.iocmCores.max),
-  iocm_max_cores: int(LIMITS.iocmCores.min, LIMITS.iocmCores.max),
-  unclot: v.boolean(),
-  unclot_shmem: int(LIMITS.shmemMiB.min, LIMITS.shmemMiB.max),
-  debug: v.boolean(),
-  trace: v.boolean(),
-});
 
 export interface DecodedJobScript {
   readonly request: VmRequest;
@@ -84,7 +51,7 @@ export function decodeJobScript(scriptText: string, source: string): DecodedJobS
   } catch {
     throw new VtorqueError('REQUEST_INVALID', `${source}: the frozen VM request is not valid base64url JSON`, { fault: 'job' });
   }
-  const parsed = v.safeParse(FrozenRequestSchema, json);
+  const parsed = v.safeParse(VmRequestSchema, json);
   if (!parsed.success) {
     throw new ValidationError(
       'REQUEST_INVALID',
@@ -98,5 +65,5 @@ export function decodeJobScript(scriptText: string, source: string): DecodedJobS
     );
   }
   const script = Buffer.from(scriptLine.slice(SCRIPT_MARKER.length), 'base64url').toString('utf8');
-  return { request: parsed.output as VmRequest, script };
+  return { request: parsed.output, script };
 }

@@ -5,3 +5,4 @@ export { ACCEPTED, LIMITS, IMAGE_NAME, parseRequestBool, parsePinningText, distr
 export { eligibleUserMetadata, PACKAGE, type EligibleMetadata } from './user-metadata.js';
 export { REQUEST_DEFAULTS, SIZE_KEYS } from './values.js';
 export { type VmSpecs } from './parse.js';
+export { VmRequestSchema } from './schema.js';

@@ -1,16 +1,9 @@
 import { parseBoolWord, parseMiB } from '../config/index.js';
 import { DISTROS, FS_TYPES, type ConfigKey, type Distro, type FsType } from '../config/index.js';
+import { LIMITS } from './limits.js';
 import type { RequestKey } from './types.js';
 
-/** Limits shared by vsub's parsing and the root hooks' re-validation of a frozen request. */
-export const LIMITS = {
-  vcpus: { min: 1, max: 1024 },
-  ramMiB: { min: 64, max: 16 * 1024 * 1024 },
-  vmsPerNode: { min: 1, max: 256 },
-  iocmCores: { min: 0, max: 4096 },
-  shmemMiB: { min: 1, max: 1024 * 1024 },
-  pathChars: 1024,
-} as const;
+export { LIMITS };
 
 export const IMAGE_NAME = /^[A-Za-z0-9._+-]{1,200}\.(img|qcow2|raw)$/;
 
