@@ -1,6 +1,7 @@
 import type { SiteConfig } from '../core/config/index.js';
 import type { HostCapacity } from '../core/node/capacity.js';
 import type { VmRequest } from '../core/request/index.js';
+import type { DomainType } from '../core/libvirt/index.js';
 
 /** The job the engine works for; no Torque knowledge beyond an id and an owner. */
 export interface JobIdentity {
@@ -25,7 +26,7 @@ export interface NodeState {
   readonly heldMemMiB: number;
 }
 
-export type DomainType = 'kvm' | 'qemu' | 'test';
+export type { DomainType };
 
 export interface VmPlan {
   readonly name: string;

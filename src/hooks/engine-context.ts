@@ -7,6 +7,7 @@ import { kvmGroupGid } from '../core/node/ids.js';
 import { createRenderer } from '../core/render/index.js';
 import { domainType, openLibvirt, type EngineContext, type EngineLog } from '../engine/index.js';
 import { inImagePool } from '../engine/index.js';
+import { bootFilePaths } from '../core/pool/images.js';
 import { qemuUserText } from '../engine/index.js';
 import { loadUserDataBase } from '../guest/index.js';
 import { CMDLINE_MAX, DIRECT_BOOT_CMDLINE, SEED_CAPABILITY } from '../core/contract/guest-seed.v1.js';
@@ -62,13 +63,11 @@ export function bootFilesFor(config: SiteConfig, imagePath: string, log?: Engine
     log?.info({ image: imagePath }, 'a user image boots from its own disk; files beside it are not used');
     return null;
   }
-  const kernel = `${imagePath}.vmlinuz`;
-  const initrd = `${imagePath}.initrd`;
+  const { kernel, initrd, cmdline: cmdlineFile } = bootFilePaths(imagePath);
   if (!poolEntryExists(kernel) || !poolEntryExists(initrd)) return null;
   for (const path of [kernel, initrd]) checkPoolBootFile(path, config, kernel, initrd);
   // The image's own command line (`vtorque image build` writes it, `vmgr add` copies it), checked
   // like the kernel; without one, the default.
-  const cmdlineFile = `${imagePath}.cmdline`;
   let cmdline = DIRECT_BOOT_CMDLINE;
   if (poolEntryExists(cmdlineFile)) {
     checkPoolBootFile(cmdlineFile, config, kernel, initrd);

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 
 import { DIRECT_BOOT_CMDLINE } from '../core/contract/guest-seed.v1.js';
+import { bootFilePaths } from '../core/pool/images.js';
 import { customisationDigest } from './customise-rootfs.js';
 import { SEED_CAPABILITY } from './guest-files.js';
 import type { ImageProfile } from './profile.js';
@@ -109,5 +110,6 @@ export interface ImageArtifacts {
 
 export function imageArtifacts(outDir: string, base: string = IMAGE_BASENAME): ImageArtifacts {
   const file = join(outDir, base);
-  return { qcow2: file, vmlinuz: `${file}.vmlinuz`, initrd: `${file}.initrd`, cmdline: `${file}.cmdline`, inputsSha256: `${file}.inputs.sha256` };
+  const boot = bootFilePaths(file);
+  return { qcow2: file, vmlinuz: boot.kernel, initrd: boot.initrd, cmdline: boot.cmdline, inputsSha256: `${file}.inputs.sha256` };
 }

@@ -1,7 +1,7 @@
 import { closeSync, copyFileSync, mkdirSync, fchmodSync, fchownSync, lstatSync, openSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { VtorqueError } from '../../core/errors.js';
-import { infoPath } from '../../core/pool/images.js';
+import { BOOT_FILE_SUFFIXES, infoPath } from '../../core/pool/images.js';
 import { IMAGE_NAME } from '../../core/request/index.js';
 
 function requireRoot(action: string): void {
@@ -17,8 +17,8 @@ function poolEntry(dir: string, name: string): string {
  * Direct kernel boot files travel with their image: `<image>.vmlinuz` and `<image>.initrd` (both or
  * neither), and `<image>.cmdline` (the image's kernel command line; optional, the engine has a default).
  */
-export const BOOT_SUFFIXES = ['.vmlinuz', '.initrd', '.cmdline'] as const;
-const REQUIRED_BOOT_SUFFIXES: readonly string[] = ['.vmlinuz', '.initrd'];
+export const BOOT_SUFFIXES = [BOOT_FILE_SUFFIXES.kernel, BOOT_FILE_SUFFIXES.initrd, BOOT_FILE_SUFFIXES.cmdline] as const;
+const REQUIRED_BOOT_SUFFIXES: readonly string[] = [BOOT_FILE_SUFFIXES.kernel, BOOT_FILE_SUFFIXES.initrd];
 
 /**
  * Copy an image into the pool as root:root 0444 (atomically: temp name, then rename), with its

@@ -8,7 +8,7 @@ import { formatSelfCheck, selfCheck } from '../../core/install/self-check.js';
 import { parseUidRange } from '../../core/config/index.js';
 import { hostCapacity } from '../../core/node/capacity.js';
 import { kvmGroupGid, listIds, type IdEntry } from '../../core/node/ids.js';
-import { listPoolImages } from '../../core/pool/images.js';
+import { bootFilePaths, listPoolImages } from '../../core/pool/images.js';
 import { openLibvirt } from '../../engine/index.js';
 import { isTestUri } from '../../engine/index.js';
 import { qemuUserText } from '../../engine/index.js';
@@ -105,7 +105,8 @@ export function qemuUserProblems(
     }
   }
   for (const image of listPoolImages(config.VM_IMG_DIR)) {
-    for (const file of [image.name, `${image.name}.vmlinuz`, `${image.name}.initrd`].map((n) => join(config.VM_IMG_DIR, n))) {
+    const path = join(config.VM_IMG_DIR, image.name);
+    for (const file of [path, bootFilePaths(path).kernel, bootFilePaths(path).initrd]) {
       const st = stat(file);
       if (st !== null && (st.mode & 0o004) === 0) {
         problems.push(`${runsAs} but ${file} is mode ${octal(st.mode)}: ${whose} cannot read it; fix with: chmod 0444 ${file}`);

@@ -41,3 +41,13 @@ function readDescription(dir: string, name: string): string {
   if (!st || !st.isFile() || st.size > 64 * 1024) return '';
   return readFileSync(path, 'utf8').split('\n')[0]?.trim() ?? '';
 }
+
+/**
+ * The direct kernel boot files that travel with a pool image, beside it: `<image>.vmlinuz` and
+ * `<image>.initrd` (both or neither), and optionally `<image>.cmdline` (its kernel command line).
+ */
+export const BOOT_FILE_SUFFIXES = { kernel: '.vmlinuz', initrd: '.initrd', cmdline: '.cmdline' } as const;
+
+export function bootFilePaths(imagePath: string): { readonly kernel: string; readonly initrd: string; readonly cmdline: string } {
+  return { kernel: `${imagePath}${BOOT_FILE_SUFFIXES.kernel}`, initrd: `${imagePath}${BOOT_FILE_SUFFIXES.initrd}`, cmdline: `${imagePath}${BOOT_FILE_SUFFIXES.cmdline}` };
+}

@@ -3,6 +3,7 @@ import type { SiteConfig } from '../../core/config/index.js';
 import { VtorqueError } from '../../core/errors.js';
 import type { DomainNet, DomainSpec } from '../../core/libvirt/index.js';
 import { inImagePool } from '../prepare/index.js';
+import { bootFilePaths } from '../../core/pool/images.js';
 import { ramdiskPath } from '../prepare/index.js';
 import type { QemuIdentity } from '../qemu-identity.js';
 import type { DomainType, JobPlan, VmPlan } from '../types.js';
@@ -80,7 +81,7 @@ function checkRootFiles(job: JobPlan, opts: DomainSpecOptions): void {
     throw new VtorqueError('INTERNAL', `domain of job ${job.job.jobId}: ${what}`, { fault: 'node' });
   };
   const poolImage = inImagePool(c.VM_IMG_DIR, job.baseImage) ? job.baseImage : null;
-  if (opts.boot && (poolImage === null || opts.boot.kernel !== `${poolImage}.vmlinuz` || opts.boot.initrd !== `${poolImage}.initrd`)) {
+  if (opts.boot && (poolImage === null || opts.boot.kernel !== bootFilePaths(poolImage).kernel || opts.boot.initrd !== bootFilePaths(poolImage).initrd)) {
     bad(`direct kernel boot files ${opts.boot.kernel}, ${opts.boot.initrd} are not those of its pool image in VM_IMG_DIR (${c.VM_IMG_DIR}); a user's image boots from its disk`);
   }
   const where = dirname(opts.backing.file);
