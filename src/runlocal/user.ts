@@ -1,5 +1,6 @@
 import { VtorqueError } from '../core/errors.js';
 import { run } from '../core/exec/run.js';
+import { lookupId, lookupPasswd } from '../core/node/ids.js';
 
 /** The job owner as pbs_mom knows it (getpwnam + getgrgid + the group list). */
 export interface JobOwner {
@@ -26,23 +27,21 @@ export function chooseUserName(explicit: string | undefined, env: NodeJS.Process
 
 export async function lookupOwner(name: string): Promise<JobOwner> {
   if (!/^[A-Za-z0-9._][A-Za-z0-9._-]{0,63}$/.test(name)) throw new VtorqueError('USAGE', `${JSON.stringify(name)} is not a user name`, { exitCode: 2, fault: 'job' });
-  const pw = await run('getent', ['passwd', name], { reject: false });
-  const fields = pw.stdout.split('\n')[0]?.split(':') ?? [];
-  if (pw.exitCode !== 0 || fields.length < 7) throw new VtorqueError('USAGE', `no such user: ${name}`, { exitCode: 2, fault: 'job' });
-  const uid = Number(fields[2]);
-  const gid = Number(fields[3]);
+  const pw = await lookupPasswd(name);
+  if (pw === null) throw new VtorqueError('USAGE', `no such user: ${name}`, { exitCode: 2, fault: 'job' });
+  const { uid, gid } = pw;
   if (uid === 0) throw new VtorqueError('USAGE', `${name} is uid 0; run-local never runs a job as root`, { exitCode: 2, fault: 'job' });
-  const gr = await run('getent', ['group', String(gid)], { reject: false });
+  const gr = await lookupId('group', String(gid));
   const ids = await run('id', ['-G', name], { reject: false });
   const groups = ids.exitCode === 0 ? ids.stdout.trim().split(/\s+/).map(Number).filter(Number.isInteger) : [gid];
   return {
     name,
     uid,
     gid,
-    group: (gr.exitCode === 0 && gr.stdout.split(':')[0]) || String(gid),
+    group: gr?.name ?? String(gid),
     groups: groups.includes(gid) ? groups : [gid, ...groups],
-    home: fields[5] || '/',
-    shell: (fields[6] ?? '').trim() || '/bin/sh',
+    home: pw.home,
+    shell: pw.shell,
   };
 }
 
