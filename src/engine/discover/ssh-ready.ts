@@ -1,5 +1,6 @@
-import { fingerprint, hostKeyAlgorithms, keyType, parseHostKey, type ExpectedKey } from '../../core/ssh/host-key.js';
-import ssh2 from 'ssh2';
+import type ssh2 from 'ssh2';
+import { fingerprint, keyType, parseHostKey } from '../../core/ssh/host-key.js';
+import { openPinned, PinnedConnectError } from '../../core/ssh/pinned.js';
 import { VtorqueError } from '../../core/errors.js';
 import type { EngineLog } from '../libvirt/index.js';
 import { pause } from './pause.js';
@@ -112,7 +113,7 @@ export async function waitForSsh(opts: WaitForSshOptions): Promise<{ attempts: n
     attempts++;
     const limitMs = Math.min(opts.connectTimeoutMs, left);
     const attemptStart = performance.now();
-    const result = await attempt(opts, port, expected, limitMs, reached);
+    const result = await attempt(opts, port, limitMs, reached);
     opts.onAttempt?.(result.kind === 'ok' ? 'login works' : result.kind === 'mismatch' ? 'host key mismatch' : result.reason);
     if (result.kind === 'retry' && result.unreachable) {
       unreachableSince ??= attemptStart;
@@ -137,68 +138,74 @@ export async function waitForSsh(opts: WaitForSshOptions): Promise<{ attempts: n
   }
 }
 
-function attempt(opts: WaitForSshOptions, port: number, expected: ExpectedKey, timeoutMs: number, reached: (stage: number) => void): Promise<Attempt> {
-  return new Promise((resolve) => {
-    const client = new ssh2.Client();
-    let offered: Buffer | null = null;
+/**
+ * One login attempt within `timeoutMs` (openPinned: the host key pinned), then the ready command
+ * unless it is null. Every way it can end becomes an Attempt; nothing throws.
+ */
+async function attempt(opts: WaitForSshOptions, port: number, timeoutMs: number, reached: (stage: number) => void): Promise<Attempt> {
+  const abort = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    abort.abort();
+  }, timeoutMs);
+  const late = (): Attempt => ({ kind: 'retry', reason: `no login within ${timeoutMs} ms`, timedOut: true });
+  let client: ssh2.Client;
+  try {
+    client = await openPinned(
+      { host: opts.host, port, user: opts.user, privateKey: opts.privateKey, hostKey: opts.hostKey },
+      // Our own timer ends the attempt first.
+      { readyTimeoutMs: timeoutMs + 1000, onConnect: () => reached(1), onHandshake: () => reached(2), signal: abort.signal },
+    );
+  } catch (err) {
+    clearTimeout(timer);
+    if (!(err instanceof PinnedConnectError)) return { kind: 'retry', reason: err instanceof Error ? err.message : String(err) };
+    if (err.offered) return { kind: 'mismatch', offered: err.offered };
+    if (timedOut) return late();
+    if (err.code === 'ECONNREFUSED' || /\bECONNREFUSED\b/.test(err.message)) reached(0);
+    if (err.code === 'EHOSTUNREACH' || /\bEHOSTUNREACH\b/.test(err.message)) return { kind: 'retry', reason: err.message, unreachable: true };
+    return { kind: 'retry', reason: err.message === 'the connection was closed during login' ? 'connection closed' : err.message };
+  }
+  if (opts.readyCommand === null) {
+    clearTimeout(timer);
+    reached(3);
+    client.end();
+    return { kind: 'ok' };
+  }
+  const command = opts.readyCommand ?? 'true';
+  const result = await new Promise<Attempt>((resolve) => {
     let done = false;
-    const finish = (result: Attempt): void => {
+    const finish = (a: Attempt): void => {
       if (done) return;
       done = true;
-      clearTimeout(timer);
-      client.removeAllListeners();
-      client.on('error', () => undefined);
-      if (result.kind === 'ok') client.end();
-      else client.destroy();
-      resolve(offered ? { kind: 'mismatch', offered } : result);
+      resolve(a);
     };
-    const timer = setTimeout(() => finish({ kind: 'retry', reason: `no login within ${timeoutMs} ms`, timedOut: true }), timeoutMs);
-    client.on('connect', () => reached(1));
-    client.on('handshake', () => reached(2));
-    client.on('ready', () => {
-      if (opts.readyCommand === null) {
-        reached(3);
-        finish({ kind: 'ok' });
-        return;
-      }
-      try {
-        const command = opts.readyCommand ?? 'true';
-        client.exec(command, (err, stream) => {
-          if (err) return finish({ kind: 'retry', reason: `exec ${command}: ${err.message}` });
-          let code: number | null = null;
-          stream.on('exit', (c: number | null) => (code = c));
-          stream.on('close', () => {
-            // The login itself worked: a sign of life even while the ready check still says no.
-            reached(3);
-            finish(code === 0 ? { kind: 'ok' } : { kind: 'retry', reason: command === CLOUD_INIT_DONE ? 'logged in; cloud-init not finished yet' : `"${command}" exited with ${code}` });
-          });
-          stream.resume();
-          stream.stderr.resume();
-        });
-      } catch (err) {
-        finish({ kind: 'retry', reason: `exec: ${(err as Error).message}` });
-      }
-    });
-    client.on('error', (err) => {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ECONNREFUSED' || /\bECONNREFUSED\b/.test(err.message)) reached(0);
-      finish(code === 'EHOSTUNREACH' || /\bEHOSTUNREACH\b/.test(err.message) ? { kind: 'retry', reason: err.message, unreachable: true } : { kind: 'retry', reason: err.message });
-    });
+    abort.signal.addEventListener('abort', () => finish(late()), { once: true });
+    client.on('error', (err) => finish({ kind: 'retry', reason: `exec ${command}: ${err.message}` }));
     client.on('close', () => finish({ kind: 'retry', reason: 'connection closed' }));
-    client.connect({
-      host: opts.host,
-      port,
-      username: opts.user,
-      privateKey: opts.privateKey,
-      readyTimeout: timeoutMs + 1000, // our own timer ends the attempt first
-      algorithms: { serverHostKey: hostKeyAlgorithms(expected.type) },
-      hostVerifier: (key: Buffer) => {
-        if (key.equals(expected.blob)) return true;
-        offered = Buffer.from(key);
-        return false;
-      },
-    });
+    try {
+      client.exec(command, (err, stream) => {
+        if (err) return finish({ kind: 'retry', reason: `exec ${command}: ${err.message}` });
+        let code: number | null = null;
+        stream.on('exit', (c: number | null) => (code = c));
+        stream.on('close', () => {
+          // The login itself worked: a sign of life even while the ready check still says no.
+          reached(3);
+          finish(code === 0 ? { kind: 'ok' } : { kind: 'retry', reason: command === CLOUD_INIT_DONE ? 'logged in; cloud-init not finished yet' : `"${command}" exited with ${code}` });
+        });
+        stream.resume();
+        stream.stderr.resume();
+      });
+    } catch (err) {
+      finish({ kind: 'retry', reason: `exec: ${(err as Error).message}` });
+    }
   });
+  clearTimeout(timer);
+  client.removeAllListeners();
+  client.on('error', () => undefined);
+  if (result.kind === 'ok') client.end();
+  else client.destroy();
+  return result;
 }
 
 
