@@ -3,8 +3,8 @@ export { startJobVms, stopJobVms, readVmRecords, VMS_FILE, type EngineContext, t
 export { observeNode, observeDomains } from './observe.js';
 export { planJob, CapacityError } from './plan.js';
 export { domainName, domainPrefix, guestHostname, jobDirName } from './naming.js';
-export { openLibvirt, domainType, type LibvirtNode, type EngineLog } from './libvirt/index.js';
-export { jobDirPath, ramdiskPath, removeJobFiles } from './prepare/index.js';
+export { openLibvirt, domainType, isTestUri, withDeadline, type LibvirtNode, type EngineLog } from './libvirt/index.js';
+export { inImagePool, jobDirPath, ramdiskPath, removeJobFiles } from './prepare/index.js';
 export { componentsFor, componentStops, startComponents, stopComponentCommands, type ComponentCommand, type ComponentJob, type ComponentName } from './components.js';
 export { readJobRecord, removeJobRecord, updateJobRecord, writeJobRecord, recordPath, type JobRecordV1 } from './job-record.js';
 export { cancelDirPath, cancelRequested, openCancelSignal, removeCancelSignal, CANCEL_DIR, CANCEL_MARKER } from './cancel-signal.js';
@@ -12,7 +12,5 @@ export { recordMadeNoVms, stopJob, type StopContext, type StopJobResult } from '
 export type { DomainType, JobIdentity, JobPlan, NodeState, VmPlan } from './types.js';
 export type { PhaseMark } from './timeline.js';
 export { reapOrphans, type ReapOptions, type ReapResult, type ReapedJob } from './gc.js';
-export { inImagePool } from './prepare/index.js';
 export { qemuUserText } from './qemu-identity.js';
 export { vmNodeFile } from './guest-files.js';
-export { isTestUri, withDeadline } from './libvirt/index.js';

@@ -1,6 +1,5 @@
 import { join } from 'node:path';
-import { parseUidRange } from '../core/config/index.js';
-import type { SiteConfig } from '../core/config/index.js';
+import { parseUidRange, type SiteConfig } from '../core/config/index.js';
 import { VtorqueError } from '../core/errors.js';
 import { deriveMac } from './mac.js';
 import { jobDirPath } from '../core/contract/job-state.v1.js';

@@ -6,15 +6,13 @@ import { readFileNoFollow } from '../core/fs/index.js';
 import type { AppLayout } from '../core/install/paths.js';
 import { hostCapacity } from '../core/node/capacity.js';
 import { listPoolImages } from '../core/pool/images.js';
-import { applyPolicy } from '../core/request/index.js';
-import type { VmRequest } from '../core/request/index.js';
+import { applyPolicy, type VmRequest } from '../core/request/index.js';
 import {
   cancelRequested, componentStops, jobDirName, observeNode, openCancelSignal, ramdiskPath, reapOrphans, removeCancelSignal,
-  readJobRecord, startComponents, startJobVms, stopJob, updateJobRecord, writeJobRecord, type EngineContext, type EngineLog, type JobRecordV1, type StopContext,
+  readJobRecord, startComponents, startJobVms, stopJob, updateJobRecord, vmNodeFile, withDeadline, writeJobRecord, type EngineContext, type EngineLog, type JobRecordV1,
+  type StopContext,
 } from '../engine/index.js';
-import { vmNodeFile } from '../engine/index.js';
 import { NODE_FILE_DIR } from '../guest/index.js';
-import { withDeadline } from '../engine/index.js';
 import { torqueActiveJobs } from './active-jobs.js';
 import { cancelled, faultOf, reason, type Fault } from './classify.js';
 import { isAcceptedName, type HookContext } from './context.js';

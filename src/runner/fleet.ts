@@ -1,8 +1,7 @@
 import pLimit from 'p-limit';
 import type { RunnerSettings } from './options.js';
 import type { JobRun } from './state/index.js';
-import { connectVm, openSftp, replaceFile, SshConnectError, type VmTarget, type VmSession } from './ssh/index.js';
-import type { SshLimits } from './ssh/index.js';
+import { connectVm, openSftp, replaceFile, SshConnectError, type SshLimits, type VmSession, type VmTarget } from './ssh/index.js';
 
 /**
  * A guest's sshd may be restarted just after readiness (a site image's own cloud-config, a

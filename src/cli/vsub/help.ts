@@ -1,6 +1,5 @@
 import { defaultConfig, loadConfig, resolveConfigPath, type SiteConfig } from '../../core/config/index.js';
-import { REQUEST_KEYS, type RequestKey } from '../../core/request/index.js';
-import { ACCEPTED, REQUEST_DEFAULTS, SIZE_KEYS } from '../../core/request/index.js';
+import { ACCEPTED, REQUEST_DEFAULTS, REQUEST_KEYS, type RequestKey, SIZE_KEYS } from '../../core/request/index.js';
 import { VSUB_EXIT } from './exit-codes.js';
 import type { VsubOwnOptions } from './own-options.js';
 import { isExecutable, selectQsub } from './qsub-binary.js';

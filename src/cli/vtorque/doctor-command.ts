@@ -1,17 +1,13 @@
 import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadConfig } from '../../core/config/index.js';
-import type { SiteConfig } from '../../core/config/index.js';
+import { loadConfig, parseUidRange, type SiteConfig } from '../../core/config/index.js';
 import { findExecutable } from '../../core/exec/which.js';
 import { appLayout } from '../../core/install/paths.js';
 import { formatSelfCheck, selfCheck } from '../../core/install/self-check.js';
-import { parseUidRange } from '../../core/config/index.js';
 import { hostCapacity } from '../../core/node/capacity.js';
 import { kvmGroupGid, listIds, type IdEntry } from '../../core/node/ids.js';
 import { bootFilePaths, listPoolImages } from '../../core/pool/images.js';
-import { openLibvirt } from '../../engine/index.js';
-import { isTestUri } from '../../engine/index.js';
-import { qemuUserText } from '../../engine/index.js';
+import { isTestUri, openLibvirt, qemuUserText } from '../../engine/index.js';
 
 const TOOLS: readonly [string, string][] = [
   ['qemu-img', 'qemu-utils'],

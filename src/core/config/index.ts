@@ -2,6 +2,5 @@ export { CONFIG_FIELDS, OBSOLETE_KEYS, PUBLIC_KEY_PATTERN, DISTROS, FS_TYPES, ME
 export type { SiteConfig, ConfigKey, Distro, FsType } from './schema.js';
 export { validateConfig, defaultConfig, type ConfigResult } from './validate.js';
 export { loadConfig, parseConfigText, readPrologAlarm, resolveConfigPath, DEFAULT_CONFIG_PATH, type LoadedConfig, type LoadConfigOptions } from './load.js';
-export type { ConfigContext } from './rules.js';
+export { VIRTIOFS_REFUSED, type ConfigContext } from './rules.js';
 export { parseMiB, parseBoolWord, parseUidRange } from './fields.js';
-export { VIRTIOFS_REFUSED } from './rules.js';

@@ -1,5 +1,4 @@
-import { parseBoolWord, parseMiB } from '../config/index.js';
-import { DISTROS, FS_TYPES, type ConfigKey, type Distro, type FsType } from '../config/index.js';
+import { type ConfigKey, type Distro, DISTROS, FS_TYPES, type FsType, parseBoolWord, parseMiB } from '../config/index.js';
 import { LIMITS } from './limits.js';
 import type { RequestKey } from './types.js';
 

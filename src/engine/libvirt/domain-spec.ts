@@ -2,9 +2,8 @@ import { dirname } from 'node:path';
 import type { SiteConfig } from '../../core/config/index.js';
 import { VtorqueError } from '../../core/errors.js';
 import type { DomainNet, DomainSpec } from '../../core/libvirt/index.js';
-import { inImagePool } from '../prepare/index.js';
+import { inImagePool, ramdiskPath } from '../prepare/index.js';
 import { bootFilePaths } from '../../core/pool/images.js';
-import { ramdiskPath } from '../prepare/index.js';
 import type { QemuIdentity } from '../qemu-identity.js';
 import type { DomainType, JobPlan, VmPlan } from '../types.js';
 

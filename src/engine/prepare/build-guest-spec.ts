@@ -1,6 +1,5 @@
 import { jobDirName } from '../../core/contract/job-state.v1.js';
-import { VIRTIOFS_REFUSED } from '../../core/config/index.js';
-import type { SiteConfig } from '../../core/config/index.js';
+import { type SiteConfig, VIRTIOFS_REFUSED } from '../../core/config/index.js';
 import { VtorqueError } from '../../core/errors.js';
 import type { GuestMount, GuestSpec } from '../../guest/index.js';
 import type { JobPlan, VmPlan } from '../types.js';
