@@ -15,8 +15,7 @@ import { customMacs } from './custom-mac.js';
 import { vmNodeFile, writeGuestFile } from './guest-files.js';
 import { jobDirName } from './naming.js';
 import { planJob } from './plan.js';
-import { jobDirPath, prepareJob, removeJobFiles, virtiofsShares, type PreparedJob } from './prepare/index.js';
-import { ensureRootDir } from './prepare/index.js';
+import { ensureRootDir, jobDirPath, type PreparedJob, prepareJob, removeJobFiles, virtiofsShares } from './prepare/index.js';
 import { withNodeLock } from '../core/node/lock.js';
 import { kvmGroupGid } from '../core/node/ids.js';
 import { teardownJob } from './teardown/index.js';
@@ -50,10 +49,10 @@ export interface StartInput {
   readonly nodes: readonly NodeState[] | (() => Promise<readonly NodeState[]>);
   readonly baseImage: string;
   /**
-   * Direct kernel boot files of the image, when the pool has them beside it; `seedCapable`: its
-   * command line says it has vtorque-seed (each VM's is then decided by prepare).
+   * Direct kernel boot files of the image, when the pool has them beside it (prepare decides each
+   * VM's command line from the image's: vtorque-seed or cloud-init).
    */
-  readonly boot: { readonly kernel: string; readonly initrd: string; readonly cmdline: string; readonly seedCapable?: boolean } | null;
+  readonly boot: { readonly kernel: string; readonly initrd: string; readonly cmdline: string } | null;
   readonly guestEnv: Readonly<Record<string, string>>;
   readonly uuid: () => string;
   /** Aborts the waits for addresses and SSH (a cancelled job); the start then tears down. */
@@ -126,7 +125,7 @@ export async function startJobVms(input: StartInput, ctx: EngineContext): Promis
             renderTemplates: ctx.renderTemplates,
             log: (msg, fields) => ctx.log.info(fields ?? {}, msg),
             kvmGid,
-            boot: input.boot && { cmdline: input.boot.cmdline, seedCapable: input.boot.seedCapable ?? false },
+            boot: input.boot && { cmdline: input.boot.cmdline },
           }),
         );
         const shares = virtiofsShares(c).map((s) => ({ dir: s.dir, tag: s.tag }));
@@ -136,7 +135,7 @@ export async function startJobVms(input: StartInput, ctx: EngineContext): Promis
         const domains = prepared.vms.map((vm) => ({
           name: vm.plan.name,
           xml: buildDomainXml(
-            toDomainSpec(vm.plan, plan, { type: ctx.domainType, config: c, disk: vm.disk, backing: { file: prepared.backing, format: prepared.baseFormat }, seedIso: vm.plan.seedIso, boot: input.boot && vm.cmdline !== null ? { ...input.boot, cmdline: vm.cmdline } : input.boot, persistentDisk: vm.persistentDisk, virtiofs: shares, qemu: prepared.qemu }),
+            toDomainSpec(vm.plan, plan, { type: ctx.domainType, config: c, disk: vm.disk, backing: { file: prepared.backing, format: prepared.baseFormat }, seedIso: vm.plan.seedIso, boot: input.boot && { ...input.boot, cmdline: vm.cmdline ?? input.boot.cmdline }, persistentDisk: vm.persistentDisk, virtiofs: shares, qemu: prepared.qemu }),
             ctx.renderTemplatesVm,
           ),
         }));

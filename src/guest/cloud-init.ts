@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import yaml from 'js-yaml';
 import { ValidationError, VtorqueError, type Issue } from '../core/errors.js';
-import { checkGuestSpec, searchDomains, type GuestSpec } from './guest-spec.js';
+import { checkGuestSpec, searchDomains, type GuestMount, type GuestSpec } from './guest-spec.js';
 import { eligibleUserMetadata } from '../core/request/index.js';
 
 /** Root-owned base cloud-config in `templates-vm/`. */
@@ -135,11 +135,7 @@ export function userDataObject(spec: GuestSpec, base: UserDataBase): Record<stri
       // Empty until readiness: the hook writes the node file once the guests' IPs are known.
       ...(spec.nodeFile === '' ? [] : [rootFile(`${NODE_FILE_DIR}/${spec.jobId}`, spec.nodeFile)]),
     ],
-    ...(spec.mounts.length > 0 && {
-      mounts: spec.mounts.map((m) =>
-        m.kind === 'nfs' ? [m.source, m.target, 'nfs', 'rw,noatime,nofail', '0', '0'] : [m.tag, m.target, 'virtiofs', 'defaults,nofail', '0', '0'],
-      ),
-    }),
+    ...(spec.mounts.length > 0 && { mounts: spec.mounts.map(fstabFields) }),
     ...(dns !== null && {
       manage_resolv_conf: true,
       resolv_conf: {
@@ -152,6 +148,11 @@ export function userDataObject(spec: GuestSpec, base: UserDataBase): Record<stri
     ...(packages.length > 0 && { packages }),
     ...SECURITY,
   };
+}
+
+/** A mount's six fstab fields (cloud-init's `mounts` and vtorque-seed's fstab alike); nofail: a mount never stops the boot. */
+export function fstabFields(m: GuestMount): string[] {
+  return m.kind === 'nfs' ? [m.source, m.target, 'nfs', 'rw,noatime,nofail', '0', '0'] : [m.tag, m.target, 'virtiofs', 'defaults,nofail', '0', '0'];
 }
 
 function rootFile(path: string, content: string): Record<string, string> {

@@ -1,7 +1,7 @@
 import { FAST_SEED_DIR, FAST_SEED_VERSION } from '../core/contract/guest-seed.v1.js';
 import { VtorqueError } from '../core/errors.js';
 import { checkGuestSpec, searchDomains, type GuestSpec } from './guest-spec.js';
-import { AUTHORIZED_KEYS_DIR, ENV_FILE_PATH, PROFILE_SCRIPT, PROFILE_SCRIPT_PATH, SSHD_SNIPPET, SSHD_SNIPPET_PATH } from './cloud-init.js';
+import { AUTHORIZED_KEYS_DIR, ENV_FILE_PATH, fstabFields, PROFILE_SCRIPT, PROFILE_SCRIPT_PATH, SSHD_SNIPPET, SSHD_SNIPPET_PATH } from './cloud-init.js';
 import { eligibleUserMetadata } from '../core/request/index.js';
 
 /**
@@ -60,7 +60,7 @@ export function buildFastSeed(spec: GuestSpec): FastSeed {
   for (const f of files) {
     if (!SAFE_PATH.test(f.path) || f.path.includes('/../')) throw new VtorqueError('INTERNAL', `fast seed: unsafe guest path ${f.path}`, { fault: 'node' });
   }
-  const fstab = spec.mounts.map((m) => `${m.kind === 'nfs' ? m.source : m.tag} ${m.target} ${m.kind === 'nfs' ? 'nfs' : 'virtiofs'} ${m.kind === 'nfs' ? 'rw,noatime,nofail' : 'defaults,nofail'} 0 0\n`).join('');
+  const fstab = spec.mounts.map((m) => `${fstabFields(m).join(' ')}\n`).join('');
   return { conf, files, fstab };
 }
 

@@ -5,12 +5,10 @@ import { UnsafePathError, VtorqueError } from '../core/errors.js';
 import { lstatNoFollow, openNoFollow, readFileNoFollow } from '../core/fs/index.js';
 import { kvmGroupGid } from '../core/node/ids.js';
 import { createRenderer } from '../core/render/index.js';
-import { domainType, openLibvirt, type EngineContext, type EngineLog } from '../engine/index.js';
-import { inImagePool } from '../engine/index.js';
+import { domainType, type EngineContext, type EngineLog, inImagePool, openLibvirt, qemuUserText } from '../engine/index.js';
 import { bootFilePaths } from '../core/pool/images.js';
-import { qemuUserText } from '../engine/index.js';
 import { loadUserDataBase } from '../guest/index.js';
-import { CMDLINE_MAX, DIRECT_BOOT_CMDLINE, SEED_CAPABILITY } from '../core/contract/guest-seed.v1.js';
+import { CMDLINE_MAX, DIRECT_BOOT_CMDLINE, hasSeedCapability } from '../core/contract/guest-seed.v1.js';
 
 /**
  * The engine, wired for this node: libvirt at LIBVIRT_URI, templates from the root-owned install,
@@ -44,7 +42,7 @@ export interface BootFiles {
   readonly kernel: string;
   readonly initrd: string;
   readonly cmdline: string;
-  /** The image's command line carries SEED_CAPABILITY: it has vtorque-seed. */
+  /** The image's command line carries SEED_CAPABILITY: it has vtorque-seed (reported; the engine reads the command line itself). */
   readonly seedCapable: boolean;
 }
 
@@ -73,7 +71,7 @@ export function bootFilesFor(config: SiteConfig, imagePath: string, log?: Engine
     checkPoolBootFile(cmdlineFile, config, kernel, initrd);
     cmdline = readCmdline(cmdlineFile);
   }
-  const seedCapable = cmdline.split(/\s+/).includes(SEED_CAPABILITY);
+  const seedCapable = hasSeedCapability(cmdline);
   log?.info({ kernel, initrd, cmdline, seedCapable }, 'direct kernel boot from the pool');
   return { kernel, initrd, cmdline, seedCapable };
 }

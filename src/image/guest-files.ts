@@ -15,6 +15,9 @@ export { SEED_CAPABILITY };
 export const VTORQUE_SEED_PATH = 'usr/lib/vtorque/vtorque-seed';
 export const VTORQUE_SEED_UNIT = 'etc/systemd/system/vtorque-seed.service';
 
+/** Directories vtorque-seed fills, made in the image so that the script need not make them. */
+export const GUEST_DIRS: readonly string[] = ['/var/spool/torque/aux', '/var/spool/torque/vm', '/etc/ssh/authorized_keys', '/etc/ssh/sshd_config.d', '/etc/profile.d'];
+
 /**
  * The guest side of the seed contract (guest/fast-seed.ts is the host side):
  *   vtorque/seed.conf   key=value lines: version, user, uid, gid, group, hostname
@@ -22,9 +25,6 @@ export const VTORQUE_SEED_UNIT = 'etc/systemd/system/vtorque-seed.service';
  *   vtorque/fstab       fstab lines to add and mount (NFS), may be empty
  * No eval, no sourcing: every value is matched against a pattern before use.
  */
-/** Directories vtorque-seed fills, made in the image so that the script need not make them. */
-export const GUEST_DIRS: readonly string[] = ['/var/spool/torque/aux', '/var/spool/torque/vm', '/etc/ssh/authorized_keys', '/etc/ssh/sshd_config.d', '/etc/profile.d'];
-
 export const VTORQUE_SEED_SCRIPT = `#!/bin/sh
 # vtorque-seed: the job VM's users, keys, host name, mounts and job files from the cidata seed,
 # before sshd starts, in one shell pass (cloud-init stays off: cloud-init=disabled).
@@ -64,8 +64,8 @@ printf '%s' "$host" > /proc/sys/kernel/hostname
 gid_of_group=
 while IFS=: read -r n _ id _; do [ "$n" = "$group" ] && gid_of_group=$id; done < /etc/group
 if [ -z "$gid_of_group" ]; then
-  printf '%s:x:%s:\n' "$group" "$gid" >> /etc/group
-  printf '%s:!::\n' "$group" >> /etc/gshadow
+  printf '%s:x:%s:\\n' "$group" "$gid" >> /etc/group
+  printf '%s:!::\\n' "$group" >> /etc/gshadow
 fi
 mark group
 if [ -s "$s/fstab" ]; then
@@ -86,8 +86,8 @@ if [ -n "$uid_of_user" ]; then
 elif [ -n "$user_of_uid" ]; then
   fail "uid $uid is taken by $user_of_uid"
 else
-  printf '%s:x:%s:%s::%s:/bin/bash\n' "$user" "$uid" "$gid" "$home" >> /etc/passwd
-  printf '%s:!::0:99999:7:::\n' "$user" >> /etc/shadow
+  printf '%s:x:%s:%s::%s:/bin/bash\\n' "$user" "$uid" "$gid" "$home" >> /etc/passwd
+  printf '%s:!::0:99999:7:::\\n' "$user" >> /etc/shadow
 fi
 mark user
 # The home from /etc/skel unless an NFS mount brought it (then it is never touched); the job

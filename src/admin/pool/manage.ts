@@ -18,7 +18,6 @@ function poolEntry(dir: string, name: string): string {
  * neither), and `<image>.cmdline` (the image's kernel command line; optional, the engine has a default).
  */
 export const BOOT_SUFFIXES = [BOOT_FILE_SUFFIXES.kernel, BOOT_FILE_SUFFIXES.initrd, BOOT_FILE_SUFFIXES.cmdline] as const;
-const REQUIRED_BOOT_SUFFIXES: readonly string[] = [BOOT_FILE_SUFFIXES.kernel, BOOT_FILE_SUFFIXES.initrd];
 
 /**
  * Copy an image into the pool as root:root 0444 (atomically: temp name, then rename), with its
@@ -30,7 +29,7 @@ export function addImage(dir: string, source: string, description: string, name 
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   const written = [copyInto(source, target)];
   const boot = BOOT_SUFFIXES.filter((suffix) => lstatSync(`${source}${suffix}`, { throwIfNoEntry: false })?.isFile());
-  if (REQUIRED_BOOT_SUFFIXES.every((suffix) => boot.includes(suffix as (typeof BOOT_SUFFIXES)[number]))) {
+  if (boot.includes(BOOT_FILE_SUFFIXES.kernel) && boot.includes(BOOT_FILE_SUFFIXES.initrd)) {
     for (const suffix of boot) written.push(copyInto(`${source}${suffix}`, `${target}${suffix}`));
   }
   writeInfo(dir, name, description);

@@ -13,6 +13,11 @@
  *     fstab       fstab lines to add and mount (NFS); may be empty
  */
 export const SEED_CAPABILITY = 'vtorque.seed=auto';
+
+/** Does this kernel command line say the image has vtorque-seed? */
+export function hasSeedCapability(cmdline: string): boolean {
+  return cmdline.split(/\s+/).includes(SEED_CAPABILITY);
+}
 /** The command line of a pool image's direct kernel boot without its own `<img>.cmdline`. */
 export const DIRECT_BOOT_CMDLINE = 'root=/dev/vda rw console=ttyS0';
 /** What an `<img>.cmdline` may hold: one line of printable ASCII, at most this long. */

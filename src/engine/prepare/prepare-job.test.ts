@@ -306,7 +306,7 @@ describe('prepareJob (sharedfs)', () => {
 });
 
 describe('prepareJob: an image with vtorque-seed (SEED_CAPABILITY in its command line)', () => {
-  const boot = { cmdline: `root=/dev/vda rw console=ttyS0 quiet ${SEED_CAPABILITY}`, seedCapable: true };
+  const boot = { cmdline: `root=/dev/vda rw console=ttyS0 quiet ${SEED_CAPABILITY}` };
   const fastConfig = { NTP_SERVER_1: '', SW_PACKAGES_DEBIAN: [] };
 
   it('no packages or NTP: the seed carries vtorque/ (conf, manifest, files) beside user-data, and the VM boots with vtorque.seed=on', async () => {
@@ -341,7 +341,7 @@ describe('prepareJob: an image with vtorque-seed (SEED_CAPABILITY in its command
 
   it('an image without the capability is started by cloud-init, its command line as given', async () => {
     const { plan, ctx } = setup({ disk: null }, {}, fastConfig);
-    const job = await prepareJob(plan, { ...ctx, boot: { cmdline: 'root=/dev/vda1 ro console=ttyS0', seedCapable: false } });
+    const job = await prepareJob(plan, { ...ctx, boot: { cmdline: 'root=/dev/vda1 ro console=ttyS0' } });
     expect(job.vms.map((v) => v.cmdline)).toEqual(['root=/dev/vda1 ro console=ttyS0', 'root=/dev/vda1 ro console=ttyS0']);
     expect(isoFile(job.vms[0]!.plan.seedIso, 'vtorque/files')).toBe('');
   });

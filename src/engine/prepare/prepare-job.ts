@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import pLimit from 'p-limit';
+import { hasSeedCapability } from '../../core/contract/guest-seed.v1.js';
 import { VtorqueError } from '../../core/errors.js';
 import type { SiteConfig } from '../../core/config/index.js';
 import { mkdirPrivate, pathElements, ROOT_OWNER, setOwnerMode, unlinkNoFollow, type OpenedFile } from '../../core/fs/index.js';
@@ -225,7 +226,7 @@ async function prepareVm(vm: VmPlan, s: JobScope): Promise<PreparedVm> {
   // vtorque-seed when the image has it and the VM needs nothing only cloud-init does (packages,
   // NTP, a user's cloud-config); the seed carries cloud-init's user-data either way.
   const boot = s.ctx.boot ?? null;
-  const fastSeed = boot !== null && boot.seedCapable && s.tools.genisoimage !== null && fastSeedCovers(spec);
+  const fastSeed = boot !== null && hasSeedCapability(boot.cmdline) && s.tools.genisoimage !== null && fastSeedCovers(spec);
   const files = {
     userData: buildUserData(spec, s.ctx.userDataBase), metaData: buildMetaData(spec), networkConfig: buildNetworkConfig(vm.mac),
     ...(fastSeed ? { fast: buildFastSeed(spec) } : {}),

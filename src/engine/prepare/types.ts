@@ -36,10 +36,10 @@ export interface PrepareContext {
    */
   readonly kvmGid?: number | null;
   /**
-   * The image's direct kernel boot, when it has one: `seedCapable` says its command line carries
-   * SEED_CAPABILITY (the image has vtorque-seed), so a VM vtorque-seed can start gets the fast seed.
+   * The image's direct kernel boot, when it has one: SEED_CAPABILITY in its command line says the
+   * image has vtorque-seed, so a VM vtorque-seed can start gets the fast seed.
    */
-  readonly boot?: { readonly cmdline: string; readonly seedCapable: boolean } | null;
+  readonly boot?: { readonly cmdline: string } | null;
 }
 
 export interface PersistentDisk {

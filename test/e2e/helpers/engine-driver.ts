@@ -12,7 +12,7 @@ import { hostCapacity } from '../../../src/core/node/capacity.js';
 import { createRenderer } from '../../../src/core/render/index.js';
 import { observeNode, openLibvirt, startJobVms, stopJobVms, type EngineContext } from '../../../src/engine/index.js';
 import { loadUserDataBase } from '../../../src/guest/index.js';
-import { IMAGE_KERNEL_CMDLINE, SEED_CAPABILITY } from '../../../src/image/index.js';
+import { IMAGE_KERNEL_CMDLINE } from '../../../src/image/index.js';
 import { baseRequest } from '../../engine/engine-harness.js';
 
 interface DriverInput {
@@ -68,7 +68,7 @@ try {
       request: { ...baseRequest, vcpus: 1, ram: 1024, vms_per_node: input.vmsPerNode, vcpu_pinning: true },
       nodes: [node],
       baseImage: input.image,
-      boot: { kernel: `${input.image}.vmlinuz`, initrd: `${input.image}.initrd`, cmdline, seedCapable: cmdline.split(/\s+/).includes(SEED_CAPABILITY) },
+      boot: { kernel: `${input.image}.vmlinuz`, initrd: `${input.image}.initrd`, cmdline },
       guestEnv: { PBS_JOBID: input.jobId, PBS_JOBNAME: "it's $(a) job" },
       uuid: randomUUID,
     },
