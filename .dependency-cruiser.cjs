@@ -25,10 +25,9 @@ const MAY_IMPORT = {
   image: ['core'],
   sandbox: ['core'],
   admin: ['core'],
-  runlocal: ['core'],
   engine: ['core', 'guest'],
   runner: ['core', 'guest'],
-  hooks: ['core', 'engine', 'guest'],
+  torque: ['core', 'engine', 'guest'],
 };
 
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

@@ -11,7 +11,7 @@ const entries = {
   vsub: 'src/cli/vsub/main.ts',
   vmgr: 'src/cli/vmgr/main.ts',
   vtorque: 'src/cli/vtorque/main.ts',
-  hook: 'src/hooks/main.ts',
+  hook: 'src/torque/hooks/main.ts',
   // The job runner alone (the job user's process): no libvirt, no root or admin code.
   'job-run': 'src/runner/main.ts',
 };

@@ -3,7 +3,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findExecutable } from '../../src/core/exec/which.js';
-import type { RunLocalResult } from '../../src/runlocal/index.js';
+import type { RunLocalResult } from '../../src/torque/run-local/index.js';
 import { arpLinesOf, createVmSite, nodeFileIps, type VmSite } from './helpers/vm-site.js';
 
 // Real VM jobs through the installed hooks: one sandbox (libvirtd + an isolated network in the

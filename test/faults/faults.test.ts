@@ -7,7 +7,7 @@ import { parseOwnerMetadata } from '../../src/core/libvirt/index.js';
 import type { VmRequest } from '../../src/core/request/types.js';
 import { findExecutable } from '../../src/core/exec/which.js';
 import { observeNode, openLibvirt, startJobVms, stopJobVms, type LibvirtNode, type NodeState } from '../../src/engine/index.js';
-import type { RunLocalResult } from '../../src/runlocal/index.js';
+import type { RunLocalResult } from '../../src/torque/run-local/index.js';
 import { engineContext, engineSite, leftovers, startInput } from '../engine/engine-harness.js';
 import { arpLinesOf, createVmSite, type Leftovers, type VmSite } from '../e2e/helpers/vm-site.js';
 

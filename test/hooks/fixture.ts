@@ -9,7 +9,7 @@ import { runSetup } from '../../src/admin/setup/index.js';
 import { parseConfigText, type SiteConfig } from '../../src/core/config/index.js';
 import { encodeRequestLine, encodeScriptLine } from '../../src/core/contract/job-script.v1.js';
 import type { VmRequest } from '../../src/core/request/types.js';
-import { runLocal, type RunLocalOptions, type RunLocalResult } from '../../src/runlocal/index.js';
+import { runLocal, type RunLocalOptions, type RunLocalResult } from '../../src/torque/run-local/index.js';
 import { ensureTestUser, REPO, TEST_USER } from '../runlocal/fixture.js';
 
 export { REPO, TEST_USER };

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { scanDirectives } from '../../src/core/qsub/index.js';
+import { scanDirectives } from '../../src/torque/qsub/index.js';
 import { buildWrapper } from '../../src/cli/vsub/wrapper.js';
 import { decodeJobScript } from '../../src/core/contract/job-script.v1.js';
 import { defaultConfig } from '../../src/core/config/validate.js';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import yaml from 'js-yaml';
 import { parseConfigText, type SiteConfig } from '../../src/core/config/index.js';
-import { runLocal, type RunLocalOptions, type RunLocalResult } from '../../src/runlocal/index.js';
+import { runLocal, type RunLocalOptions, type RunLocalResult } from '../../src/torque/run-local/index.js';
 
 export const REPO = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
 export const TEST_USER = 'vtqrun';

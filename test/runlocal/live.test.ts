@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { chownSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { formatLiveEvent, formatRunLocal, runLocal, type LiveEvent, type RunLocalResult } from '../../src/runlocal/index.js';
+import { formatLiveEvent, formatRunLocal, runLocal, type LiveEvent, type RunLocalResult } from '../../src/torque/run-local/index.js';
 import { makeFixture, REPO, TEST_USER, type Fixture } from './fixture.js';
 
 // Issue 12 §4: the job's progress as it happens. Real vsub bundle, real setpriv/sh/bash, stub hooks

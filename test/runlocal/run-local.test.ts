@@ -3,7 +3,7 @@ import { chmodSync, existsSync, readdirSync, readFileSync, readlinkSync, statSyn
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { formatRunLocal } from '../../src/runlocal/index.js';
+import { formatRunLocal } from '../../src/torque/run-local/index.js';
 import { makeFixture, TEST_USER, type Fixture } from './fixture.js';
 
 // Real vsub bundle (dist/vsub.mjs, built by `npm run build`), real setpriv/sh/bash, stub hooks.
@@ -264,7 +264,7 @@ describe('submission', () => {
     const before = readdirSync(join(fx.momPriv, 'jobs'));
     await expect(fx.run(['-l', 'nodes=2', 'job.sh'])).rejects.toThrow(/single-node/);
     expect(readdirSync(join(fx.momPriv, 'jobs'))).toEqual(before);
-    const { runLocal } = await import('../../src/runlocal/index.js');
+    const { runLocal } = await import('../../src/torque/run-local/index.js');
     await expect(runLocal({ config: fx.config, vsubCommand: ['x'], vsubArgs: [], env: {}, out: null })).rejects.toThrow(/--user/);
     await expect(runLocal({ config: fx.config, vsubCommand: ['x'], vsubArgs: [], user: 'root', out: null })).rejects.toThrow(/never runs a job as root/);
   });

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { decodeJobScript } from '../../src/core/contract/job-script.v1.js';
-import { scanDirectives } from '../../src/core/qsub/index.js';
+import { scanDirectives } from '../../src/torque/qsub/index.js';
 import { makeSite, type TestSite } from '../helpers/site.js';
 import { expectRefusedOneLine, putScript, vsub, type VsubOutcome } from '../helpers/vsub-harness.js';
 

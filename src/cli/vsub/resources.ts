@@ -2,7 +2,7 @@
  * Torque resource lists (`-l nodes=2:ppn=4,mem=8gb,walltime=1:00:00`) and the honest raise a VM
  * job needs: enough cores and memory per node for its VMs plus what the host keeps for itself.
  */
-import { mergeResourceLists, parseResourceList, torqueSizeMiB, type ResourceList } from '../../core/qsub/index.js';
+import { mergeResourceLists, parseResourceList, torqueSizeMiB, type ResourceList } from '../../torque/qsub/index.js';
 
 export { mergeResourceLists, parseResourceList, type ResourceList };
 

@@ -6,7 +6,7 @@ import { displayValue, VtorqueError } from '../../core/errors.js';
 import { listPoolImages } from '../../core/pool/images.js';
 import { createRenderer } from '../../core/render/index.js';
 import { applyPolicy, buildRequest, eligibleUserMetadata, parseVmSpecs, type VmRequest, type VmSpec, type VmSpecs } from '../../core/request/index.js';
-import { optionWords, parseQsubArgs, readScriptHeader, type Directive, type ParsedQsubArgs, type ScriptHeader } from '../../core/qsub/index.js';
+import { optionWords, parseQsubArgs, readScriptHeader, type Directive, type ParsedQsubArgs, type ScriptHeader } from '../../torque/qsub/index.js';
 import { VSUB_EXIT } from './exit-codes.js';
 import { extractOwnOptions } from './own-options.js';
 import { ensureExecutable, selectQsub } from './qsub-binary.js';

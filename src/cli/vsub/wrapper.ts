@@ -2,7 +2,7 @@ import { encodeRequestLine, encodeScriptLine } from '../../core/contract/job-scr
 import { displayValue, VtorqueError } from '../../core/errors.js';
 import type { Renderer } from '../../core/render/index.js';
 import type { VmRequest } from '../../core/request/index.js';
-import { type Directive, quoteWord } from '../../core/qsub/index.js';
+import { type Directive, quoteWord } from '../../torque/qsub/index.js';
 import { VSUB_EXIT } from './exit-codes.js';
 
 export interface WrapperInput {

@@ -1,6 +1,7 @@
 import { hostCapacity } from '../../core/node/capacity.js';
 import { loadConfig, CONFIG_FIELDS, type ConfigKey } from '../../core/config/index.js';
 import { renderExampleConfig } from '../../admin/config/example.js';
+import { torqueHookLimit } from '../../torque/mom-config.js';
 
 export interface ConfigCommandOptions {
   action: 'check' | 'show' | 'example';
@@ -14,7 +15,7 @@ export function runConfigCommand(opts: ConfigCommandOptions, out: (s: string) =>
     out(renderExampleConfig());
     return 0;
   }
-  const loaded = loadConfig({ path: opts.config, env: process.env, ...(opts.node ? { node: hostCapacity() } : {}) });
+  const loaded = loadConfig({ path: opts.config, env: process.env, hookLimit: torqueHookLimit, ...(opts.node ? { node: hostCapacity() } : {}) });
   for (const w of loaded.warnings) out(`warning: ${w}\n`);
   if (opts.action === 'check') {
     out(`${loaded.path}: ${loaded.fromFile ? 'valid' : 'absent, built-in defaults apply'}${opts.node ? ' (checked against this node)' : ''}\n`);

@@ -8,6 +8,7 @@ import { hostCapacity } from '../../core/node/capacity.js';
 import { kvmGroupGid, listIds, type IdEntry } from '../../core/node/ids.js';
 import { bootFilePaths, listPoolImages } from '../../core/pool/images.js';
 import { isTestUri, openLibvirt, qemuUserText } from '../../engine/index.js';
+import { torqueHookLimit } from '../../torque/mom-config.js';
 
 const TOOLS: readonly [string, string][] = [
   ['qemu-img', 'qemu-utils'],
@@ -23,7 +24,7 @@ export async function runDoctor(configOption: string | undefined, fromUrl: strin
   const problems: string[] = [];
   let loaded;
   try {
-    loaded = loadConfig({ path: configOption, env: process.env, node: hostCapacity() });
+    loaded = loadConfig({ path: configOption, env: process.env, node: hostCapacity(), hookLimit: torqueHookLimit });
     out(`config ${loaded.path}: ${loaded.fromFile ? 'valid, and its VM defaults fit this node' : 'absent, built-in defaults apply'}\n`);
   } catch (err) {
     problems.push(`config: ${err instanceof Error ? err.message : String(err)}`);

@@ -3,7 +3,7 @@ import { VtorqueError } from '../../core/errors.js';
 import { appLayout } from '../../core/install/paths.js';
 import { formatSelfCheck, selfCheck } from '../../core/install/self-check.js';
 import { createLogger } from '../../core/log/logger.js';
-import { collectGarbage, formatReap } from '../../hooks/index.js';
+import { collectGarbage, formatReap } from '../../torque/hooks/index.js';
 
 /**
  * `vtorque gc [--dry-run]`: reap the domains, files, tmpfs and ARP entries of jobs pbs_mom no

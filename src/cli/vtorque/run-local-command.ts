@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { Argv } from 'yargs';
 import { loadConfig } from '../../core/config/index.js';
 import { appLayout } from '../../core/install/paths.js';
-import { formatLiveEvent, runLocal, runLocalExitCode } from '../../runlocal/index.js';
+import { formatLiveEvent, runLocal, runLocalExitCode } from '../../torque/run-local/index.js';
 
 /** `vtorque run-local [options] -- <vsub arguments>`: one job's whole lifecycle, exactly as pbs_mom runs it. */
 export function runLocalOptions<T>(y: Argv<T>) {

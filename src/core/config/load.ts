@@ -3,8 +3,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ValidationError, VtorqueError } from '../errors.js';
 import { appLayout } from '../install/paths.js';
-import type { ConfigContext } from './rules.js';
-import { CONFIG_FIELDS, type SiteConfig } from './schema.js';
+import type { ConfigContext, HookLimit } from './rules.js';
+import type { SiteConfig } from './schema.js';
 import { defaultConfig, validateConfig } from './validate.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/vtorque/config.yaml';
@@ -14,7 +14,12 @@ export interface LoadConfigOptions {
   path?: string | undefined;
   env?: NodeJS.ProcessEnv;
   node?: ConfigContext['node'];
+  /** The scheduler adapter's limit on the prologue, from the raw config's own keys. */
+  hookLimit?: HookLimitOf;
 }
+
+/** How an adapter finds its scheduler's prologue limit: `peek` gives a raw config key's absolute path value. */
+export type HookLimitOf = (peek: (key: string) => string | undefined) => HookLimit | undefined;
 
 export interface LoadedConfig {
   config: SiteConfig;
@@ -60,10 +65,10 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
     if (code === 'ENOENT' && !explicit) return { config: defaultConfig(), path, fromFile: false, warnings: [] };
     throw new VtorqueError('CONFIG_INVALID', `${path}: cannot read the vTorque config (${code ?? String(err)})`, { cause: err, fault: 'node' });
   }
-  return { ...parseConfigText(text, path, options.node), path, fromFile: true };
+  return { ...parseConfigText(text, path, { ...(options.node ? { node: options.node } : {}), ...(options.hookLimit ? { hookLimit: options.hookLimit } : {}) }), path, fromFile: true };
 }
 
-export function parseConfigText(text: string, source: string, node?: ConfigContext['node']): { config: SiteConfig; warnings: string[] } {
+export function parseConfigText(text: string, source: string, where: { node?: ConfigContext['node']; hookLimit?: HookLimitOf } = {}): { config: SiteConfig; warnings: string[] } {
   let raw: unknown;
   try {
     raw = yaml.load(text, { schema: yaml.CORE_SCHEMA, filename: source });
@@ -71,25 +76,12 @@ export function parseConfigText(text: string, source: string, node?: ConfigConte
     const reason = err instanceof Error ? err.message.split('\n')[0] : String(err);
     throw new VtorqueError('CONFIG_INVALID', `${source}: not valid YAML: ${reason}`, { cause: err, fault: 'node' });
   }
-  const torqueHome = peekString(raw, 'TORQUE_HOME') ?? CONFIG_FIELDS.TORQUE_HOME.default;
-  const ctx: ConfigContext = { source, ...(node ? { node } : {}) };
-  const alarm = readPrologAlarm(torqueHome);
-  if (alarm !== undefined) ctx.prologalarm = alarm;
+  const ctx: ConfigContext = { source, ...(where.node ? { node: where.node } : {}) };
+  const limit = where.hookLimit?.((key) => peekString(raw, key));
+  if (limit !== undefined) ctx.hookLimit = limit;
   const result = validateConfig(raw, ctx);
   if (!result.config) throw new ValidationError('CONFIG_INVALID', result.errors, { fault: 'node' });
   return { config: result.config, warnings: result.warnings };
-}
-
-/** The mom's `$prologalarm` from mom_priv/config, when that file is readable (Torque default 300). */
-export function readPrologAlarm(torqueHome: string): number | undefined {
-  let text: string;
-  try {
-    text = readFileSync(join(torqueHome, 'mom_priv', 'config'), 'utf8');
-  } catch {
-    return undefined;
-  }
-  const m = /^\s*\$prologalarm\s+(\d+)\s*$/m.exec(text);
-  return m ? Number(m[1]) : undefined;
 }
 
 function peekString(raw: unknown, key: string): string | undefined {

@@ -5,10 +5,16 @@ import type { SiteConfig } from './schema.js';
 export interface ConfigContext {
   /** Source label for messages, usually the file path. */
   source: string;
-  /** The mom's `$prologalarm` in seconds (from mom_priv/config; Torque's default is 300). */
-  prologalarm?: number;
+  /** The time the scheduler gives the prologue before it kills it (its adapter reads it). */
+  hookLimit?: HookLimit;
   /** Capacity of the node the config is checked on. */
   node?: { cores: number; memMiB: number };
+}
+
+/** A scheduler's limit on the prologue: seconds, and what it is called there (for the message). */
+export interface HookLimit {
+  readonly seconds: number;
+  readonly name: string;
 }
 
 type Rule = (c: SiteConfig, ctx: ConfigContext) => Issue | undefined;
@@ -32,10 +38,9 @@ const issue = (ctx: ConfigContext, key: string, value: unknown, expected: string
 /** Cross-field rules: combinations that cannot work even though every value is well-formed. */
 export const CONFIG_RULES: readonly Rule[] = [
   function prologueTimeoutBelowAlarm(c, ctx) {
-    const alarm = ctx.prologalarm ?? 300;
-    const limit = alarm > 10 ? alarm - 10 : alarm;
-    if (c.PROLOGUE_TIMEOUT < limit) return undefined;
-    return issue(ctx, 'PROLOGUE_TIMEOUT', c.PROLOGUE_TIMEOUT, `less than the mom's $prologalarm - 10 = ${limit} s, or pbs_mom kills the prologue first`);
+    // Only where the scheduler's adapter said (the hooks, doctor, config check, setup); vsub does not.
+    if (ctx.hookLimit === undefined || c.PROLOGUE_TIMEOUT < ctx.hookLimit.seconds) return undefined;
+    return issue(ctx, 'PROLOGUE_TIMEOUT', c.PROLOGUE_TIMEOUT, `less than ${ctx.hookLimit.name} = ${ctx.hookLimit.seconds} s, or the scheduler kills the prologue first`);
   },
   function stepTimeoutWithinPrologue(c, ctx) {
     if (c.SSH_TIMEOUT <= c.TIMEOUT && c.TIMEOUT <= c.PROLOGUE_TIMEOUT) return undefined;

@@ -10,7 +10,7 @@ import yaml from 'js-yaml';
 import { parseConfigText, type SiteConfig } from '../../../src/core/config/index.js';
 import { run } from '../../../src/core/exec/run.js';
 import { buildImage, IMAGE_BASENAME, type ImageArtifacts } from '../../../src/image/index.js';
-import { runLocal, type RunLocalOptions, type RunLocalResult } from '../../../src/runlocal/index.js';
+import { runLocal, type RunLocalOptions, type RunLocalResult } from '../../../src/torque/run-local/index.js';
 import { inSandbox, sandboxDown, sandboxStatus, sandboxUp, type SandboxOptions } from '../../../src/sandbox/index.js';
 
 export const REPO = new URL('../../..', import.meta.url).pathname.replace(/\/$/, '');

@@ -1,18 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import type { SiteConfig } from '../core/config/index.js';
-import { decodeJobScript } from '../core/contract/job-script.v1.js';
-import { VtorqueError } from '../core/errors.js';
-import { readFileNoFollow } from '../core/fs/index.js';
-import type { AppLayout } from '../core/install/paths.js';
-import { hostCapacity } from '../core/node/capacity.js';
-import { listPoolImages } from '../core/pool/images.js';
-import { applyPolicy, type VmRequest } from '../core/request/index.js';
+import type { SiteConfig } from '../../core/config/index.js';
+import { decodeJobScript } from '../../core/contract/job-script.v1.js';
+import { VtorqueError } from '../../core/errors.js';
+import { readFileNoFollow } from '../../core/fs/index.js';
+import type { AppLayout } from '../../core/install/paths.js';
+import { hostCapacity } from '../../core/node/capacity.js';
+import { listPoolImages } from '../../core/pool/images.js';
+import { applyPolicy, type VmRequest } from '../../core/request/index.js';
 import {
   cancelRequested, componentStops, jobDirName, observeNode, openCancelSignal, ramdiskPath, reapOrphans, removeCancelSignal,
   readJobRecord, startComponents, startJobVms, stopJob, updateJobRecord, vmNodeFile, withDeadline, writeJobRecord, type EngineContext, type EngineLog, type JobRecordV1,
   type StopContext,
-} from '../engine/index.js';
-import { NODE_FILE_DIR } from '../guest/index.js';
+} from '../../engine/index.js';
+import { NODE_FILE_DIR } from '../../guest/index.js';
 import { torqueActiveJobs } from './active-jobs.js';
 import { cancelled, faultOf, reason, type Fault } from './classify.js';
 import { isAcceptedName, type HookContext } from './context.js';

@@ -1,5 +1,5 @@
 import { basename } from 'node:path';
-import { VtorqueError } from '../core/errors.js';
+import { VtorqueError } from '../../core/errors.js';
 import { killSession, startSession } from './session.js';
 import { jobExitStatus } from './verdict.js';
 

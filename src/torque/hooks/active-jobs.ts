@@ -1,8 +1,8 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { jobDirName } from '../core/contract/job-state.v1.js';
-import { VtorqueError } from '../core/errors.js';
-import { lstatNoFollow } from '../core/fs/index.js';
+import { jobDirName } from '../../core/contract/job-state.v1.js';
+import { VtorqueError } from '../../core/errors.js';
+import { lstatNoFollow } from '../../core/fs/index.js';
 
 /**
  * Which jobs pbs_mom still has, from the files it keeps for each in `mom_priv/jobs`

@@ -1,8 +1,7 @@
 import { hostname } from 'node:os';
 import { isAbsolute, join } from 'node:path';
-import { readPrologAlarm } from '../core/config/index.js';
-import { displayValue, VtorqueError } from '../core/errors.js';
-import { findExecutable } from '../core/exec/which.js';
+import { displayValue, VtorqueError } from '../../core/errors.js';
+import { findExecutable } from '../../core/exec/which.js';
 import { formatRunLocal } from './format.js';
 import { jobCommandLine, jobEnv } from './job.js';
 import { runLifecycle } from './lifecycle.js';
@@ -13,13 +12,11 @@ import { allocateJobId, ensureMomLayout, jobFiles, momLayout, readSpoolFile, rem
 import { submitThroughVsub, type Captured } from './submit.js';
 import type { LiveEvent, RunLocalOptions, RunLocalResult } from './types.js';
 import { chooseUserName, lookupOwner, requireRoot, type JobOwner } from './user.js';
-import { effectiveAlarmSeconds } from './verdict.js';
+import { effectiveAlarmSeconds, PROLOG_ALARM_DEFAULT, readPrologAlarm } from '../mom-config.js';
 
 export { formatLiveEvent, formatRunLocal } from './format.js';
 export { runLocalExitCode } from './verdict.js';
 export type { AttemptRecord, HookRecord, LiveEvent, LiveStep, MomHook, RunLocalOptions, RunLocalResult, RunLocalVerdict, SubmitRecord } from './types.js';
-
-const PROLOG_TIME_DEFAULT = 300;
 
 /**
  * `vtorque run-local`: one job's whole life on this machine as pbs_mom 6.1 would live it, with the
@@ -117,7 +114,7 @@ async function stageAndRun(options: RunLocalOptions, s: StageInput) {
   const torqueHome = momLayout(options.config.TORQUE_HOME).torqueHome;
   const momEnv = readMomEnv(torqueHome);
   const workDir = resolveDir(request.workDir, captured.cwd) ?? captured.cwd;
-  const prologalarm = options.prologalarm ?? readPrologAlarm(torqueHome) ?? PROLOG_TIME_DEFAULT;
+  const prologalarm = options.prologalarm ?? readPrologAlarm(torqueHome) ?? PROLOG_ALARM_DEFAULT;
   const mom: MomRuntime = {
     momPriv: join(torqueHome, 'mom_priv'),
     envFacts: { momEnv, msHost: host, nodefile: files.nodefileForHooks, np: res.np, ppn: res.ppn, workDir, resourceNodes: res.nodes },

@@ -1,6 +1,6 @@
-import { VtorqueError } from '../core/errors.js';
-import { run } from '../core/exec/run.js';
-import { lookupId, lookupPasswd } from '../core/node/ids.js';
+import { VtorqueError } from '../../core/errors.js';
+import { run } from '../../core/exec/run.js';
+import { lookupId, lookupPasswd } from '../../core/node/ids.js';
 
 /** The job owner as pbs_mom knows it (getpwnam + getgrgid + the group list). */
 export interface JobOwner {

@@ -1,4 +1,4 @@
-import { VtorqueError } from '../core/errors.js';
+import { VtorqueError } from '../../core/errors.js';
 
 /** The resource facts pbs_mom derives for a single-node job (argv[5]/[6] and the PBS_* counts). */
 export interface JobResources {

@@ -1,6 +1,6 @@
-import type { SiteConfig } from '../core/config/index.js';
-import type { AppLayout } from '../core/install/paths.js';
-import { reapOrphans, type EngineLog, type ReapResult } from '../engine/index.js';
+import type { SiteConfig } from '../../core/config/index.js';
+import type { AppLayout } from '../../core/install/paths.js';
+import { reapOrphans, type EngineLog, type ReapResult } from '../../engine/index.js';
 import { torqueActiveJobs } from './active-jobs.js';
 import { nodeEngine } from './engine-context.js';
 

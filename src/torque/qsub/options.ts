@@ -1,4 +1,4 @@
-import { VtorqueError } from '../errors.js';
+import { VtorqueError } from '../../core/errors.js';
 
 /** Torque 6.1 qsub's getopt string (src/cmds/qsub_functions.c): letters with ':' take a value. */
 const QSUB_OPTSTRING = 'a:A:b:c:C:d:D:e:EfF:hi:Ij:J:k:K:l:L:m:M:nN:o:p:P:q:r:S:t:T:u:v:Vw:W:Xxz';

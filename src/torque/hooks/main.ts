@@ -1,8 +1,9 @@
-import { loadConfig, readPrologAlarm } from '../core/config/index.js';
-import { appLayout } from '../core/install/paths.js';
-import { formatSelfCheck, selfCheck } from '../core/install/self-check.js';
-import { createLogger } from '../core/log/logger.js';
-import { runMain } from '../core/run-main.js';
+import { loadConfig } from '../../core/config/index.js';
+import { prologueAlarm, torqueHookLimit } from '../mom-config.js';
+import { appLayout } from '../../core/install/paths.js';
+import { formatSelfCheck, selfCheck } from '../../core/install/self-check.js';
+import { createLogger } from '../../core/log/logger.js';
+import { runMain } from '../../core/run-main.js';
 import { reason } from './classify.js';
 import { parseHookArgv } from './context.js';
 import { runEpilogue } from './epilogue.js';
@@ -21,7 +22,7 @@ await runMain('vtorque', async () => {
   let config;
   let configPath: string;
   try {
-    const loaded = loadConfig({ env: process.env });
+    const loaded = loadConfig({ env: process.env, hookLimit: torqueHookLimit });
     config = loaded.config;
     configPath = loaded.path;
   } catch (err) {
@@ -38,10 +39,9 @@ await runMain('vtorque', async () => {
   const ctx = parseHookArgv(argv, config.TORQUE_HOME);
   const log = createLogger({ component: ctx.hook, level: config.LOG_LEVEL, logDir: config.LOG_DIR, human: config.PRINT_TO_STDOUT ? process.stdout : null }).child({ jobId: ctx.jobId });
   const layout = appLayout(import.meta.url);
-  const alarm = readPrologAlarm(config.TORQUE_HOME) ?? 300;
   switch (ctx.hook) {
     case 'prologue':
-      return runPrologue(ctx, { config, layout, env: process.env, log, say, alarmSeconds: alarm > 10 ? alarm - 10 : alarm });
+      return runPrologue(ctx, { config, layout, env: process.env, log, say, alarmSeconds: prologueAlarm(config.TORQUE_HOME).seconds });
     case 'epilogue':
     case 'epilogue.parallel':
       return runEpilogue(ctx, { config, layout, env: process.env, log, say });

@@ -48,11 +48,6 @@ export function hookRcFromWait(code: number | null): number {
   return code ?? 0;
 }
 
-/** The effective alarm: `$prologalarm − 10` when above 10 (prolog.c), else the value itself. */
-export function effectiveAlarmSeconds(prologalarm: number): number {
-  return prologalarm > 10 ? prologalarm - 10 : prologalarm;
-}
-
 /** A process exit code for `vtorque run-local` itself: the job's status folded into 0..255. */
 export function runLocalExitCode(result: Pick<RunLocalResult, 'verdict' | 'exitStatus'>): number {
   if (result.verdict === 'not-submitted') return result.exitStatus === 0 ? 1 : clamp(result.exitStatus);

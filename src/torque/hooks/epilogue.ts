@@ -1,10 +1,10 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { SiteConfig } from '../core/config/index.js';
-import { run } from '../core/exec/run.js';
-import { lstatNoFollow } from '../core/fs/index.js';
-import type { AppLayout } from '../core/install/paths.js';
-import { jobDirPath, readJobRecord, recordMadeNoVms, stopJob, type EngineContext, type EngineLog, type JobRecordV1 } from '../engine/index.js';
+import type { SiteConfig } from '../../core/config/index.js';
+import { run } from '../../core/exec/run.js';
+import { lstatNoFollow } from '../../core/fs/index.js';
+import type { AppLayout } from '../../core/install/paths.js';
+import { jobDirPath, readJobRecord, recordMadeNoVms, stopJob, type EngineContext, type EngineLog, type JobRecordV1 } from '../../engine/index.js';
 import { reason } from './classify.js';
 import type { HookContext } from './context.js';
 import { nodeEngine } from './engine-context.js';

@@ -1,4 +1,4 @@
-import { shellQuote } from '../core/render/index.js';
+import { shellQuote } from '../../core/render/index.js';
 
 /** Files the capture qsub writes into its output directory. */
 export const CAPTURE_FILES = { argc: 'argc', argv: 'argv', cwd: 'cwd', env: 'env', script: 'script' } as const;

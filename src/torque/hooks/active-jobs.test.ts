@@ -2,8 +2,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { jobDirName } from '../core/contract/job-state.v1.js';
-import { VtorqueError } from '../core/errors.js';
+import { jobDirName } from '../../core/contract/job-state.v1.js';
+import { VtorqueError } from '../../core/errors.js';
 import { torqueActiveJobs } from './active-jobs.js';
 
 const top = mkdtempSync(join(tmpdir(), 'vtq-active-'));

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
-import { VtorqueError } from '../core/errors.js';
-import { readFileNoFollow } from '../core/fs/index.js';
-import { parseResourceList, torqueSizeMiB } from '../core/qsub/index.js';
+import { VtorqueError } from '../../core/errors.js';
+import { readFileNoFollow } from '../../core/fs/index.js';
+import { parseResourceList, torqueSizeMiB } from '../qsub/index.js';
 
 export const shortName = (host: string): string => host.split('.')[0] ?? host;
 

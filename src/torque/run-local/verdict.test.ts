@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { effectiveAlarmSeconds, exitStatusAfterPrologue, hookRcFromWait, jobExitStatus, prologueOutcome, runLocalExitCode } from './verdict.js';
+import { effectiveAlarmSeconds } from '../mom-config.js';
+import { exitStatusAfterPrologue, hookRcFromWait, jobExitStatus, prologueOutcome, runLocalExitCode } from './verdict.js';
 
 describe('Torque verdicts', () => {
   it('prologue: 0 runs, 1 aborts, everything else requeues', () => {

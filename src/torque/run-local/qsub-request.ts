@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
 
-import { mergeResourceLists, parseQsubArgs, scanDirectives, type ParsedQsubArgs } from '../core/qsub/index.js';
+import { mergeResourceLists, parseQsubArgs, scanDirectives, type ParsedQsubArgs } from '../qsub/index.js';
 
 /**
  * What pbs_server would make of one qsub call: the captured argv plus the job script's directives,

@@ -1,7 +1,7 @@
 import { closeSync, constants as C, fchmodSync, fchownSync, fstatSync, lstatSync, openSync, readSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { UnsafePathError, VtorqueError } from '../core/errors.js';
-import { lstatNoFollow, mkdirPrivate, openNoFollow, readFileNoFollow, ROOT_OWNER, setOwnerMode, unlinkNoFollow, writeFileExclusive, type Owner } from '../core/fs/index.js';
+import { UnsafePathError, VtorqueError } from '../../core/errors.js';
+import { lstatNoFollow, mkdirPrivate, openNoFollow, readFileNoFollow, ROOT_OWNER, setOwnerMode, unlinkNoFollow, writeFileExclusive, type Owner } from '../../core/fs/index.js';
 
 /** pbs_mom's directories under TORQUE_HOME, with the modes a Torque install gives them. */
 export interface MomLayout {

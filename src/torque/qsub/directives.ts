@@ -1,4 +1,4 @@
-import { VtorqueError } from '../errors.js';
+import { VtorqueError } from '../../core/errors.js';
 import { parseQsubArgs, type ParsedQsubArgs } from './options.js';
 
 export interface Directive {

@@ -1,11 +1,11 @@
 import { join } from 'node:path';
-import type { SiteConfig } from '../core/config/index.js';
-import { lstatNoFollow, mkdirPrivate, readFileNoFollow, unlinkNoFollow, writeFileExclusive } from '../core/fs/index.js';
-import type { VmRequest } from '../core/request/index.js';
-import { jobDirName, jobDirPath, OUTCOME_EXIT, STATE_FILES, statePath as contractStatePath, type JobStateV1, type OutcomeV1, type VmRecord } from '../core/contract/job-state.v1.js';
-import type { PhaseMark } from '../engine/index.js';
+import type { SiteConfig } from '../../core/config/index.js';
+import { lstatNoFollow, mkdirPrivate, readFileNoFollow, unlinkNoFollow, writeFileExclusive } from '../../core/fs/index.js';
+import type { VmRequest } from '../../core/request/index.js';
+import { jobDirName, jobDirPath, OUTCOME_EXIT, STATE_FILES, statePath as contractStatePath, type JobStateV1, type OutcomeV1, type VmRecord } from '../../core/contract/job-state.v1.js';
+import type { PhaseMark } from '../../engine/index.js';
 
-export { STATE_FILES, type JobStateV1 } from '../core/contract/job-state.v1.js';
+export { STATE_FILES, type JobStateV1 } from '../../core/contract/job-state.v1.js';
 
 /** A state file of this job on this node. */
 export function statePath(config: SiteConfig, jobId: string, file: keyof typeof STATE_FILES): string {

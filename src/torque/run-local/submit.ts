@@ -1,12 +1,12 @@
-import { readFdFully } from '../core/fs/index.js';
+import { readFdFully } from '../../core/fs/index.js';
 import { spawn } from 'node:child_process';
 import { chmodSync, chownSync, closeSync, constants as C, fstatSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import yaml from 'js-yaml';
-import type { SiteConfig } from '../core/config/index.js';
-import { VtorqueError } from '../core/errors.js';
-import { run } from '../core/exec/run.js';
+import type { SiteConfig } from '../../core/config/index.js';
+import { VtorqueError } from '../../core/errors.js';
+import { run } from '../../core/exec/run.js';
 import { CAPTURE_FILES, renderCaptureScript } from './capture-script.js';
 import type { SubmitRecord } from './types.js';
 import type { JobOwner } from './user.js';

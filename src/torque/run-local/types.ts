@@ -1,4 +1,4 @@
-import type { SiteConfig } from '../core/config/index.js';
+import type { SiteConfig } from '../../core/config/index.js';
 
 /** The hooks pbs_mom runs on the mother superior of a single-node job (the *.parallel ones run on sisters only). */
 export type MomHook = 'prologue' | 'epilogue' | 'epilogue.precancel';
