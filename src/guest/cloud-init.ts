@@ -7,13 +7,8 @@ import { eligibleUserMetadata } from '../core/request/index.js';
 
 /** Root-owned base cloud-config in `templates-vm/`. */
 export const USER_DATA_BASE = 'user-data.base.yaml';
-/** Guest directory the job user owns; the job runner replaces files here after readiness. */
-export const VM_SPOOL_DIR = '/var/spool/torque/vm';
-/** The job's PBS environment (initially the spec's envFile); the job runner may replace it. */
-export const ENV_FILE_PATH = `${VM_SPOOL_DIR}/job.env`;
-/** Fixed login-shell snippet that sources ENV_FILE_PATH when present. */
-export const PROFILE_SCRIPT_PATH = '/etc/profile.d/vtorque-job.sh';
-export const NODE_FILE_DIR = '/var/spool/torque/aux';
+import { ENV_FILE_PATH, NODE_FILE_DIR, PROFILE_SCRIPT_PATH, VM_SPOOL_DIR } from '../core/contract/guest-layout.v1.js';
+export { ENV_FILE_PATH, NODE_FILE_DIR, PROFILE_SCRIPT_PATH, VM_SPOOL_DIR };
 /**
  * Per-job keys live in root-owned /etc/ssh/authorized_keys/<user>, never in the home directory:
  * that is the user's real (NFS or virtiofs) home, where root-squash makes the write fail and where

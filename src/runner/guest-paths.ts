@@ -1,4 +1,4 @@
-import { NODE_FILE_DIR, VM_SPOOL_DIR } from '../guest/index.js';
+import { NODE_FILE_DIR, VM_SPOOL_DIR } from '../core/contract/guest-layout.v1.js';
 import { VtorqueError } from '../core/errors.js';
 
 /** What the runner reads and writes inside the job's VMs (rank 0 for all but `envFile`). */

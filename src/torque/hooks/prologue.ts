@@ -12,7 +12,7 @@ import {
   readJobRecord, startComponents, startJobVms, stopJob, updateJobRecord, vmNodeFile, withDeadline, writeJobRecord, type EngineContext, type EngineLog, type JobRecordV1,
   type StopContext,
 } from '../../engine/index.js';
-import { NODE_FILE_DIR } from '../../guest/index.js';
+import { NODE_FILE_DIR } from '../../core/contract/guest-layout.v1.js';
 import { torqueActiveJobs } from './active-jobs.js';
 import { cancelled, faultOf, reason, type Fault } from './classify.js';
 import { isAcceptedName, type HookContext } from './context.js';
