@@ -215,7 +215,7 @@ interface Booted {
 async function waitUntilReachable(input: StartInput, ctx: EngineContext, b: Booted): Promise<Map<string, string>> {
   const c = ctx.config;
   const { plan, ready, t, say } = b;
-  const timesKey = bootTimesKey(input.baseImage, ctx.domainType);
+  const timesKey = bootTimesKey(input.baseImage, ctx.domainType, ready.vms.every((vm) => vm.fastSeed) ? 'fast' : 'cloud-init');
   const measured = measuredPhases(readBootTimes(c.SPOOL_DIR, timesKey));
   const limits = { headroom: c.BOOT_HEADROOM, minMs: c.BOOT_MIN_WAIT * 1000, unmeasuredMs: c.TIMEOUT * 1000 };
   const watch = new BootWatch(

@@ -33,6 +33,7 @@ describe('the boot-times record', () => {
   it('keeps the last starts per image and domain type in SPOOL_DIR, and reads nothing from a broken file', () => {
     const spool = mkdtempSync(join(tmpdir(), 'vtq-times-'));
     const key = bootTimesKey('/pool/debian-12-x86_64.qcow2', 'qemu');
+    expect(bootTimesKey('/pool/debian-12-x86_64.qcow2', 'qemu', 'cloud-init')).not.toBe(key); // measured apart
     expect(key).toBe('qemu:debian-12-x86_64.qcow2');
     expect(readBootTimes(spool, key)).toEqual([]);
     for (let i = 0; i < BOOT_SAMPLES_KEPT + 3; i++) recordBootTimes(spool, key, { ipMs: 1000 * i, sshMs: 10 * i, atMs: i });
