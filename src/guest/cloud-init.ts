@@ -4,10 +4,10 @@ import yaml from 'js-yaml';
 import { ValidationError, VtorqueError, type Issue } from '../core/errors.js';
 import { checkGuestSpec, searchDomains, type GuestMount, type GuestSpec } from './guest-spec.js';
 import { eligibleUserMetadata } from '../core/request/index.js';
+import { ENV_FILE_PATH, NODE_FILE_DIR, PROFILE_SCRIPT_PATH, VM_SPOOL_DIR } from '../core/contract/guest-layout.v1.js';
 
 /** Root-owned base cloud-config in `templates-vm/`. */
 export const USER_DATA_BASE = 'user-data.base.yaml';
-import { ENV_FILE_PATH, NODE_FILE_DIR, PROFILE_SCRIPT_PATH, VM_SPOOL_DIR } from '../core/contract/guest-layout.v1.js';
 export { ENV_FILE_PATH, NODE_FILE_DIR, PROFILE_SCRIPT_PATH, VM_SPOOL_DIR };
 /**
  * Per-job keys live in root-owned /etc/ssh/authorized_keys/<user>, never in the home directory:

@@ -38,7 +38,7 @@ const issue = (ctx: ConfigContext, key: string, value: unknown, expected: string
 /** Cross-field rules: combinations that cannot work even though every value is well-formed. */
 export const CONFIG_RULES: readonly Rule[] = [
   function prologueTimeoutBelowAlarm(c, ctx) {
-    // Only where the scheduler's adapter said (the hooks, doctor, config check, setup); vsub does not.
+    // Only where the scheduler's adapter said (the hooks, doctor, config check); vsub does not.
     if (ctx.hookLimit === undefined || c.PROLOGUE_TIMEOUT < ctx.hookLimit.seconds) return undefined;
     return issue(ctx, 'PROLOGUE_TIMEOUT', c.PROLOGUE_TIMEOUT, `less than ${ctx.hookLimit.name} = ${ctx.hookLimit.seconds} s, or the scheduler kills the prologue first`);
   },
