@@ -285,6 +285,7 @@ async function waitUntilReachable(input: StartInput, ctx: EngineContext, b: Boot
                   },
                   onProgress: (stage) => watch.sshProgress(mac, stage),
                   onAttempt: (result) => watch.sshResult(mac, result),
+                  onLoggedIn: () => watch.sshLoggedIn(mac),
                   unreachableAfterMs: UNREACHABLE_RESOLVE_MS,
                   // vtorque-seed has done everything before sshd starts: the login is enough.
                   // cloud-init goes on after sshd starts: ready once it is done.

@@ -67,6 +67,22 @@ describe('BootWatch', () => {
     expect(watch.waiting().map((v) => v.name)).toEqual(['vtq-1-n01-2']);
   });
 
+  it('every SSH login is a sign of life, so a guest whose cloud-init runs long is not given up while it lets us in', () => {
+    const { watch, advance } = setup();
+    watch.found(A, '10.0.0.5', 'ARP');
+    watch.beginSsh(A);
+    watch.sshProgress(A, 'login');
+    for (let i = 0; i < 5; i++) {
+      advance(9000);
+      watch.sshResult(A, 'logged in; cloud-init not finished yet');
+      watch.sshLoggedIn(A);
+      expect(watch.dead(A)).toBeNull();
+    }
+    // Logins stop (sshd restarted and did not come back): the quiet limit applies again.
+    advance(10_000);
+    expect(watch.dead(A)).toMatch(/no sign of life for 10.0 s \(last: SSH login;/);
+  });
+
   it('a lost address puts the VM back to finding one, with a fresh quiet window', () => {
     const { watch, advance } = setup();
     watch.found(B, '10.0.0.6', 'DHCP lease of this boot');

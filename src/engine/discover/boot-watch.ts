@@ -113,6 +113,11 @@ export class BootWatch {
     this.sign(s, `SSH: ${stage}`);
   }
 
+  /** An SSH attempt logged in (the ready check may still say no): a sign of life every time. */
+  sshLoggedIn(mac: string): void {
+    this.sign(this.get(mac), 'SSH login');
+  }
+
   /** The latest SSH attempt's outcome, shown in the progress line (not a sign of life by itself). */
   sshResult(mac: string, result: string): void {
     this.get(mac).ssh = result;

@@ -128,13 +128,17 @@ describe('waitForSsh', () => {
     expect((err as Error).message).toMatch(/not ready after \d+ ms and 4 attempt\(s\): .*ECONNREFUSED.*; no sign of life for 20.0 s$/);
   });
 
-  it('a VM cloud-init starts is ready only once CLOUD_INIT_DONE says so; the login already counts as a sign of life', async () => {
+  it('a VM cloud-init starts is ready only once CLOUD_INIT_DONE says so; every login counts as a sign of life', async () => {
     let calls = 0;
     const srv = await startServer([hostA.priv], 0, (command) => (command === CLOUD_INIT_DONE && ++calls < 3 ? 1 : 0));
     const stages: string[] = [];
     const results: string[] = [];
-    const r = await waitForSsh({ ...base(), port: srv.port, hostKey: hostA.pub, deadlineMs: 10_000, readyCommand: CLOUD_INIT_DONE, onProgress: (s) => stages.push(s), onAttempt: (x) => results.push(x) });
+    let logins = 0;
+    const r = await waitForSsh({ ...base(), port: srv.port, hostKey: hostA.pub, deadlineMs: 10_000, readyCommand: CLOUD_INIT_DONE, onProgress: (s) => stages.push(s), onAttempt: (x) => results.push(x), onLoggedIn: () => logins++ });
     expect(r.attempts).toBe(3);
+    // Each login is a sign of life, not only the first: cloud-init may run for minutes after it.
+    expect(logins).toBe(3);
+    expect(stages.filter((s) => s === 'login')).toHaveLength(1);
     expect(srv.commands).toEqual([CLOUD_INIT_DONE, CLOUD_INIT_DONE, CLOUD_INIT_DONE]);
     expect(results).toEqual(['logged in; cloud-init not finished yet', 'logged in; cloud-init not finished yet', 'login works']);
     expect(stages.at(-1)).toBe('login');

@@ -28,6 +28,12 @@ export interface WaitForSshOptions {
   /** Every attempt's outcome, for the progress lines. */
   readonly onAttempt?: (result: string) => void;
   /**
+   * Every attempt that logged in, whatever the ready command then said: the guest runs sshd
+   * and takes our key, so it is alive even while cloud-init goes on for minutes (packages under
+   * emulation). A sign of life each time, unlike onProgress, which reports only a new stage.
+   */
+  readonly onLoggedIn?: () => void;
+  /**
    * Give up on this address (HostUnreachableError, so the caller resolves it again) once every
    * attempt for this long, and at least 3, ended in EHOSTUNREACH: nothing answers there.
    */
@@ -169,6 +175,7 @@ async function attempt(opts: WaitForSshOptions, port: number, timeoutMs: number,
   if (opts.readyCommand === null) {
     clearTimeout(timer);
     reached(3);
+    opts.onLoggedIn?.();
     client.end();
     return { kind: 'ok' };
   }
@@ -191,6 +198,7 @@ async function attempt(opts: WaitForSshOptions, port: number, timeoutMs: number,
         stream.on('close', () => {
           // The login itself worked: a sign of life even while the ready check still says no.
           reached(3);
+          opts.onLoggedIn?.();
           finish(code === 0 ? { kind: 'ok' } : { kind: 'retry', reason: command === CLOUD_INIT_DONE ? 'logged in; cloud-init not finished yet' : `"${command}" exited with ${code}` });
         });
         stream.resume();
