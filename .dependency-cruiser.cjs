@@ -18,8 +18,8 @@ function indexedFolders(dir) {
 }
 
 // Which role may import which (core is the base and imports no role; cli holds the entry points
-// and may import any role). An edge not listed here is refused. The engine -> guest and
-// hooks -> engine edges are the ones the carve of issue 13 turns into contracts and a lifecycle.
+// and may import any role). An edge not listed here is refused. The lifecycle is what every
+// scheduler adapter drives: an adapter (torque, later slurm) imports core and the lifecycle only.
 const MAY_IMPORT = {
   guest: ['core'],
   image: ['core'],
@@ -27,7 +27,8 @@ const MAY_IMPORT = {
   admin: ['core'],
   engine: ['core', 'guest'],
   runner: ['core', 'guest'],
-  torque: ['core', 'engine', 'guest'],
+  lifecycle: ['core', 'engine'],
+  torque: ['core', 'lifecycle'],
 };
 
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

@@ -56,6 +56,11 @@ export interface StartInput {
   readonly boot: { readonly kernel: string; readonly initrd: string; readonly cmdline: string } | null;
   readonly guestEnv: Readonly<Record<string, string>>;
   readonly uuid: () => string;
+  /**
+   * Date.now() by which the start has finished or failed (and torn down): the hard bound of every
+   * wait. Each libvirt step and the node lock also have TIMEOUT at most.
+   */
+  readonly deadlineAt: number;
   /** Aborts the waits for addresses and SSH (a cancelled job); the start then tears down. */
   readonly signal?: AbortSignal;
   /**
@@ -84,7 +89,7 @@ export const UNREACHABLE_RESOLVE_MS = 8000;
 export const NODE_LOCK_FILE = 'node.lock';
 
 /**
- * plan → prepare → boot → ready for one job, under one overall deadline (PROLOGUE_TIMEOUT). The
+ * plan → prepare → boot → ready for one job, under one overall deadline (input.deadlineAt). The
  * node lock and libvirt steps have a per-step limit (TIMEOUT); the waits for addresses and SSH
  * give a VM up when it shows no sign of life for its quiet limit (quietLimit: measured phase
  * times with headroom), never past the overall deadline. Any failure tears down whatever was made
@@ -93,7 +98,7 @@ export const NODE_LOCK_FILE = 'node.lock';
 export async function startJobVms(input: StartInput, ctx: EngineContext): Promise<StartedJob> {
   const c = ctx.config;
   const t = new Timeline();
-  const deadline = c.PROLOGUE_TIMEOUT * 1000;
+  const deadline = input.deadlineAt - Date.now();
   const left = (): number => Math.max(1, Math.min(c.TIMEOUT * 1000, deadline - t.elapsedMs()));
   const say = (line: string): void => ctx.progress?.(`[vtorque ${(t.elapsedMs() / 1000).toFixed(1)}s] ${line}`);
 

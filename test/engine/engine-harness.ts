@@ -63,6 +63,8 @@ export function startInput(jobId: string, baseImage: string, request: Partial<Vm
     boot: null,
     guestEnv: { PBS_JOBID: jobId, PBS_JOBNAME: "a'b;$(id)" },
     uuid: randomUUID,
+    // The default PROLOGUE_TIMEOUT's bound, from the moment the input is made.
+    deadlineAt: Date.now() + 280_000,
   };
 }
 

@@ -1,29 +1,11 @@
 import type { SiteConfig } from '../../core/config/index.js';
 import type { AppLayout } from '../../core/install/paths.js';
-import { reapOrphans, type EngineLog, type ReapResult } from '../../engine/index.js';
+import { collectGarbage as reap, type EngineLog, type ReapResult } from '../../lifecycle/index.js';
 import { torqueActiveJobs } from './active-jobs.js';
-import { nodeEngine } from './engine-context.js';
 
-/** `vtorque gc` and the prologue's first step: reap what jobs pbs_mom no longer has left here. */
-export async function collectGarbage(config: SiteConfig, layout: AppLayout, log: EngineLog, opts: { dryRun?: boolean } = {}): Promise<ReapResult> {
-  const isActive = torqueActiveJobs(config.TORQUE_HOME);
-  const engine = await nodeEngine(config, layout, log, () => undefined);
-  try {
-    return await reapOrphans(engine, { isActive, ...(opts.dryRun ? { dryRun: true } : {}) });
-  } finally {
-    await engine.libvirt.close().catch(() => undefined);
-  }
+/** `vtorque gc` on a Torque node: reap what jobs pbs_mom no longer has left here (mom_priv/jobs says which it has). */
+export function collectGarbage(config: SiteConfig, layout: AppLayout, log: EngineLog, opts: { dryRun?: boolean } = {}): Promise<ReapResult> {
+  return reap(config, layout, log, { isActive: torqueActiveJobs(config.TORQUE_HOME), ...opts });
 }
 
-/** One line per reaped job and marker, for the admin. */
-export function formatReap(r: ReapResult, dryRun: boolean): string[] {
-  const verb = dryRun ? 'would reap' : 'reaped';
-  const lines = r.jobs.map((j) =>
-    j.error
-      ? `job ${j.job}: reaping failed (${j.error}); the next gc tries again`
-      : `job ${j.job}: ${verb} (${j.seen.join(', ')})${dryRun ? '' : `: ${j.domains.length} domain(s), ${j.files} file(s), ${j.arp.length} ARP entr${j.arp.length === 1 ? 'y' : 'ies'}`}`,
-  );
-  for (const m of r.markers) lines.push(`${verb} stale marker ${m}`);
-  lines.push(r.jobs.length + r.markers.length === 0 ? 'nothing to reap' : `${r.jobs.filter((j) => !j.error).length} job(s) ${verb}, ${r.jobs.filter((j) => j.error).length} failed, ${r.markers.length} marker(s)`);
-  return lines;
-}
+export { formatReap } from '../../lifecycle/index.js';

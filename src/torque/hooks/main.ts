@@ -4,7 +4,7 @@ import { appLayout } from '../../core/install/paths.js';
 import { formatSelfCheck, selfCheck } from '../../core/install/self-check.js';
 import { createLogger } from '../../core/log/logger.js';
 import { runMain } from '../../core/run-main.js';
-import { reason } from './classify.js';
+import { reason } from '../../lifecycle/index.js';
 import { parseHookArgv } from './context.js';
 import { runEpilogue } from './epilogue.js';
 import { PROLOGUE_EXIT } from './exit-codes.js';

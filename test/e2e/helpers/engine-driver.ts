@@ -71,6 +71,7 @@ try {
       boot: { kernel: `${input.image}.vmlinuz`, initrd: `${input.image}.initrd`, cmdline },
       guestEnv: { PBS_JOBID: input.jobId, PBS_JOBNAME: "it's $(a) job" },
       uuid: randomUUID,
+      deadlineAt: Date.now() + config.PROLOGUE_TIMEOUT * 1000,
     },
     ctx,
   );

@@ -3,10 +3,10 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writ
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { SiteConfig } from '../../core/config/schema.js';
-import { defaultConfig } from '../../core/config/validate.js';
-import { DIRECT_BOOT_CMDLINE, SEED_CAPABILITY } from '../../core/contract/guest-seed.v1.js';
-import { bootFilesFor } from './engine-context.js';
+import type { SiteConfig } from '../core/config/schema.js';
+import { defaultConfig } from '../core/config/validate.js';
+import { DIRECT_BOOT_CMDLINE, SEED_CAPABILITY } from '../core/contract/guest-seed.v1.js';
+import { bootFilesFor } from './node-context.js';
 
 const top = mkdtempSync(join(tmpdir(), 'vtq-boot-'));
 chmodSync(top, 0o755);

@@ -1,6 +1,6 @@
-import { VtorqueError } from '../../core/errors.js';
-import { lookupId, lookupPasswd } from '../../core/node/ids.js';
-import type { JobIdentity } from '../../engine/index.js';
+import { VtorqueError } from '../core/errors.js';
+import { lookupId, lookupPasswd } from '../core/node/ids.js';
+import type { JobIdentity } from '../engine/index.js';
 
 /**
  * The job owner from the system's user database, matched exactly by name (the original grepped

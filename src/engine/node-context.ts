@@ -1,14 +1,17 @@
 import { join } from 'node:path';
-import type { SiteConfig } from '../../core/config/index.js';
-import type { AppLayout } from '../../core/install/paths.js';
-import { UnsafePathError, VtorqueError } from '../../core/errors.js';
-import { lstatNoFollow, openNoFollow, readFileNoFollow } from '../../core/fs/index.js';
-import { kvmGroupGid } from '../../core/node/ids.js';
-import { createRenderer } from '../../core/render/index.js';
-import { domainType, type EngineContext, type EngineLog, inImagePool, openLibvirt, qemuUserText } from '../../engine/index.js';
-import { bootFilePaths } from '../../core/pool/images.js';
-import { loadUserDataBase } from '../../guest/index.js';
-import { CMDLINE_MAX, DIRECT_BOOT_CMDLINE, hasSeedCapability } from '../../core/contract/guest-seed.v1.js';
+import type { SiteConfig } from '../core/config/index.js';
+import type { AppLayout } from '../core/install/paths.js';
+import { UnsafePathError, VtorqueError } from '../core/errors.js';
+import { lstatNoFollow, openNoFollow, readFileNoFollow } from '../core/fs/index.js';
+import { kvmGroupGid } from '../core/node/ids.js';
+import { createRenderer } from '../core/render/index.js';
+import { domainType, openLibvirt, type EngineLog } from './libvirt/index.js';
+import type { EngineContext } from './orchestrate.js';
+import { inImagePool } from './prepare/index.js';
+import { qemuUserText } from './qemu-identity.js';
+import { bootFilePaths } from '../core/pool/images.js';
+import { loadUserDataBase } from '../guest/index.js';
+import { CMDLINE_MAX, DIRECT_BOOT_CMDLINE, hasSeedCapability } from '../core/contract/guest-seed.v1.js';
 
 /**
  * The engine, wired for this node: libvirt at LIBVIRT_URI, templates from the root-owned install,

@@ -1,11 +1,11 @@
 import { join } from 'node:path';
-import type { SiteConfig } from '../../core/config/index.js';
-import { lstatNoFollow, mkdirPrivate, readFileNoFollow, unlinkNoFollow, writeFileExclusive } from '../../core/fs/index.js';
-import type { VmRequest } from '../../core/request/index.js';
-import { jobDirName, jobDirPath, OUTCOME_EXIT, STATE_FILES, statePath as contractStatePath, type JobStateV1, type OutcomeV1, type VmRecord } from '../../core/contract/job-state.v1.js';
-import type { PhaseMark } from '../../engine/index.js';
+import type { SiteConfig } from '../core/config/index.js';
+import { lstatNoFollow, mkdirPrivate, readFileNoFollow, unlinkNoFollow, writeFileExclusive } from '../core/fs/index.js';
+import type { VmRequest } from '../core/request/index.js';
+import { jobDirName, jobDirPath, OUTCOME_EXIT, STATE_FILES, statePath as contractStatePath, type JobStateV1, type OutcomeV1, type VmRecord } from '../core/contract/job-state.v1.js';
+import type { PhaseMark } from '../engine/index.js';
 
-export { STATE_FILES, type JobStateV1 } from '../../core/contract/job-state.v1.js';
+export { STATE_FILES, type JobStateV1 } from '../core/contract/job-state.v1.js';
 
 /** A state file of this job on this node. */
 export function statePath(config: SiteConfig, jobId: string, file: keyof typeof STATE_FILES): string {
@@ -50,8 +50,8 @@ export function writeOutcome(config: SiteConfig, job: { jobId: string; owner: { 
 }
 
 /**
- * Node faults per job, so Torque's requeue (no backoff, ~4 starts a second) cannot loop forever:
- * kept outside the job dir, which every attempt starts afresh.
+ * Node faults per job, so a scheduler's requeue (Torque's has no backoff, ~4 starts a second)
+ * cannot loop forever: kept outside the job dir, which every attempt starts afresh.
  */
 export function countAttempt(config: SiteConfig, jobId: string): number {
   const dir = join(config.SPOOL_DIR, 'attempts');
@@ -67,7 +67,7 @@ export function countAttempt(config: SiteConfig, jobId: string): number {
 }
 
 /**
- * The job has left Torque's prologue requeue loop (its VMs started, or it is aborted): drop its
+ * The job has left the scheduler's requeue loop (its VMs started, or it is aborted): drop its
  * node-fault counter, which would otherwise stay forever and count against a later start of the
  * same job id (qrerun, or ids restarting after `pbs_server -t create`). Best effort.
  */

@@ -1,4 +1,4 @@
-import { faultOf, VtorqueError, type Fault } from '../../core/errors.js';
+import { faultOf, VtorqueError, type Fault } from '../core/errors.js';
 
 export { faultOf, type Fault };
 

@@ -1,0 +1,11 @@
+// The job lifecycle every scheduler adapter drives: start, stop, gc and the outcome left for the
+// owner, over a scheduler-neutral job context. Adapters map its outcomes to their exit codes.
+export type { JobContext, JobOwner, NodeAllocation, StartOutcome, StopOutcome } from './job-context.js';
+export { startJob, readySummary, dropCancelSignal, type LifecycleDeps } from './start.js';
+export { stopJobHere, type StopDeps } from './stop.js';
+export { collectGarbage, formatReap } from './gc.js';
+export { leaveOutcome } from './outcome.js';
+export { clearAttempts, countAttempt } from './job-state.js';
+export { resolveOwner } from './owner.js';
+export { cancelled, faultOf, reason, type Fault } from './classify.js';
+export type { EngineLog, PhaseMark, ReapResult, VmRecord } from '../engine/index.js';

@@ -1,0 +1,160 @@
+import { randomUUID } from 'node:crypto';
+import type { SiteConfig } from '../core/config/index.js';
+import { NODE_FILE_DIR } from '../core/contract/guest-layout.v1.js';
+import { VtorqueError } from '../core/errors.js';
+import type { AppLayout } from '../core/install/paths.js';
+import { hostCapacity } from '../core/node/capacity.js';
+import { listPoolImages } from '../core/pool/images.js';
+import { applyPolicy, type VmRequest } from '../core/request/index.js';
+import {
+  bootFilesFor, cancelRequested, componentStops, jobDirName, nodeEngine, observeNode, openCancelSignal, poolImagePath, ramdiskPath, reapOrphans, removeCancelSignal,
+  startComponents, startJobVms, stopJob, updateJobRecord, vmNodeFile, withDeadline, writeJobRecord, type EngineContext, type EngineLog, type JobRecordV1, type StopContext,
+} from '../engine/index.js';
+import { cancelled, faultOf, reason, type Fault } from './classify.js';
+import type { JobContext, NodeAllocation, StartOutcome } from './job-context.js';
+import { writeJobState } from './job-state.js';
+
+export interface LifecycleDeps {
+  readonly config: SiteConfig;
+  readonly layout: AppLayout;
+  readonly log: EngineLog;
+  /** Lines for the job's own output (progress: phase, VM, elapsed). */
+  readonly say: (line: string) => void;
+}
+
+/** Least time a start is given however late it began: enough to fail and tear down cleanly. */
+const MIN_START_SECONDS = 10;
+
+/**
+ * Start a VM job on its nodes: re-validate the request against policy and the allocation, record
+ * what teardown will need, boot the VMs by `job.deadlineAt`, leave the job state for the runner.
+ * Never throws for the job's, the node's or a cancel's reasons: a failed start is undone and
+ * returned as an outcome the scheduler adapter maps to its own exit codes.
+ */
+export async function startJob(job: JobContext, deps: LifecycleDeps): Promise<StartOutcome> {
+  const { config: c, say } = deps;
+  let engine: EngineContext | undefined;
+  let record: JobRecordV1 | undefined;
+  const cancel = new AbortController();
+  let poll: NodeJS.Timeout | undefined;
+  try {
+    const request = applyPolicy(job.request, c, listPoolImages(c.VM_IMG_DIR).map((i) => i.name), job.requestSource).request;
+    const here = checkAllocation(request, job, c);
+
+    // The first things made: the owner's cancel directory, then root's record of the job, which
+    // is all the stop, a cancel and gc will act on (the request is the owner's from now on).
+    openCancelSignal(c, job.jobId, job.owner);
+    if (cancelRequested(c, job.jobId)) throw cancelled('the job was cancelled before its VMs started');
+    const component = { jobId: job.jobId, user: job.owner.user, node: here.name, request };
+    record = { version: 1, jobId: job.jobId, owner: { user: job.owner.user, uid: job.owner.uid }, node: here.name, keepLogs: request.debug, componentStops: componentStops(c, component), vms: [], ramdisk: null, qemuUid: null, createdMs: Date.now() };
+    writeJobRecord(c, record);
+    poll = setInterval(() => {
+      if (cancelRequested(c, job.jobId)) cancel.abort(cancelled('the job was cancelled while its VMs were booting'));
+    }, 1000);
+
+    const opened = await nodeEngine(c, deps.layout, deps.log, say);
+    engine = opened;
+    const secondsLeft = (): number => Math.floor((job.deadlineAt - Date.now()) / 1000);
+    await reapFinishedJobs(opened, job, deps, Math.min(30, Math.floor(secondsLeft() / 4)));
+    await startComponents(c, component, deps.log);
+    const baseImage = poolImagePath(c, request.img);
+    const guestNodeFile = `${NODE_FILE_DIR}/${jobDirName(job.jobId)}`;
+    const started = await startJobVms(
+      {
+        job: { jobId: job.jobId, owner: job.owner },
+        request,
+        // Observed under the node lock, after the jobs starting before this one defined their VMs.
+        nodes: async () => [await observeNode(here.name, hostCapacity(), opened.libvirt)],
+        baseImage,
+        boot: bootFilesFor(c, baseImage, deps.log),
+        guestEnv: job.guestEnv({ nodeFile: guestNodeFile, slots: request.vcpus * request.vms_per_node }),
+        uuid: randomUUID,
+        deadlineAt: Math.max(job.deadlineAt, Date.now() + MIN_START_SECONDS * 1000),
+        signal: cancel.signal,
+        onPlanned: (plan) => {
+          record = updateJobRecord(c, record as JobRecordV1, { vms: plan.vms.map((v) => v.name), qemuUid: plan.qemuUid, ramdisk: request.fs_type === 'ramdisk' ? ramdiskPath(c, job.jobId) : null });
+        },
+      },
+      engine,
+    );
+    writeJobState(c, { jobId: job.jobId, owner: job.owner }, request, job.script, started.vms, vmNodeFile(started.vms), started.timeline);
+    return { kind: 'running', vms: started.vms, timeline: started.timeline };
+  } catch (err) {
+    const fault: Fault = record !== undefined && cancelRequested(c, job.jobId) ? 'cancel' : faultOf(err);
+    deps.log.warn({ err: reason(err), fault }, 'start failed');
+    if (record) await undoStart(engine ?? { config: c, log: deps.log }, record, deps.log);
+    else dropCancelSignal(c, job.jobId, deps.log); // the adapter's front may have made it; nothing else exists yet
+    return { kind: 'failed', fault, reason: reason(err) };
+  } finally {
+    if (poll) clearInterval(poll);
+    await engine?.libvirt.close().catch(() => undefined);
+  }
+}
+
+/** One line for the job's output once its VMs are up: how long each phase took, where the job runs. */
+export function readySummary(outcome: Extract<StartOutcome, { kind: 'running' }>): string {
+  const phases = outcome.timeline.map((m) => `${m.phase} ${((m.endMs - m.startMs) / 1000).toFixed(1)}s`).join(', ');
+  return `${outcome.vms.length} VM(s) ready in ${((outcome.timeline.at(-1)?.endMs ?? 0) / 1000).toFixed(1)} s (${phases}); the job starts in ${outcome.vms[0]?.name}`;
+}
+
+/**
+ * The VMs and components this job must fit in: the cores and the memory the scheduler allocated
+ * to it on this node (a request forged past the submit wrapper skips its honest raise; refused
+ * here, the job's fault). Returns this node's allocation.
+ */
+function checkAllocation(request: VmRequest, job: JobContext, c: SiteConfig): NodeAllocation {
+  const { name: sched, submit } = job.scheduler;
+  const here = job.allocation[0];
+  if (here === undefined) throw new VtorqueError('USAGE', `${sched} allocated no node to the job`, { fault: 'node' });
+  if (job.allocation.length > 1) {
+    throw new VtorqueError('NOT_SUPPORTED', `multi-node VM jobs are not supported yet (nodes: ${job.allocation.map((n) => n.name).join(', ')})`, { fault: 'job' });
+  }
+  const cores = request.vcpus * request.vms_per_node + c.HOST_OS_CORE_COUNT + (request.iocm ? request.iocm_max_cores : 0);
+  if (here.slots < cores) {
+    throw new VtorqueError('CAPACITY', `${sched} gave this job ${here.slots} core(s) on ${here.name}, its VMs need ${cores} (${request.vms_per_node} x ${request.vcpus} vCPUs + ${c.HOST_OS_CORE_COUNT} for the host): submit it with ${submit}, which asks for them`, { fault: 'job' });
+  }
+  const mib = request.ram * request.vms_per_node + c.HOST_OS_RAM_MB;
+  if (here.memory === null) {
+    throw new VtorqueError('CAPACITY', `the job asked ${sched} for no memory (no mem, pmem or vmem), its VMs need ${mib} MiB on ${here.name}: submit it with ${submit}, which asks for it`, { fault: 'job' });
+  }
+  if (here.memory.mib < mib) {
+    throw new VtorqueError('CAPACITY', `${sched} gave this job ${here.memory.mib} MiB on ${here.name} (${here.memory.basis}), its VMs need ${mib} MiB (${request.vms_per_node} x ${request.ram} MiB + ${c.HOST_OS_RAM_MB} MiB for the host): submit it with ${submit}, which asks for it`, { fault: 'job' });
+  }
+  return here;
+}
+
+/**
+ * A start that failed undoes what it made (startJobVms already removed its VMs): components,
+ * the cancel directory, the record. What cannot be undone stays recorded for the stop.
+ */
+async function undoStart(ctx: StopContext, record: JobRecordV1, log: EngineLog): Promise<void> {
+  try {
+    const stopped = await stopJob(ctx, record.jobId, record);
+    if (stopped.problems.length > 0) log.warn({ problems: stopped.problems }, 'undoing the failed start left work for the stop');
+  } catch (err) {
+    log.warn({ err: reason(err) }, 'undoing the failed start failed; the stop goes on from the record');
+  }
+}
+
+/** The owner's cancel directory of a job that will not start (best effort: gc removes what is left). */
+export function dropCancelSignal(c: SiteConfig, jobId: string, log: EngineLog): void {
+  try {
+    removeCancelSignal(c, jobId);
+  } catch (err) {
+    log.warn({ err: reason(err) }, 'removing the cancel directory failed; gc will');
+  }
+}
+
+/**
+ * A node that crashed (or lost a job) before a stop left VMs and files of finished jobs:
+ * reap them first, bounded and best effort; they would hold the CPUs and memory this job needs.
+ */
+async function reapFinishedJobs(engine: EngineContext, job: JobContext, deps: LifecycleDeps, seconds: number): Promise<void> {
+  try {
+    const reaped = await withDeadline(reapOrphans(engine, { isActive: job.isActive }), Math.max(5, seconds) * 1000, 'gc of finished jobs');
+    const done = reaped.jobs.filter((j) => j.error === null);
+    if (done.length > 0) deps.say(`vTorque: reaped the leftovers of ${done.length} finished job(s) on this node first`);
+  } catch (err) {
+    deps.log.warn({ phase: 'gc', err: reason(err) }, 'gc before the start failed; going on');
+  }
+}

@@ -1,0 +1,100 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { NODE_FILE_DIR } from '../../src/core/contract/guest-layout.v1.js';
+import { jobDirName } from '../../src/core/contract/job-state.v1.js';
+import { layoutAt } from '../../src/core/install/paths.js';
+import type { VmRequest } from '../../src/core/request/index.js';
+import { resolveOwner, startJob, stopJobHere, type JobContext, type JobOwner } from '../../src/lifecycle/index.js';
+import { entries, IMAGE, makeHookSite, REPO, TEST_USER, type HookSite } from '../hooks/fixture.js';
+
+// The lifecycle as a second scheduler adapter would drive it: a job context that names no Torque
+// file or variable (Slurm's names, Slurm's submit command), against libvirt's test driver. The
+// Torque adapter is covered through the installed hooks (test/hooks, test/torque).
+let s: HookSite;
+let owner: JobOwner;
+beforeAll(async () => {
+  s = await makeHookSite();
+  owner = await resolveOwner(TEST_USER, TEST_USER);
+}, 60_000);
+afterAll(() => s?.cleanup());
+beforeEach(() => s.reset());
+
+const request: VmRequest = {
+  version: 1, img: IMAGE, distro: 'debian', arch: 'x86_64', vcpus: 1, ram: 256, vms_per_node: 1,
+  vcpu_pinning: false, disk: null, vm_prologue: null, vm_epilogue: null, fs_type: 'sharedfs', metadata: null,
+  vrdma: false, iocm: false, iocm_min_cores: 1, iocm_max_cores: 4, unclot: false, unclot_shmem: 1024, debug: false, trace: false,
+};
+const lines: string[] = [];
+const log = { info: () => undefined, warn: () => undefined };
+const deps = () => ({ config: s.config(), layout: layoutAt(REPO), log, say: (l: string) => void lines.push(l) });
+
+function slurmJob(jobId: string, over: Partial<JobContext> = {}): JobContext & { envAsked: { nodeFile: string; slots: number }[] } {
+  const envAsked: { nodeFile: string; slots: number }[] = [];
+  return {
+    jobId,
+    owner,
+    request,
+    requestSource: `/var/spool/slurmd/job${jobId}/slurm_script`,
+    script: '#!/bin/sh\necho hi\n',
+    allocation: [{ name: 'node01', slots: 2, memory: { mib: 1024, basis: '--mem=1024' } }],
+    deadlineAt: Date.now() + 60_000,
+    scheduler: { name: 'Slurm', submit: 'vsbatch' },
+    guestEnv: (g) => {
+      envAsked.push(g);
+      return { SLURM_JOB_ID: jobId, SLURM_JOB_NODELIST: 'node01', VTQ_NODEFILE: g.nodeFile };
+    },
+    isActive: () => true,
+    envAsked,
+    ...over,
+  };
+}
+const stateDirs = (): string[] => entries(join(s.spool, 'jobs'));
+
+describe('the scheduler-neutral lifecycle', () => {
+  it('starts a job from a context that names no Torque file, leaves its state for the runner, and stops it from its record alone', async () => {
+    const job = slurmJob('41');
+    const out = await startJob(job, deps());
+    expect(out).toMatchObject({ kind: 'running' });
+    if (out.kind !== 'running') return;
+    expect(out.vms.map((v) => [v.rank, v.node])).toEqual([[0, 'node01']]);
+    expect(out.timeline.map((m) => m.phase)).toEqual(['plan', 'prepare', 'boot']);
+    // The adapter's variables, asked once with the guest's node file and the job's slots.
+    expect(job.envAsked).toEqual([{ nodeFile: `${NODE_FILE_DIR}/${jobDirName('41')}`, slots: 1 }]);
+    const state = JSON.parse(readFileSync(join(s.spool, 'jobs', jobDirName('41'), 'job.json'), 'utf8')) as { user: string; vms: unknown[] };
+    expect(state.user).toBe(TEST_USER);
+    expect(state.vms).toHaveLength(1);
+    const stopped = await stopJobHere('41', deps());
+    expect(stopped).toMatchObject({ kind: 'stopped', ownerUid: owner.uid, problems: [], error: null });
+    expect(stateDirs()).toEqual([]);
+    // Idempotent: a second stop finds nothing of the job.
+    expect(await stopJobHere('41', deps())).toEqual({ kind: 'not-a-vm-job' });
+  });
+
+  it('refuses what the allocation cannot hold, naming the scheduler and its submit command; nothing is made', async () => {
+    const out = await startJob(slurmJob('42', { allocation: [{ name: 'node01', slots: 1, memory: { mib: 1024, basis: '--mem=1024' } }] }), deps());
+    expect(out).toEqual({
+      kind: 'failed',
+      fault: 'job',
+      reason: 'Slurm gave this job 1 core(s) on node01, its VMs need 2 (1 x 1 vCPUs + 1 for the host): submit it with vsbatch, which asks for them',
+    });
+    const noMemory = await startJob(slurmJob('43', { allocation: [{ name: 'node01', slots: 2, memory: null }] }), deps());
+    expect(noMemory).toMatchObject({ kind: 'failed', fault: 'job', reason: expect.stringMatching(/^the job asked Slurm for no memory .*submit it with vsbatch/) });
+    expect(stateDirs()).toEqual([]);
+    expect(entries(join(s.spool, 'cancel'))).toEqual([]);
+  });
+
+  it('re-validates the request against the site policy: an image outside the pool is the job\'s fault', async () => {
+    const out = await startJob(slurmJob('44', { request: { ...request, img: 'not-in-pool.qcow2' } }), deps());
+    expect(out).toMatchObject({ kind: 'failed', fault: 'job', reason: expect.stringContaining('not-in-pool.qcow2') });
+    expect(stateDirs()).toEqual([]);
+  });
+
+  it('a node that cannot run VMs (libvirt unreachable) is a node fault, and the start is undone', async () => {
+    s.configure({ LIBVIRT_URI: 'qemu:///system?socket=/nonexistent/libvirt-sock' });
+    const out = await startJob(slurmJob('45'), deps());
+    expect(out).toMatchObject({ kind: 'failed', fault: 'node' });
+    expect(stateDirs()).toEqual([]);
+    expect(await stopJobHere('45', deps())).toEqual({ kind: 'not-a-vm-job' });
+  });
+});
