@@ -56,6 +56,7 @@ export async function runPrologue(ctx: HookContext, deps: PrologueDeps): Promise
   }
   let owner: JobOwner | null = null;
   let job: JobContext;
+  let active: ((jobIdOrDirName: string) => boolean) | undefined;
   try {
     owner = await resolveOwner(ctx.user, ctx.group);
     const alloc = readAllocation(deps.env.PBS_NODEFILE, ctx.resources);
@@ -70,7 +71,8 @@ export async function runPrologue(ctx: HookContext, deps: PrologueDeps): Promise
       deadlineAt,
       scheduler: { name: 'Torque', submit: 'vsub' },
       guestEnv: (guest) => pbsEnv(ctx, deps.env, guest.slots, guest.nodeFile),
-      isActive: torqueActiveJobs(c.TORQUE_HOME),
+      // Made on first use, inside the lifecycle's bounded gc: a missing mom_priv/jobs fails only that gc (the start goes on), not the job.
+      isActive: (id) => (active ??= torqueActiveJobs(c.TORQUE_HOME))(id),
     };
   } catch (err) {
     deps.log.warn({ err: reason(err), fault: faultOf(err) }, 'the job context cannot be made');
