@@ -56,6 +56,27 @@ module.exports = {
       from: { path: `^src/${role}/`, pathNot: HARNESS },
       to: { path: '^src/', pathNot: [`^src/${role}/`, ...allowed.map((r) => `^src/${r}/`)] },
     })),
+    {
+      name: 'engine-head-reaches-nodes-through-node-access',
+      severity: 'error',
+      comment: 'the head of a job (plan, fan-out, readiness, node file) touches a node only through NodeAccess (src/engine/node/index.ts): never its libvirt, files or boot steps, so a node may be another host',
+      from: { path: '^src/engine/head/', pathNot: HARNESS },
+      to: { path: '^src/engine/(prepare|boot|teardown)/|^src/engine/(observe|gc|stop-job|node-context|context)\\.ts$' },
+    },
+    {
+      name: 'engine-head-uses-libvirt-for-types-only',
+      severity: 'error',
+      comment: 'the head may name the log type the libvirt layer defines, nothing that talks to libvirt',
+      from: { path: '^src/engine/head/', pathNot: HARNESS },
+      to: { path: '^src/engine/libvirt/', dependencyTypesNot: ['type-only'] },
+    },
+    {
+      name: 'engine-node-does-not-know-the-head',
+      severity: 'error',
+      comment: 'a node does what it is asked; it never drives the job (src/engine/head/)',
+      from: { path: '^src/engine/node/', pathNot: HARNESS },
+      to: { path: '^src/engine/head/' },
+    },
     ...indexedFolders('src').map((dir) => {
       const d = escape(dir);
       return {

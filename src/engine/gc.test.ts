@@ -8,7 +8,8 @@ import { jobDirName } from '../core/contract/job-state.v1.js';
 import { reapOrphans } from './gc.js';
 import { openLibvirt, type LibvirtNode } from './libvirt/index.js';
 import { domainPrefix } from './naming.js';
-import { startJobVms, stopJobVms } from './orchestrate.js';
+import { startJobVms } from './start-local.js';
+import { stopJobVms } from './node/index.js';
 
 // test:///default is shared by every connection of this process: job ids unique to this file.
 // A's id is longer than a job dir name may be: its dir name (cut at 120) differs from its id.

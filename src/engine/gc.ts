@@ -6,7 +6,7 @@ import { parseOwnerMetadata } from '../core/libvirt/index.js';
 import { CANCEL_DIR, removeCancelSignal } from './cancel-signal.js';
 import { listJobRecords, RECORDS_DIR, type JobRecordV1 } from './job-record.js';
 import { domainPrefix } from './naming.js';
-import type { EngineContext } from './orchestrate.js';
+import type { EngineContext } from './context.js';
 import { stopJob } from './stop-job.js';
 
 export interface ReapOptions {

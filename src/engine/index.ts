@@ -1,5 +1,10 @@
-// The node engine: plan → prepare → boot → ready → teardown of a job's VMs. No Torque knowledge.
-export { startJobVms, stopJobVms, readVmRecords, VMS_FILE, type EngineContext, type StartInput, type StartedJob, type StopResult, type VmRecord } from './orchestrate.js';
+// The engine: the head of a job (plan, fan-out, readiness, node file) over its nodes, and what
+// happens on one node (observe, lock, prepare, boot, discover, teardown, gc). No scheduler knowledge.
+export { startJobVms, type LocalStartInput, type StartedJob } from './start-local.js';
+export type { EngineContext } from './context.js';
+export { startOnNodes, type HeadContext, type StartInput, type StartedOnNodes } from './head/index.js';
+export { localNode, readVmRecords, stopJobVms, VMS_FILE, type LocalNodeOptions, type NodeAccess, type NodeReservation, type NodeStopResult as StopResult } from './node/index.js';
+export type { VmRecord } from '../core/contract/job-state.v1.js';
 export { observeNode, observeDomains } from './observe.js';
 export { planJob, CapacityError } from './plan.js';
 export { domainName, domainPrefix, guestHostname, jobDirName } from './naming.js';

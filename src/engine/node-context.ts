@@ -6,7 +6,7 @@ import { lstatNoFollow, openNoFollow, readFileNoFollow } from '../core/fs/index.
 import { kvmGroupGid } from '../core/node/ids.js';
 import { createRenderer } from '../core/render/index.js';
 import { domainType, openLibvirt, type EngineLog } from './libvirt/index.js';
-import type { EngineContext } from './orchestrate.js';
+import type { EngineContext } from './context.js';
 import { inImagePool } from './prepare/index.js';
 import { qemuUserText } from './qemu-identity.js';
 import { bootFilePaths } from '../core/pool/images.js';

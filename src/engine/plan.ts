@@ -32,7 +32,6 @@ export function planJob(input: PlanInput, customMacs?: (node: string, index: num
       const mac = customMacs ? customMacs(node.name, index) : deriveMac(c.MAC_PREFIX, job.jobId, node.name, index, used);
       if (used.has(mac)) throw new CapacityError(`node ${node.name}: MAC ${mac} for VM ${index} is already in use on the node`, 'node');
       used.add(mac);
-      const dir = join(jobDir, 'vms', name);
       const cpus = pins.cpus[index - 1] ?? [];
       vms.push({
         name,
@@ -46,10 +45,7 @@ export function planJob(input: PlanInput, customMacs?: (node: string, index: num
         memoryMiB: r.ram,
         pins: cpus.map((cpu, vcpu) => ({ vcpu, cpu })),
         numaNodes: pins.numaNodes[index - 1] ?? [],
-        dir,
-        overlay: join(dir, 'disk.qcow2'),
-        seedIso: join(dir, 'seed.iso'),
-        consoleLog: join(dir, 'console.log'),
+        ...vmFiles(jobDir, name),
         persistentDisk: rank === 0 ? r.disk : null,
       });
       rank++;
@@ -57,6 +53,21 @@ export function planJob(input: PlanInput, customMacs?: (node: string, index: num
   }
   const qemuUid = c.QEMU_USER === 'job-uid' ? pickQemuUid(c, input.nodes) : null;
   return { job, jobDir, baseImage: input.baseImage, request: r, vms, qemuUid };
+}
+
+/** Where a VM's files are in a job directory (root-owned, node-local). */
+function vmFiles(jobDir: string, name: string): Pick<VmPlan, 'dir' | 'overlay' | 'seedIso' | 'consoleLog'> {
+  const dir = join(jobDir, 'vms', name);
+  return { dir, overlay: join(dir, 'disk.qcow2'), seedIso: join(dir, 'seed.iso'), consoleLog: join(dir, 'console.log') };
+}
+
+/**
+ * The part of a plan one node makes, with its files where that node's own config keeps them
+ * (the head planned with its config; a node's SPOOL_DIR is the node's business).
+ */
+export function placeOnNode(plan: JobPlan, node: string, config: Pick<SiteConfig, 'SPOOL_DIR'>): JobPlan {
+  const jobDir = jobDirPath(config.SPOOL_DIR, plan.job.jobId);
+  return { ...plan, jobDir, vms: plan.vms.filter((v) => v.node === node).map((v) => ({ ...v, ...vmFiles(jobDir, v.name) })) };
 }
 
 /**

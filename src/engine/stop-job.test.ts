@@ -7,7 +7,7 @@ import { cancelDirPath, cancelRequested, openCancelSignal, removeCancelSignal } 
 import { componentStops } from './components.js';
 import { listJobRecords, readJobRecord, recordPath, writeJobRecord, type JobRecordV1 } from './job-record.js';
 import { openLibvirt, type LibvirtNode } from './libvirt/index.js';
-import { startJobVms } from './orchestrate.js';
+import { startJobVms } from './start-local.js';
 import { processesOf, stopJob } from './stop-job.js';
 
 const isRoot = process.getuid?.() === 0;

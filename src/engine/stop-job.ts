@@ -6,7 +6,8 @@ import { cancelDirPath, removeCancelSignal } from './cancel-signal.js';
 import { stopComponentCommands, type ComponentCommand } from './components.js';
 import { removeJobRecord, updateJobRecord, type JobRecordV1 } from './job-record.js';
 import { observeDomains } from './observe.js';
-import { NODE_LOCK_FILE, stopJobVms, type EngineContext, type StopResult } from './orchestrate.js';
+import { NODE_LOCK_FILE, type EngineContext } from './context.js';
+import { stopJobVms, type NodeStopResult as StopResult } from './node/index.js';
 import { removeJobFiles } from './prepare/index.js';
 
 export interface StopJobResult extends StopResult {

@@ -3,12 +3,11 @@ import type { SiteConfig } from '../core/config/index.js';
 import { NODE_FILE_DIR } from '../core/contract/guest-layout.v1.js';
 import { VtorqueError } from '../core/errors.js';
 import type { AppLayout } from '../core/install/paths.js';
-import { hostCapacity } from '../core/node/capacity.js';
 import { listPoolImages } from '../core/pool/images.js';
 import { applyPolicy, type VmRequest } from '../core/request/index.js';
 import {
-  bootFilesFor, cancelRequested, componentStops, jobDirName, nodeEngine, observeNode, openCancelSignal, poolImagePath, ramdiskPath, reapOrphans, removeCancelSignal,
-  startComponents, startJobVms, stopJob, updateJobRecord, vmNodeFile, withDeadline, writeJobRecord, type EngineContext, type EngineLog, type JobRecordV1, type StopContext,
+  bootFilesFor, cancelRequested, componentStops, jobDirName, nodeEngine, openCancelSignal, poolImagePath, ramdiskPath, reapOrphans, removeCancelSignal,
+  startComponents, startOnNodes, localNode, stopJob, updateJobRecord, vmNodeFile, withDeadline, writeJobRecord, type EngineContext, type EngineLog, type JobRecordV1, type StopContext,
 } from '../engine/index.js';
 import { cancelled, faultOf, reason, type Fault } from './classify.js';
 import type { JobContext, NodeAllocation, StartOutcome } from './job-context.js';
@@ -59,12 +58,12 @@ export async function startJob(job: JobContext, deps: LifecycleDeps): Promise<St
     await startComponents(c, component, deps.log);
     const baseImage = poolImagePath(c, request.img);
     const guestNodeFile = `${NODE_FILE_DIR}/${jobDirName(job.jobId)}`;
-    const started = await startJobVms(
+    // This host is the job's one node (multi-node is refused above); the head drives it through
+    // NodeAccess, as it will drive the other nodes of a multi-node job.
+    const started = await startOnNodes(
       {
         job: { jobId: job.jobId, owner: job.owner },
         request,
-        // Observed under the node lock, after the jobs starting before this one defined their VMs.
-        nodes: async () => [await observeNode(here.name, hostCapacity(), opened.libvirt)],
         baseImage,
         boot: bootFilesFor(c, baseImage, deps.log),
         guestEnv: job.guestEnv({ nodeFile: guestNodeFile, slots: request.vcpus * request.vms_per_node }),
@@ -75,7 +74,9 @@ export async function startJob(job: JobContext, deps: LifecycleDeps): Promise<St
           record = updateJobRecord(c, record as JobRecordV1, { vms: plan.vms.map((v) => v.name), qemuUid: plan.qemuUid, ramdisk: request.fs_type === 'ramdisk' ? ramdiskPath(c, job.jobId) : null });
         },
       },
-      engine,
+      // Observed under the node lock, after the jobs starting before this one defined their VMs.
+      [localNode(opened, { name: here.name })],
+      { config: c, log: deps.log, progress: say },
     );
     writeJobState(c, { jobId: job.jobId, owner: job.owner }, request, job.script, started.vms, vmNodeFile(started.vms), started.timeline);
     return { kind: 'running', vms: started.vms, timeline: started.timeline };
@@ -124,7 +125,7 @@ function checkAllocation(request: VmRequest, job: JobContext, c: SiteConfig): No
 }
 
 /**
- * A start that failed undoes what it made (startJobVms already removed its VMs): components,
+ * A start that failed undoes what it made (the head already removed its VMs on every node): components,
  * the cancel directory, the record. What cannot be undone stays recorded for the stop.
  */
 async function undoStart(ctx: StopContext, record: JobRecordV1, log: EngineLog): Promise<void> {

@@ -7,7 +7,7 @@ import { defaultConfig } from '../../src/core/config/validate.js';
 import type { SiteConfig } from '../../src/core/config/schema.js';
 import { createRenderer } from '../../src/core/render/index.js';
 import type { VmRequest } from '../../src/core/request/types.js';
-import type { EngineContext, LibvirtNode, NodeState, StartInput } from '../../src/engine/index.js';
+import type { EngineContext, LibvirtNode, LocalStartInput, NodeState } from '../../src/engine/index.js';
 import { loadUserDataBase } from '../../src/guest/index.js';
 import { REPO } from '../helpers/site.js';
 
@@ -54,7 +54,7 @@ export function engineContext(config: SiteConfig, libvirt: LibvirtNode, progress
   };
 }
 
-export function startInput(jobId: string, baseImage: string, request: Partial<VmRequest> = {}, nodes = [bigNode()]): StartInput {
+export function startInput(jobId: string, baseImage: string, request: Partial<VmRequest> = {}, nodes = [bigNode()]): LocalStartInput {
   return {
     job: { jobId, owner: { user: 'alice', uid: 1001, gid: 1001, group: 'alice' } },
     request: { ...baseRequest, ...request },

@@ -97,7 +97,7 @@ describe.skipIf(!isRoot)('faults with the test driver (in process)', () => {
       try {
         const ctx = engineContext(config, lv);
         const capacity = { cores: 48, memMiB: 262_144, numa: { 0: [...Array(48).keys()] } };
-        const observe = async (): Promise<NodeState[]> => [await observeNode('node01', capacity, lv)];
+        const observe = { name: 'node01', observe: (): Promise<NodeState> => observeNode('node01', capacity, lv) };
         const ids = Array.from({ length: 20 }, (_, i) => `${1000 + i}.c${process.pid}`);
         const t = performance.now();
         const started = await Promise.all(ids.map((id) => startJobVms({ ...startInput(id, baseImage, { vms_per_node: 2, vcpus: 1 }), nodes: observe }, ctx)));

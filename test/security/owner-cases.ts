@@ -317,7 +317,7 @@ export function ownerCases(site: () => HookSite): Case[] {
         // The driver's own running domain "test" holds memory too: the node has room for one job beside it.
         const held = (await observeNode('node01', { cores: 8, memMiB: 0, numa: {} }, lv)).heldMemMiB;
         const capacity = { cores: 8, memMiB: held + 512 + 10_240, numa: { 0: [0, 1, 2, 3, 4, 5, 6, 7] } };
-        const nodes = async () => [await observeNode('node01', capacity, lv)];
+        const nodes = { name: 'node01', observe: () => observeNode('node01', capacity, lv) };
         const a = `${process.pid}1.mem`;
         const b = `${process.pid}2.mem`;
         await startJobVms({ ...startInput(a, baseImage, { ram: 6144, vms_per_node: 1, vcpus: 1, vcpu_pinning: false }), nodes }, ctx);

@@ -40,7 +40,8 @@ interface VmState {
 const kib = (n: number): string => (n < 1024 ? `${n} B` : `${(n / 1024).toFixed(1)} KiB`);
 const sec = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
-function lstatSize(path: string): number | null {
+/** Bytes in a regular file, never following a link; null when there is none (a console log's size). */
+export function lstatSize(path: string): number | null {
   try {
     const st = lstatSync(path);
     return st.isFile() ? st.size : null;

@@ -87,7 +87,7 @@ describe('engine: start and stop a job with the libvirt test driver', () => {
     const ctx = { ...engineContext(config, libvirt), kvmGid: 107 };
     const capacity = bigNode().capacity;
     // As the prologue does: the node is observed under the lock, after earlier jobs defined their VMs.
-    const observed = () => async () => [await observeNode('node01', capacity, libvirt)];
+    const observed = () => ({ name: 'node01', observe: () => observeNode('node01', capacity, libvirt) });
     const ids = ['106.srv', '107.srv', '108.srv'];
     const started = await Promise.all(ids.map((id) => startJobVms({ ...startInput(id, baseImage, { vcpu_pinning: false }), nodes: observed() }, ctx)));
     try {

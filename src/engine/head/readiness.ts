@@ -1,0 +1,173 @@
+import pLimit from 'p-limit';
+import { BootWatch, CLOUD_INIT_DONE, HostUnreachableError, waitForIps, waitForSsh } from '../discover/index.js';
+import type { NodeAccess, NodeBooted, PreparedVmFacts } from '../node/index.js';
+import { bootTimesKey, measuredPhases, quietLimit, readBootTimes, recordBootTimes, type Timeline } from '../timeline.js';
+import type { JobPlan } from '../types.js';
+import type { HeadContext, StartInput } from './types.js';
+
+/** A progress line per waiting VM at least this often while the start waits for addresses and SSH. */
+export const PROGRESS_EVERY_MS = 10_000;
+/** SSH answered only "host unreachable" for this long (and 3 attempts): the address is resolved again. */
+export const UNREACHABLE_RESOLVE_MS = 8000;
+
+export interface Booted {
+  readonly plan: JobPlan;
+  /** The job's nodes in rank order. */
+  readonly nodes: readonly NodeAccess[];
+  /** What a VM's node prepared for it, and the key to log in with. */
+  readonly vm: (name: string) => PreparedVmFacts & { readonly node: NodeAccess; readonly key: Buffer };
+  /** Per node name: when its domains were started, and its neighbour entries from before. */
+  readonly booted: ReadonlyMap<string, NodeBooted>;
+  /** performance.now() once every domain was running. */
+  readonly startedAt: number;
+  /** performance.now() of the overall deadline. */
+  readonly deadlineAt: number;
+  readonly t: Timeline;
+  readonly say: (line: string) => void;
+}
+
+/**
+ * The addresses of this boot, then SSH, for every VM of every node. Addresses are looked up on the
+ * VM's own node (its neighbour table, its DHCP leases), every node at once; SSH goes from here. A
+ * VM is given up when it shows no sign of life (console output, an address, SSH getting further)
+ * for its phase's quiet limit, measured phase times with headroom (quietLimit), never past the
+ * overall deadline; a progress line per waiting VM every PROGRESS_EVERY_MS. An address that
+ * answers only "host unreachable" is resolved again (never the same one unless learned anew).
+ * Records the phase times when done.
+ */
+export async function waitUntilReachable(input: StartInput, head: HeadContext, b: Booted): Promise<Map<string, string>> {
+  const c = head.config;
+  const { plan, t, say } = b;
+  const log = head.log;
+  const domainType = b.nodes[0]?.domainType ?? 'qemu';
+  const timesKey = bootTimesKey(input.baseImage, domainType, plan.vms.every((v) => b.vm(v.name).fastSeed) ? 'fast' : 'cloud-init');
+  const measured = measuredPhases(readBootTimes(c.SPOOL_DIR, timesKey));
+  const limits = { headroom: c.BOOT_HEADROOM, minMs: c.BOOT_MIN_WAIT * 1000, unmeasuredMs: c.TIMEOUT * 1000 };
+  // The watch asks by console path (the plan's); the VM's node answers by VM name.
+  const vmOfConsole = new Map(plan.vms.map((v) => [v.consoleLog, v.name]));
+  const watch = new BootWatch(
+    plan.vms.map((v) => ({ name: v.name, node: v.node, mac: v.mac, consoleLog: v.consoleLog })),
+    {
+      startedMs: b.startedAt,
+      limit: (phase, ipTookMs) => quietLimit(phase, measured, ipTookMs === undefined ? limits : { ...limits, ipTookMs }),
+      consoleSize: (path) => {
+        const name = vmOfConsole.get(path);
+        return name === undefined ? null : b.vm(name).node.consoleSize(name);
+      },
+    },
+  );
+  const ipLimit = quietLimit('ip', measured, limits);
+  log.info({ phase: 'ip', measured, quietLimitMs: ipLimit.ms, why: ipLimit.why }, 'waiting for addresses');
+  say(`a VM without a sign of life for ${(ipLimit.ms / 1000).toFixed(0)} s counts as dead (${ipLimit.why}); at most ${((b.deadlineAt - performance.now()) / 1000).toFixed(0)} s more in all`);
+  let lastLine = performance.now();
+  const ticker = setInterval(() => {
+    watch.poll();
+    if (performance.now() - lastLine < PROGRESS_EVERY_MS - 500) return;
+    lastLine = performance.now();
+    for (const vm of watch.waiting()) {
+      const line = watch.line(vm.mac);
+      say(line);
+      log.info({ phase: 'wait', vm: vm.name, node: vm.node }, line);
+    }
+  }, 1000);
+  const left = (): number => Math.max(1, b.deadlineAt - performance.now());
+  const names = new Map(plan.vms.map((v) => [v.mac, v.name]));
+  const signal = input.signal ? { signal: input.signal } : {};
+  /** Addresses of `macs`, all on `node`, from that node's neighbour table and leases. */
+  const findOn = (node: NodeAccess, macs: readonly string[], extra: { stale: ReadonlySet<string>; notBefore?: ReadonlyMap<string, number> }): Promise<Map<string, string>> =>
+    waitForIps(macs, {
+      read: () => node.readNeighbours(),
+      deadlineMs: left(),
+      log,
+      names,
+      since: (b.booted.get(node.name) as NodeBooted).bootSince,
+      ...extra,
+      dead: (mac) => {
+        watch.poll();
+        return watch.dead(mac);
+      },
+      onFound: (mac, ip, source) => watch.found(mac, ip, source === 'lease' ? 'DHCP lease of this boot' : 'ARP'),
+      detail: (mac) => watch.line(mac),
+      ...signal,
+      ...(node.leases ? { fallback: node.leases } : {}),
+    });
+  try {
+    const ips = await t.phase('ip', async () => {
+      const found = await Promise.all(
+        b.nodes.map((n) => {
+          const macs = plan.vms.filter((v) => v.node === n.name).map((v) => v.mac);
+          return macs.length === 0 ? new Map<string, string>() : findOn(n, macs, { stale: (b.booted.get(n.name) as NodeBooted).stale });
+        }),
+      );
+      return new Map(found.flatMap((m) => [...m]));
+    });
+    say(`addresses: ${plan.vms.map((v) => `${v.name}=${ips.get(v.mac)}`).join(', ')}; waiting for SSH`);
+    const limit = pLimit(c.PARALLEL ? 8 : 1);
+    await t.phase('ssh', () =>
+      Promise.all(
+        plan.vms.map((v) =>
+          limit(async () => {
+            const mac = v.mac;
+            const vm = b.vm(v.name);
+            for (;;) {
+              const host = ips.get(mac) as string;
+              watch.beginSsh(mac);
+              try {
+                await waitForSsh({
+                  host,
+                  user: input.job.owner.user,
+                  privateKey: vm.key,
+                  hostKey: vm.hostKeyPublic,
+                  deadlineMs: left(),
+                  connectTimeoutMs: c.SSH_TIMEOUT * 1000,
+                  log,
+                  vm: v.name,
+                  dead: () => {
+                    watch.poll();
+                    return watch.dead(mac);
+                  },
+                  onProgress: (stage) => watch.sshProgress(mac, stage),
+                  onAttempt: (result) => watch.sshResult(mac, result),
+                  onLoggedIn: () => watch.sshLoggedIn(mac),
+                  unreachableAfterMs: UNREACHABLE_RESOLVE_MS,
+                  // vtorque-seed has done everything before sshd starts: the login is enough.
+                  // cloud-init goes on after sshd starts: ready once it is done.
+                  readyCommand: vm.fastSeed ? null : CLOUD_INIT_DONE,
+                  ...signal,
+                });
+                watch.ready(mac);
+                return;
+              } catch (err) {
+                if (!(err instanceof HostUnreachableError)) throw err;
+                // Nothing answers there (a lease of another boot, a guest that moved): find its
+                // address again; the same one counts only when learned after this moment.
+                const at = Date.now();
+                log.warn({ phase: 'ssh', vm: v.name, ip: host, err: err.message }, 'address unreachable; resolving it again');
+                say(`${err.message}; finding its address again`);
+                watch.lost(mac, `${host} unreachable`);
+                const pair = `${mac} ${host}`;
+                const stale = (b.booted.get(vm.node.name) as NodeBooted).stale;
+                const again = await findOn(vm.node, [mac], { stale: new Set([...stale, pair]), notBefore: new Map([[pair, at]]) });
+                ips.set(mac, again.get(mac) as string);
+                say(`${v.name}: address ${again.get(mac)}; waiting for SSH`);
+              }
+            }
+          }),
+        ),
+      ),
+    );
+    const times = plan.vms.map((v) => watch.times(v.mac));
+    if (times.every((x) => x !== null)) {
+      const sample = { ipMs: Math.max(...times.map((x) => x.ipMs)), sshMs: Math.max(...times.map((x) => x.sshMs)), atMs: Date.now() };
+      try {
+        recordBootTimes(c.SPOOL_DIR, timesKey, sample);
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'could not record the boot times');
+      }
+      log.info({ phase: 'ssh', key: timesKey, ...sample }, 'boot times recorded');
+    }
+    return ips;
+  } finally {
+    clearInterval(ticker);
+  }
+}

@@ -1,0 +1,128 @@
+import { NODE_FILE_DIR } from '../../core/contract/guest-layout.v1.js';
+import type { VmRecord } from '../../core/contract/job-state.v1.js';
+import { VtorqueError } from '../../core/errors.js';
+import { customMacs } from '../custom-mac.js';
+import { vmNodeFile, writeGuestFile } from '../guest-files.js';
+import { jobDirName } from '../naming.js';
+import type { NodeAccess, NodeBooted, NodePrepared, NodeReservation } from '../node/index.js';
+import { planJob } from '../plan.js';
+import { Timeline, type PhaseMark } from '../timeline.js';
+import type { JobPlan } from '../types.js';
+import { waitUntilReachable } from './readiness.js';
+import type { HeadContext, StartInput } from './types.js';
+import { settleAll } from './settle.js';
+
+export interface StartedOnNodes {
+  readonly plan: JobPlan;
+  /** Every VM of the job in rank order. */
+  readonly vms: readonly VmRecord[];
+  readonly timeline: readonly PhaseMark[];
+}
+
+/** Nodes worked on at once by one start (each node bounds its own VMs' work too). */
+const NODE_FAN_OUT = 16;
+
+/**
+ * plan → prepare → boot → ready for one job over its nodes (in rank order: the first runs rank 0),
+ * under one overall deadline (input.deadlineAt). Every node is held (its lock) from its
+ * observation until its VMs are started, so the plan never shares free CPUs, MACs or qemu uids
+ * with another job's; the long waits (addresses, SSH) run after. Nodes are worked on concurrently
+ * (bounded) and each phase waits for all of them. Any failure tears down every node's part before
+ * the error propagates.
+ */
+export async function startOnNodes(input: StartInput, nodes: readonly NodeAccess[], head: HeadContext): Promise<StartedOnNodes> {
+  const c = head.config;
+  if (nodes.length === 0) throw new VtorqueError('INTERNAL', 'a job start needs at least one node', { fault: 'node' });
+  const t = new Timeline();
+  const deadline = input.deadlineAt - Date.now();
+  const left = (): number => Math.max(1, Math.min(c.TIMEOUT * 1000, deadline - t.elapsedMs()));
+  const say = (line: string): void => head.progress?.(`[vtorque ${(t.elapsedMs() / 1000).toFixed(1)}s] ${line}`);
+  const fanOut = c.PARALLEL ? NODE_FAN_OUT : 1;
+  const many = (errors: readonly unknown[]): void => head.log.warn({ errors: errors.map(String) }, 'more than one node failed');
+  const where = (n: NodeAccess): string => (nodes.length > 1 ? ` on node ${n.name}` : '');
+  // Set once the plan exists: from then on a failure tears down whatever was made.
+  const made: { plan?: JobPlan } = {};
+  try {
+    const held: NodeReservation[] = [];
+    let plan: JobPlan;
+    let prepared: NodePrepared[];
+    let booted: NodeBooted[];
+    let startedAt: number;
+    try {
+      plan = await t.phase('plan', async () => {
+        // One node at a time, in name order: two jobs sharing nodes take their locks in the same
+        // order, so neither ever holds one the other waits for while waiting for one it holds.
+        const byName = new Map<string, NodeReservation>();
+        for (const node of [...nodes].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+          const r = await node.reserve({ timeoutMs: left(), onWait: () => say(`another job is starting VMs on ${nodes.length > 1 ? `node ${node.name}` : 'this node'}; waiting for the node lock`) });
+          held.push(r);
+          byName.set(node.name, r);
+        }
+        const states = nodes.map((n) => (byName.get(n.name) as NodeReservation).state);
+        const macs = c.CUSTOM_IP_MAPPING ? await customMacs(c, states.map((s) => s.name), input.request.vms_per_node) : undefined;
+        return planJob({ job: input.job, request: input.request, config: c, nodes: states, baseImage: input.baseImage, uuid: input.uuid }, macs);
+      });
+      made.plan = plan;
+      input.onPlanned?.(plan);
+      say(`planned ${plan.vms.length} VM(s): ${plan.vms.map((v) => `${v.name} (${v.vcpus} vCPU, ${v.memoryMiB} MiB)`).join(', ')}`);
+      const reservationOf = (n: NodeAccess): NodeReservation => held.find((r) => r.state.name === n.name) as NodeReservation;
+      prepared = await t.phase('prepare', () => settleAll(nodes.map((n) => () => reservationOf(n).prepare(plan, { guestEnv: input.guestEnv, boot: input.boot })), fanOut, many));
+      say('disks and seeds ready; starting VMs');
+      booted = await t.phase('boot', () => settleAll(nodes.map((n) => () => reservationOf(n).boot({ timeoutMs: left() })), fanOut, many));
+      startedAt = performance.now();
+    } finally {
+      await settleAll(held.map((r) => () => r.release()), fanOut).catch((err: unknown) => head.log.warn({ err: String(err) }, 'releasing a node lock failed'));
+    }
+    say(`${plan.vms.length} VM(s) running; waiting for their addresses`);
+
+    const facts = new Map(nodes.flatMap((n, i) => (prepared[i] as NodePrepared).vms.map((f) => [f.name, { node: n, key: (prepared[i] as NodePrepared).userKey, ...f }] as const)));
+    const factsOf = (name: string) => {
+      const f = facts.get(name);
+      if (!f) throw new VtorqueError('INTERNAL', `VM ${name} of the plan was not prepared on its node`, { fault: 'node' });
+      return f;
+    };
+    let ips = new Map<string, string>();
+    if (nodes.some((n) => n.domainType !== 'test')) {
+      ips = await waitUntilReachable(input, head, {
+        plan,
+        nodes,
+        vm: factsOf,
+        booted: new Map(nodes.map((n, i) => [n.name, booted[i] as NodeBooted])),
+        startedAt,
+        t,
+        say,
+        deadlineAt: performance.now() + Math.max(1, deadline - t.elapsedMs()),
+      });
+      say('all VMs accept SSH');
+      const nodeFile = vmNodeFile(plan.vms.map((v) => ({ ip: ips.get(v.mac) ?? null, vcpus: v.vcpus })));
+      const guestPath = `${NODE_FILE_DIR}/${jobDirName(input.job.jobId)}`;
+      await t.phase('nodefile', () =>
+        settleAll(
+          plan.vms.map((v) => () => writeGuestFile({ host: ips.get(v.mac) as string, user: input.job.owner.user, privateKey: factsOf(v.name).key, hostKey: factsOf(v.name).hostKeyPublic, timeoutMs: left() }, guestPath, nodeFile)),
+          c.PARALLEL ? 8 : 1,
+        ),
+      );
+      say(`VM node file written to ${guestPath} in every VM`);
+    }
+    const vms = plan.vms.map((v): VmRecord => ({
+      name: v.name,
+      node: v.node,
+      rank: v.rank,
+      hostname: v.hostname,
+      mac: v.mac,
+      ip: ips.get(v.mac) ?? null,
+      vcpus: v.vcpus,
+      hostKey: factsOf(v.name).hostKeyPublic,
+      persistentDisk: factsOf(v.name).persistentDisk,
+    }));
+    await settleAll(nodes.map((n) => () => n.writeVmRecords(input.job.jobId, vms.filter((v) => v.node === n.name))), fanOut, many);
+    return { plan, vms, timeline: t.marks };
+  } catch (err) {
+    if (made.plan === undefined) throw err; // no lock, or no plan: nothing was made
+    say(`start failed after ${(t.elapsedMs() / 1000).toFixed(1)} s: ${err instanceof Error ? err.message : String(err)}; tearing down`);
+    await Promise.all(
+      nodes.map((n) => n.stopVms(input.job.jobId, { keepLogs: input.request.debug }).catch((e: unknown) => head.log.warn({ node: n.name, err: String(e) }, `teardown after a failed start failed${where(n)}`))),
+    );
+    throw err;
+  }
+}

@@ -1,0 +1,84 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { localNode, openLibvirt, startOnNodes, type LibvirtNode, type NodeAccess } from '../../src/engine/index.js';
+import { bigNode, engineContext, engineSite, leftovers, startInput } from './engine-harness.js';
+
+// The head of a job over several nodes through NodeAccess. Each "node" here is a localNode with
+// its own spool (so its own lock, job directory and records) behind one test:///default driver:
+// the head cannot tell them from other hosts, which is what the seam is for.
+let libvirt: LibvirtNode;
+beforeAll(async () => {
+  libvirt = await openLibvirt('test:///default');
+});
+afterAll(async () => {
+  await libvirt.close();
+});
+
+function twoNodes(wrap: (n: NodeAccess) => NodeAccess = (n) => n) {
+  const a = engineSite();
+  // The pool is the site's: the same path (a shared or synced directory) on every node.
+  const b = engineSite();
+  b.config = { ...b.config, VM_IMG_DIR: a.config.VM_IMG_DIR };
+  const nodeA = wrap(localNode(engineContext(a.config, libvirt), { name: 'na', observe: async () => bigNode('na') }));
+  const nodeB = wrap(localNode(engineContext(b.config, libvirt), { name: 'nb', observe: async () => bigNode('nb') }));
+  return { a, b, nodes: [nodeB, nodeA] as const };
+}
+
+describe('engine head: one job over two nodes', () => {
+  it('plans in rank order over the nodes given, makes each node only its own VMs and records, and stops them all', async () => {
+    const { a, b, nodes } = twoNodes();
+    const lines: string[] = [];
+    // Rank order is the allocation's (nb first), not the names' (the locks are taken in name order).
+    const started = await startOnNodes(startInput('201.srv', a.baseImage, { vms_per_node: 2 }), nodes, { config: a.config, log: { info: () => undefined, warn: () => undefined }, progress: (l) => lines.push(l) });
+    try {
+      expect(started.vms.map((v) => [v.node, v.rank])).toEqual([['nb', 0], ['nb', 1], ['na', 2], ['na', 3]]);
+      expect(started.timeline.map((m) => m.phase)).toEqual(['plan', 'prepare', 'boot']);
+      const recordsOf = (spool: string) => JSON.parse(readFileSync(join(spool, 'jobs', '201.srv', 'vms.json'), 'utf8')) as { name: string; node: string }[];
+      expect(recordsOf(b.config.SPOOL_DIR).map((r) => r.node)).toEqual(['nb', 'nb']);
+      expect(recordsOf(a.config.SPOOL_DIR).map((r) => r.node)).toEqual(['na', 'na']);
+      // Each node's VM directories are under its own spool, and only its own VMs are there.
+      expect(existsSync(join(b.config.SPOOL_DIR, 'jobs', '201.srv', 'vms', started.vms[0]?.name as string))).toBe(true);
+      expect(existsSync(join(a.config.SPOOL_DIR, 'jobs', '201.srv', 'vms', started.vms[0]?.name as string))).toBe(false);
+      expect(lines.join('\n')).toMatch(/planned 4 VM\(s\)[\s\S]*4 VM\(s\) running/);
+    } finally {
+      await Promise.all(nodes.map((n) => n.stopVms('201.srv', { keepLogs: false })));
+    }
+    expect(await leftovers(libvirt, a.config, '201.srv')).toEqual([]);
+    expect(await leftovers(libvirt, b.config, '201.srv')).toEqual([]);
+  });
+
+  it('a node that fails to boot its VMs: the start fails naming it and nothing is left on any node', async () => {
+    const failingB = (n: NodeAccess): NodeAccess =>
+      n.name !== 'nb'
+        ? n
+        : {
+            ...n,
+            reserve: async (o) => {
+              const r = await n.reserve(o);
+              return { state: r.state, waitedMs: r.waitedMs, prepare: (p, i) => r.prepare(p, i), release: () => r.release(), boot: async () => Promise.reject(new Error('injected: node nb cannot start its VMs')) };
+            },
+          };
+    const { a, b, nodes } = twoNodes(failingB);
+    const lines: string[] = [];
+    await expect(startOnNodes(startInput('202.srv', a.baseImage), nodes, { config: a.config, log: { info: () => undefined, warn: () => undefined }, progress: (l) => lines.push(l) })).rejects.toThrow(/node nb cannot start/);
+    expect(lines.join('\n')).toMatch(/start failed after .*tearing down/);
+    expect(await leftovers(libvirt, a.config, '202.srv')).toEqual([]);
+    expect(await leftovers(libvirt, b.config, '202.srv')).toEqual([]);
+  });
+
+  it('a node that cannot be reserved: nothing is made anywhere and every lock taken is released', async () => {
+    const { a, b, nodes } = twoNodes((n) => (n.name === 'nb' ? { ...n, reserve: async () => Promise.reject(new Error('injected: node nb unreachable')) } : n));
+    const head = { config: a.config, log: { info: () => undefined, warn: () => undefined } };
+    await expect(startOnNodes(startInput('203.srv', a.baseImage), nodes, head)).rejects.toThrow(/node nb unreachable/);
+    expect(await leftovers(libvirt, a.config, '203.srv')).toEqual([]);
+    expect(await leftovers(libvirt, b.config, '203.srv')).toEqual([]);
+    // na (taken first, by name) was released: a job on na alone starts at once.
+    const t0 = performance.now();
+    const alone = await startOnNodes(startInput('204.srv', a.baseImage), [nodes[1]], head);
+    expect(performance.now() - t0).toBeLessThan(5000);
+    expect(alone.vms.map((v) => v.node)).toEqual(['na', 'na']);
+    await nodes[1].stopVms('204.srv', { keepLogs: false });
+    expect(await leftovers(libvirt, a.config, '204.srv')).toEqual([]);
+  });
+});
