@@ -1,5 +1,31 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { allocatedMemory } from './nodes.js';
+import { allocatedMemory, localFirst, readAllocation } from './nodes.js';
+
+describe('readAllocation: every node of the job from PBS_NODEFILE', () => {
+  it('each node with its own slots and memory, in node-file order; this node first for the lifecycle', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vtq-nodes-'));
+    try {
+      const file = join(dir, '12.srv');
+      writeFileSync(file, 'n01.cluster\nn01.cluster\nn01.cluster\nn02\nn03.cluster\nn03.cluster\n');
+      const alloc = readAllocation(file, 'nodes=3,pmem=256mb', 'n03.cluster.example');
+      expect(alloc.localName).toBe('n03');
+      expect(alloc.nodes).toEqual([
+        { name: 'n01', slots: 3, memory: { mib: 768, basis: 'pmem=256mb x 3 slot(s)' } },
+        { name: 'n02', slots: 1, memory: { mib: 256, basis: 'pmem=256mb x 1 slot(s)' } },
+        { name: 'n03', slots: 2, memory: { mib: 512, basis: 'pmem=256mb x 2 slot(s)' } },
+      ]);
+      expect(localFirst(alloc).map((n) => n.name)).toEqual(['n03', 'n01', 'n02']);
+      expect(readAllocation(file, 'mem=6gb', 'n02').nodes.map((n) => n.memory?.mib)).toEqual([2048, 2048, 2048]);
+      // A host the node file does not name has no share: 0 slots (the lifecycle then refuses).
+      expect(localFirst(readAllocation(file, 'mem=6gb', 'elsewhere'))[0]).toEqual({ name: 'elsewhere', slots: 0, memory: null });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('allocatedMemory: what Torque gave the job on one node', () => {
   it('mem and vmem are for the whole job (a node\'s share), pmem and pvmem per slot; the smallest limit binds', () => {

@@ -5,16 +5,23 @@ import { parseResourceList, torqueSizeMiB } from '../qsub/index.js';
 
 export const shortName = (host: string): string => host.split('.')[0] ?? host;
 
-export interface Allocation {
-  readonly nodes: readonly string[];
-  /** Slots (cores) Torque gave the job on this node. */
-  readonly localSlots: number;
-  readonly localName: string;
+/** What Torque allocated to the job on one node. */
+export interface NodeShare {
+  readonly name: string;
+  /** Slots (cores): the node's lines in PBS_NODEFILE. */
+  readonly slots: number;
   /**
    * Memory Torque allocated to the job on this node, from its resource list (the prologue's
    * argv[5]), or null when the job asked Torque for none.
    */
   readonly memory: { readonly mib: number; readonly basis: string } | null;
+}
+
+export interface Allocation {
+  /** Every node of the job in PBS_NODEFILE order (its first is the mother superior, rank 0). */
+  readonly nodes: readonly NodeShare[];
+  /** This host's short name. */
+  readonly localName: string;
 }
 
 /**
@@ -31,11 +38,17 @@ export function readAllocation(nodefile: string | undefined, resources: string, 
   } catch (err) {
     throw new VtorqueError('COMMAND_FAILED', `cannot read the job's node file ${nodefile}: ${(err as Error).message}`, { cause: err, fault: 'node' });
   }
-  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
-  const nodes = [...new Set(lines.map(shortName))];
-  const me = shortName(local);
-  const localSlots = lines.filter((l) => shortName(l) === me).length;
-  return { nodes, localName: me, localSlots, memory: allocatedMemory(resources, Math.max(1, nodes.length), localSlots) };
+  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean).map(shortName);
+  const slots = new Map<string, number>();
+  for (const name of lines) slots.set(name, (slots.get(name) ?? 0) + 1);
+  const nodes = [...slots].map(([name, n]) => ({ name, slots: n, memory: allocatedMemory(resources, slots.size, n) }));
+  return { nodes, localName: shortName(local) };
+}
+
+/** This node's share, then the others in node-file order: the lifecycle's rank order with this node first. */
+export function localFirst(alloc: Allocation): NodeShare[] {
+  const here = alloc.nodes.find((n) => n.name === alloc.localName) ?? { name: alloc.localName, slots: 0, memory: null };
+  return [here, ...alloc.nodes.filter((n) => n.name !== alloc.localName)];
 }
 
 /**
@@ -43,7 +56,7 @@ export function readAllocation(nodefile: string | undefined, resources: string, 
  * node's share is the total over the job's nodes), `pmem` and `pvmem` per process, i.e. per slot.
  * Every limit given binds, so the smallest counts. A value Torque would not have accepted is refused.
  */
-export function allocatedMemory(resources: string, nodeCount: number, localSlots: number): Allocation['memory'] {
+export function allocatedMemory(resources: string, nodeCount: number, localSlots: number): NodeShare['memory'] {
   const list = parseResourceList(resources);
   let best: { mib: number; basis: string } | null = null;
   for (const [key, perSlot] of [['mem', false], ['vmem', false], ['pmem', true], ['pvmem', true]] as const) {

@@ -8,7 +8,7 @@ import {
 import { torqueActiveJobs } from './active-jobs.js';
 import { isAcceptedName, type HookContext } from './context.js';
 import { MAX_NODE_FAULTS, PROLOGUE_EXIT } from './exit-codes.js';
-import { readAllocation } from './nodes.js';
+import { localFirst, readAllocation } from './nodes.js';
 
 export interface PrologueDeps {
   readonly config: SiteConfig;
@@ -67,7 +67,7 @@ export async function runPrologue(ctx: HookContext, deps: PrologueDeps): Promise
       requestSource: ctx.scriptPath,
       script: decoded.script,
       // This node first: Torque runs the prologue on the mother superior, whose node is rank 0.
-      allocation: [{ name: alloc.localName, slots: alloc.localSlots, memory: alloc.memory }, ...alloc.nodes.filter((n) => n !== alloc.localName).map((name) => ({ name, slots: 0, memory: null }))],
+      allocation: localFirst(alloc),
       deadlineAt,
       scheduler: { name: 'Torque', submit: 'vsub' },
       guestEnv: (guest) => pbsEnv(ctx, deps.env, guest.slots, guest.nodeFile),
