@@ -2,7 +2,7 @@
  * Torque resource lists (`-l nodes=2:ppn=4,mem=8gb,walltime=1:00:00`) and the honest raise a VM
  * job needs: enough cores and memory per node for its VMs plus what the host keeps for itself.
  */
-import { mergeResourceLists, parseResourceList, torqueSizeMiB, type ResourceList } from '../../torque/qsub/index.js';
+import { mergeResourceLists, parseResourceList, torqueSize, torqueSizeMiB, type ResourceList } from '../../torque/qsub/index.js';
 
 export { mergeResourceLists, parseResourceList, type ResourceList };
 
@@ -61,8 +61,8 @@ export function computeRaise(current: ResourceList, need: ResourceNeed): Resourc
   const mem = current.get('mem');
   const memHave = mem === undefined ? undefined : torqueSizeMiB(mem);
   if (memHave === undefined || memHave < memNeed) {
-    set.set('mem', `${memNeed}mb`);
-    notes.push(mem === undefined ? `requested mem=${memNeed}mb` : `raised mem=${mem} to mem=${memNeed}mb`);
+    set.set('mem', torqueSize(memNeed));
+    notes.push(mem === undefined ? `requested mem=${torqueSize(memNeed)}` : `raised mem=${mem} to mem=${torqueSize(memNeed)}`);
   }
   return { set, notes, nodeCount };
 }

@@ -1,4 +1,5 @@
 import * as v from 'valibot';
+import { parseMiB, SIZE_FORM } from '../size/index.js';
 
 /**
  * Building blocks for the site configuration table: each field knows its schema, its default and
@@ -42,23 +43,6 @@ export function int(def: number, min: number, max: number, doc: string): Field<n
   return { schema, expected: `an integer from ${min} to ${max}`, default: def, doc };
 }
 
-/** Memory sizes: an integer (MiB) or a number with a K/M/G/T suffix; always normalised to MiB. */
-export function parseMiB(text: string): number | undefined {
-  const m = /^\s*(\d+)\s*(?:([KMGT])(?:i?B)?)?\s*$/i.exec(text);
-  if (!m) return undefined;
-  const n = Number(m[1]);
-  switch ((m[2] ?? 'M').toUpperCase()) {
-    case 'K':
-      return Math.ceil(n / 1024);
-    case 'M':
-      return n;
-    case 'G':
-      return n * 1024;
-    default:
-      return n * 1024 * 1024;
-  }
-}
-
 export function mib(def: number, min: number, max: number, doc: string): Field<number> {
   const schema = v.pipe(
     v.union([v.pipe(v.number(), v.integer()), v.pipe(v.string(), v.check((s) => parseMiB(s) !== undefined))]),
@@ -66,7 +50,7 @@ export function mib(def: number, min: number, max: number, doc: string): Field<n
     v.minValue(min),
     v.maxValue(max),
   );
-  return { schema, expected: `a size in MiB (or with a K/M/G/T suffix) from ${min} to ${max} MiB`, default: def, doc };
+  return { schema, expected: `${SIZE_FORM}, from ${min} to ${max} MiB`, default: def, doc };
 }
 
 const SAFE_TEXT = /^[^\0\r\n]*$/;

@@ -3,4 +3,4 @@ export type { SiteConfig, ConfigKey, Distro, FsType } from './schema.js';
 export { validateConfig, defaultConfig, type ConfigResult } from './validate.js';
 export { loadConfig, parseConfigText, resolveConfigPath, DEFAULT_CONFIG_PATH, type HookLimitOf, type LoadedConfig, type LoadConfigOptions } from './load.js';
 export { VIRTIOFS_REFUSED, type ConfigContext, type HookLimit } from './rules.js';
-export { parseMiB, parseBoolWord, parseUidRange } from './fields.js';
+export { parseBoolWord, parseUidRange } from './fields.js';

@@ -28,6 +28,6 @@ describe('config rules: user images and shared homes', () => {
 
   it('USER_IMAGE_MAX_MB takes a size, bounded', () => {
     expect(validateConfig({ USER_IMAGE_MAX_MB: '8G' }, { source: 's' }).config?.USER_IMAGE_MAX_MB).toBe(8192);
-    expect(lines({ USER_IMAGE_MAX_MB: '1M' })).toEqual(['site.yaml: USER_IMAGE_MAX_MB = "1M": expected a size in MiB (or with a K/M/G/T suffix) from 64 to 16777216 MiB']);
+    expect(lines({ USER_IMAGE_MAX_MB: '1M' })).toEqual(['site.yaml: USER_IMAGE_MAX_MB = "1M": expected a size like 2048M, 4G or 1T (K/M/G/T; a bare number is MiB), from 64 to 16777216 MiB']);
   });
 });

@@ -3,6 +3,7 @@ import { isAbsolute, resolve } from 'node:path';
 import type { SiteConfig } from '../config/index.js';
 import { displayValue, ValidationError, VtorqueError, type Issue } from '../errors.js';
 import { REQUEST_KEYS, type EmbeddedFile, type PinningMap, type RequestKey, type UserMetadata, type VmRequest } from './types.js';
+import { parseMiBWithin } from '../size/index.js';
 import {
   ACCEPTED,
   IMAGE_NAME,
@@ -14,7 +15,6 @@ import {
   parseInteger,
   parsePinningText,
   parseRequestBool,
-  parseSizeMiB,
 } from './values.js';
 
 /** One `-vm key=value[,key=value]` argument and where it came from (for messages). */
@@ -141,7 +141,7 @@ export function buildRequest(
   const distro = get('distro', parseDistro);
   const arch = get('arch', (t) => (t.toLowerCase() === 'x86_64' ? ('x86_64' as const) : undefined));
   const vcpus = get('vcpus', (t) => parseInteger(t, LIMITS.vcpus.min, LIMITS.vcpus.max));
-  const ram = get('ram', (t) => parseSizeMiB(t, LIMITS.ramMiB.min, LIMITS.ramMiB.max));
+  const ram = get('ram', (t) => parseMiBWithin(t, LIMITS.ramMiB.min, LIMITS.ramMiB.max));
   const vmsPerNode = get('vms_per_node', (t) => parseInteger(t, LIMITS.vmsPerNode.min, LIMITS.vmsPerNode.max));
   const pinning = get('vcpu_pinning', (t): boolean | PinningMap | undefined => {
     const b = parseRequestBool(t);
@@ -166,7 +166,7 @@ export function buildRequest(
   const iocmMin = get('iocm_min_cores', (t) => parseInteger(t, LIMITS.iocmCores.min, LIMITS.iocmCores.max));
   const iocmMax = get('iocm_max_cores', (t) => parseInteger(t, LIMITS.iocmCores.min, LIMITS.iocmCores.max));
   const unclot = get('unclot', parseRequestBool);
-  const shmem = get('unclot_shmem', (t) => parseSizeMiB(t, LIMITS.shmemMiB.min, LIMITS.shmemMiB.max));
+  const shmem = get('unclot_shmem', (t) => parseMiBWithin(t, LIMITS.shmemMiB.min, LIMITS.shmemMiB.max));
 
   const image = img ?? config[DEFAULTS.img];
   const resolvedDistro = distro ?? (img === undefined ? config[DEFAULTS.distro] : distroFromImageName(image));

@@ -1,4 +1,5 @@
-import { type ConfigKey, type Distro, DISTROS, FS_TYPES, type FsType, parseBoolWord, parseMiB } from '../config/index.js';
+import { type ConfigKey, type Distro, DISTROS, FS_TYPES, type FsType, parseBoolWord } from '../config/index.js';
+import { SIZE_FORM } from '../size/index.js';
 import { LIMITS } from './limits.js';
 import type { RequestKey } from './types.js';
 
@@ -12,7 +13,7 @@ export const ACCEPTED: Readonly<Record<string, string>> = {
   distro: `one of ${DISTROS.join(', ')}`,
   arch: 'x86_64',
   vcpus: `an integer from ${LIMITS.vcpus.min} to ${LIMITS.vcpus.max}`,
-  ram: 'a size like 2048M, 4G or 1T (K/M/G/T; a bare number is MiB), at least 64M',
+  ram: `${SIZE_FORM}, at least 64M`,
   vms_per_node: 'an integer from 1 to MAX_VMS_PER_NODE',
   vcpu_pinning: 'true, false or a pinning file (one line per VM: host CPU per vCPU)',
   disk: 'a path to an existing .img, .qcow2 or .raw file of yours under DISK_DIRS',
@@ -70,12 +71,6 @@ export function parseInteger(text: string, min: number, max: number): number | u
   if (!/^\d{1,10}$/.test(text)) return undefined;
   const n = Number(text);
   return n >= min && n <= max ? n : undefined;
-}
-
-export function parseSizeMiB(text: string, min: number, max: number): number | undefined {
-  if (text.length > 20) return undefined;
-  const n = parseMiB(text);
-  return n !== undefined && n >= min && n <= max ? n : undefined;
 }
 
 export function parseDistro(text: string): Distro | undefined {

@@ -2,4 +2,4 @@
 export { parseQsubArgs, optionWords, type ParsedQsubArgs, type QsubToken } from './options.js';
 export { readScriptHeader, scanDirectives, splitWords, quoteWord, type Directive, type ScriptHeader } from './directives.js';
 export { parseResourceList, mergeResourceLists, type ResourceList } from './resource-list.js';
-export { torqueSizeMiB } from './size.js';
+export { torqueSize, torqueSizeMiB } from './size.js';

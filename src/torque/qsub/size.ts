@@ -14,3 +14,8 @@ export function torqueSizeMiB(text: string): number | undefined {
   if (!m) return undefined;
   return (Number(m[1]) * (UNIT_BYTES[(m[2] ?? 'b').toLowerCase()] as number)) / 1024 ** 2;
 }
+
+/** A MiB count in Torque's spelling (what qsub takes back in `-l mem=`). */
+export function torqueSize(mib: number): string {
+  return `${mib}mb`;
+}

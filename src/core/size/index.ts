@@ -1,0 +1,1 @@
+export { parseMiB, parseMiBWithin, SIZE_FORM } from './size.js';
