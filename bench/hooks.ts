@@ -2,6 +2,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runSetup } from '../src/admin/setup/index.js';
+import { torqueHooks } from '../src/torque/install/index.js';
 import { REPO } from '../test/helpers/site.js';
 import { emit, median, timeRun } from './stats.js';
 
@@ -18,6 +19,7 @@ export async function benchHooks(pairs = 40): Promise<void> {
   await runSetup(
     { prefix: join(root, 'prefix'), momPriv: ours, uninstall: false, dryRun: false, configPath: join(root, 'config.yaml'), profileDir: join(root, 'profile.d'), sourceRoot: REPO, nodePath: process.execPath, torqueHome: join(root, 'torque') },
     () => undefined,
+    torqueHooks,
   );
   for (const hook of ['prologue', 'epilogue']) {
     writeFileSync(join(empty, hook), '#!/bin/sh\nexit 0\n');

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runSetup } from '../src/admin/setup/index.js';
+import { torqueHooks } from '../src/torque/install/index.js';
 import { REPO } from '../test/helpers/site.js';
 import { QSUB, realTorque, TORQUE_HOME } from '../test/torque/real-torque.js';
 import { emit, median } from './stats.js';
@@ -25,7 +26,7 @@ export async function benchTorque(jobsEachWay = 12): Promise<void> {
   const home = spawnSync('getent', ['passwd', user], { encoding: 'utf8' }).stdout.split(':')[5] as string;
   torque.install();
   const setup = { prefix: join(root, 'prefix'), momPriv, uninstall: false, dryRun: false, configPath: join(root, 'config.yaml'), profileDir: join(root, 'profile.d'), sourceRoot: REPO, nodePath: process.execPath, torqueHome: TORQUE_HOME, spoolDir: join(root, 'spool') };
-  await runSetup(setup, () => undefined);
+  await runSetup(setup, () => undefined, torqueHooks);
   const installed = new Map<string, string>();
   try {
     for (const hook of ['prologue', 'epilogue']) {
@@ -73,7 +74,7 @@ export async function benchTorque(jobsEachWay = 12): Promise<void> {
         if (existsSync(link) && !lstatSync(link).isSymbolicLink()) rmSync(link);
         if (!existsSync(link)) symlinkSync(target, link);
       }
-      await runSetup({ ...setup, uninstall: true }, () => undefined);
+      await runSetup({ ...setup, uninstall: true }, () => undefined, torqueHooks);
       rmSync(root, { recursive: true, force: true });
       spawnSync('ip', ['netns', 'del', 'vtqbench']);
     }

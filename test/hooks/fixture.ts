@@ -6,6 +6,7 @@ import yaml from 'js-yaml';
 import { expect } from 'vitest';
 import { jobDirName } from '../../src/core/contract/job-state.v1.js';
 import { runSetup } from '../../src/admin/setup/index.js';
+import { torqueHooks } from '../../src/torque/install/index.js';
 import { parseConfigText, type SiteConfig } from '../../src/core/config/index.js';
 import { encodeRequestLine, encodeScriptLine } from '../../src/core/contract/job-script.v1.js';
 import type { VmRequest } from '../../src/core/request/types.js';
@@ -123,6 +124,7 @@ export async function makeHookSite(): Promise<HookSite> {
   await runSetup(
     { prefix, momPriv, uninstall: false, dryRun: false, configPath, profileDir: join(root, 'etc', 'profile.d'), sourceRoot: REPO, nodePath: process.execPath, torqueHome, spoolDir: spool },
     (l) => lines.push(l),
+    torqueHooks,
   );
 
   const hs: HookSite = {

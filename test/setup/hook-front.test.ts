@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createRenderer } from '../../src/core/render/index.js';
 import { HOOK_NAMES, hookFrontVars, renderHookFront, runSetup } from '../../src/admin/setup/index.js';
+import { torqueHooks } from '../../src/torque/install/index.js';
 import { makeFixture, type Fixture } from './fixture.js';
 
 let fx: Fixture;
@@ -12,7 +13,7 @@ let lib: string;
 beforeAll(async () => {
   fx = makeFixture();
   lib = join(fx.prefix, 'lib', 'vtorque');
-  await runSetup(fx.options(), () => undefined);
+  await runSetup(fx.options(), () => undefined, torqueHooks);
 });
 afterAll(() => fx.cleanup());
 beforeEach(() => rmSync(fx.marker, { force: true }));

@@ -3,6 +3,7 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { HOOK_NAMES, runSetup } from '../../src/admin/setup/index.js';
+import { torqueHooks } from '../../src/torque/install/index.js';
 import { makeFixture, ORIGINALS, printer, snapshot, type Fixture } from './fixture.js';
 
 let fx: Fixture;
@@ -23,7 +24,7 @@ describe('vtorque setup install', () => {
   it('installs root-owned files with exact modes and links the hooks', async () => {
     const before = snapshot(fx.momPriv);
     const out = printer();
-    expect(await runSetup(fx.options(), out.print)).toBe(0);
+    expect(await runSetup(fx.options(), out.print, torqueHooks)).toBe(0);
     const lib = join(fx.prefix, 'lib', 'vtorque');
 
     for (const [rel, e] of Object.entries(snapshot(fx.prefix))) {
@@ -65,20 +66,20 @@ describe('vtorque setup install', () => {
   });
 
   it('changes nothing on a second install with the same options', async () => {
-    await runSetup(fx.options(), () => undefined);
+    await runSetup(fx.options(), () => undefined, torqueHooks);
     const first = world();
     const out = printer();
-    expect(await runSetup(fx.options(), out.print)).toBe(0);
+    expect(await runSetup(fx.options(), out.print, torqueHooks)).toBe(0);
     expect(world()).toEqual(first);
     expect(out.lines).toEqual([`vtorque setup: up to date (${fx.prefix})`]);
   });
 
   it('updates files in place from a newer source but never renames an .orig again', async () => {
-    await runSetup(fx.options(), () => undefined);
+    await runSetup(fx.options(), () => undefined, torqueHooks);
     const origs = snapshot(fx.momPriv);
     writeFileSync(join(fx.source, 'dist', 'vsub.mjs'), '// vsub bundle v2\n');
     const out = printer();
-    await runSetup(fx.options(), out.print);
+    await runSetup(fx.options(), out.print, torqueHooks);
     const vsub = join(fx.prefix, 'lib', 'vtorque', 'dist', 'vsub.mjs');
     expect(out.lines.filter((l) => !l.startsWith('vtorque setup:'))).toEqual([`install 0444 ${vsub}`]);
     expect(readFileSync(vsub, 'utf8')).toBe('// vsub bundle v2\n');
@@ -86,12 +87,12 @@ describe('vtorque setup install', () => {
   });
 
   it('repairs a drifted mode and removes files a newer source no longer has', async () => {
-    await runSetup(fx.options(), () => undefined);
+    await runSetup(fx.options(), () => undefined, torqueHooks);
     const lib = join(fx.prefix, 'lib', 'vtorque');
     chmodSync(join(lib, 'hooks', 'prologue'), 0o777);
     rmSync(join(fx.source, 'templates-vm', 'fixture'), { recursive: true });
     const out = printer();
-    await runSetup(fx.options(), out.print);
+    await runSetup(fx.options(), out.print, torqueHooks);
     expect(statSync(join(lib, 'hooks', 'prologue')).mode & 0o7777).toBe(0o500);
     expect(out.lines).toContain(`remove ${join(lib, 'templates-vm', 'fixture', 'meta-data.tmpl')}`);
     expect(existsSync(join(lib, 'templates-vm', 'fixture'))).toBe(false);
@@ -99,21 +100,21 @@ describe('vtorque setup install', () => {
 
   it('refuses to overwrite an existing .orig when the hook is not ours', async () => {
     writeFileSync(join(fx.momPriv, 'prologue.orig'), 'older site hook\n');
-    await expect(runSetup(fx.options(), () => undefined)).rejects.toThrow(/prologue.orig already exists/);
+    await expect(runSetup(fx.options(), () => undefined, torqueHooks)).rejects.toThrow(/prologue.orig already exists/);
     expect(lstatSync(join(fx.momPriv, 'prologue')).isFile()).toBe(true);
   });
 
   it('refuses to front a hook that links to another vTorque install', async () => {
-    await runSetup(fx.options(), () => undefined);
+    await runSetup(fx.options(), () => undefined, torqueHooks);
     const other = fx.options({ prefix: join(fx.root, 'opt', 'other') });
-    await expect(runSetup(other, () => undefined)).rejects.toThrow(/links to another vTorque install .*uninstall that one first/);
+    await expect(runSetup(other, () => undefined, torqueHooks)).rejects.toThrow(/links to another vTorque install .*uninstall that one first/);
   });
 
   it('keeps an existing config and installs hooks without mom_priv', async () => {
     mkdirSync(join(fx.root, 'etc', 'vtorque'));
     writeFileSync(fx.configPath, 'SITE: 1\n');
     const before = snapshot(fx.momPriv);
-    await runSetup(fx.options({ momPriv: null }), () => undefined);
+    await runSetup(fx.options({ momPriv: null }), () => undefined, torqueHooks);
     expect(readFileSync(fx.configPath, 'utf8')).toBe('SITE: 1\n');
     expect(snapshot(fx.momPriv)).toEqual(before);
     const hook = readFileSync(join(fx.prefix, 'lib', 'vtorque', 'hooks', 'prologue'), 'utf8');

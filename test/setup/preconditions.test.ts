@@ -2,6 +2,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { checkPreconditions, resolveSetupOptions, runSetup } from '../../src/admin/setup/index.js';
+import { torqueHooks } from '../../src/torque/install/index.js';
 import { VtorqueError } from '../../src/core/errors.js';
 import { makeFixture, type Fixture } from './fixture.js';
 
@@ -39,7 +40,7 @@ describe('setup preconditions', () => {
 
   it('refuses a source root that was never built', async () => {
     rmSync(join(fx.source, 'dist', 'hook.mjs'));
-    await expect(runSetup(fx.options(), () => undefined)).rejects.toThrow(/dist\/hook\.mjs is missing: run npm run build first/);
+    await expect(runSetup(fx.options(), () => undefined, torqueHooks)).rejects.toThrow(/dist\/hook\.mjs is missing: run npm run build first/);
   });
 
   it('fills defaults: torqueHome from mom_priv, the standard config and profile paths', () => {

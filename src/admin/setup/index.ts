@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { VtorqueError } from '../../core/errors.js';
+import type { SchedulerHooks } from '../../core/install/hook-links.js';
 import { createRenderer } from '../../core/render/index.js';
 import { formatAction, type Action } from './actions.js';
 import { applyAction } from './apply.js';
@@ -23,17 +24,18 @@ export { planUninstall, type UninstallPlan } from './uninstall.js';
 export { readManifest, parseManifest, serializeManifest, type Manifest } from './manifest.js';
 
 /**
- * `vtorque setup`: install (or with `uninstall`, remove) vTorque under a prefix and front the
- * Torque hooks in mom_priv. Every change is printed as one line; `dryRun` prints and changes nothing.
- * Returns the exit code; refusals throw VtorqueError.
+ * `vtorque setup`: install (or with `uninstall`, remove) vTorque under a prefix and put the
+ * scheduler's hooks in place through its adapter (`hooks`: Torque's links them into mom_priv).
+ * Every change is printed as one line; `dryRun` prints and changes nothing. Returns the exit code;
+ * refusals throw VtorqueError.
  */
-export async function runSetup(input: SetupOptions, print: (line: string) => void): Promise<number> {
+export async function runSetup(input: SetupOptions, print: (line: string) => void, hooks: SchedulerHooks): Promise<number> {
   checkPreconditions(input, process.geteuid?.() ?? -1);
   const options = normalizeSetupPaths(input);
-  return options.uninstall ? uninstall(options, print) : install(options, print);
+  return options.uninstall ? uninstall(options, print, hooks) : install(options, print, hooks);
 }
 
-async function install(options: SetupOptions, print: (line: string) => void): Promise<number> {
+async function install(options: SetupOptions, print: (line: string) => void, hooks: SchedulerHooks): Promise<number> {
   checkSourceRoot(options.sourceRoot);
   if (options.momPriv !== null) requireDir(options.momPriv, '--mom-priv');
   const layout = installLayout(options.prefix);
@@ -49,7 +51,7 @@ async function install(options: SetupOptions, print: (line: string) => void): Pr
     desired.config.path,
     ...desired.links.flatMap((l) => [l.path, `${l.path}.orig`]),
   ];
-  const plan = planInstall(desired, observeAll(paths, new Set(files)), previous);
+  const plan = planInstall(desired, observeAll(paths, new Set(files)), previous, hooks);
   plan.notes.forEach((n) => print(n));
   if (plan.actions.length === 0) {
     print(`vtorque setup: up to date (${layout.prefix})`);
@@ -64,7 +66,7 @@ async function install(options: SetupOptions, print: (line: string) => void): Pr
   return 0;
 }
 
-async function uninstall(options: SetupOptions, print: (line: string) => void): Promise<number> {
+async function uninstall(options: SetupOptions, print: (line: string) => void, hooks: SchedulerHooks): Promise<number> {
   const layout = installLayout(options.prefix);
   const manifest = readManifest(layout.manifestPath);
   if (manifest === null) {
@@ -75,7 +77,7 @@ async function uninstall(options: SetupOptions, print: (line: string) => void): 
     );
   }
   const { paths, content } = uninstallPaths(manifest);
-  const plan = planUninstall(manifest, layout, observeAll(paths, content));
+  const plan = planUninstall(manifest, layout, observeAll(paths, content), hooks);
   perform(plan.actions, options.dryRun, print);
   plan.notes.forEach((n) => print(n));
   print(options.dryRun ? `dry run: ${plan.actions.length} change(s) planned, nothing changed` : `vtorque setup: uninstalled from ${layout.prefix}`);

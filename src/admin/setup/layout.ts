@@ -47,11 +47,7 @@ export function isHookName(name: string): name is HookName {
   return (HOOK_NAMES as readonly string[]).includes(name);
 }
 
-/** True when `child` is `parent` itself or lies below it (both absolute and normalized). */
-export function isInside(parent: string, child: string): boolean {
-  if (child === parent) return true;
-  return child.startsWith(parent.endsWith('/') ? parent : `${parent}/`);
-}
+export { isInside } from '../../core/install/hook-links.js';
 
 /** Every ancestor of an absolute path, nearest first, ending at `/`. */
 export function ancestorsOf(path: string): string[] {

@@ -1,16 +1,9 @@
 import { lstatSync, readFileSync } from 'node:fs';
 import { normalize } from 'node:path';
 import { UnsafePathError, VtorqueError } from '../../core/errors.js';
+import type { ManifestLink, ManifestRename } from '../../core/install/hook-links.js';
 
-export interface ManifestLink {
-  path: string;
-  target: string;
-}
-
-export interface ManifestRename {
-  from: string;
-  to: string;
-}
+export type { ManifestLink, ManifestRename } from '../../core/install/hook-links.js';
 
 export interface ManifestConfig {
   path: string;

@@ -1,22 +1,10 @@
 import { lstatSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { VtorqueError } from '../../core/errors.js';
+import type { Observed } from '../../core/install/hook-links.js';
 
-/** What is at one path right now, seen without following a final symlink. */
-export type Observed =
-  | { kind: 'missing' }
-  | { kind: 'file'; mode: number; uid: number; gid: number; content: Buffer | null }
-  | { kind: 'dir'; mode: number; uid: number; gid: number }
-  | { kind: 'link'; target: string; resolvesToDir: boolean }
-  | { kind: 'other' };
-
-export type ObservedState = ReadonlyMap<string, Observed>;
+export { look, type Observed, type ObservedState } from '../../core/install/hook-links.js';
 
 const MISSING: Observed = { kind: 'missing' };
-
-/** Look a path up in an observed state; anything not observed counts as missing. */
-export function look(state: ObservedState, path: string): Observed {
-  return state.get(path) ?? MISSING;
-}
 
 export function observePath(path: string, withContent: boolean): Observed {
   let st;

@@ -4,7 +4,7 @@ import type { Action } from './actions.js';
 import type { DesiredDir, DesiredFile, DesiredState } from './desired.js';
 import { isInside } from './layout.js';
 import { serializeManifest, type Manifest, type ManifestConfig } from './manifest.js';
-import { planMomPrivInstall } from './mom-priv.js';
+import type { SchedulerHooks } from '../../core/install/hook-links.js';
 import { look, type Observed, type ObservedState } from './observe.js';
 
 export interface InstallPlan {
@@ -20,7 +20,7 @@ const MANIFEST_MODE = 0o444;
  * Pure: compare what should exist with what does and list the changes, in an order that never
  * leaves a link pointing at a missing hook. An install that is already in place yields no action.
  */
-export function planInstall(desired: DesiredState, state: ObservedState, previous: Manifest | null): InstallPlan {
+export function planInstall(desired: DesiredState, state: ObservedState, previous: Manifest | null, hooks: SchedulerHooks): InstallPlan {
   const { layout } = desired;
   const notes = [...desired.notes];
   const dirActions: Action[] = [];
@@ -38,7 +38,7 @@ export function planInstall(desired: DesiredState, state: ObservedState, previou
   for (const d of [...staleDirs].sort().reverse()) staleActions.push({ kind: 'rmdir', path: d });
 
   const { action: configAction, record: config } = planConfig(desired.config, look(state, desired.config.path), previous);
-  const mom = planMomPrivInstall(desired.links, state, previous);
+  const mom = hooks.planInstall(desired.links, state, previous?.renames ?? []);
 
   const sharedKept = (previous?.dirs ?? []).filter((d) => !isInside(layout.libDir, d));
   const manifest: Manifest = {

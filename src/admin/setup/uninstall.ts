@@ -3,7 +3,7 @@ import { UnsafePathError } from '../../core/errors.js';
 import type { Action } from './actions.js';
 import { isInside, PROFILE_NAME, type InstallLayout } from './layout.js';
 import type { Manifest } from './manifest.js';
-import { planMomPrivUninstall } from './mom-priv.js';
+import type { SchedulerHooks } from '../../core/install/hook-links.js';
 import { look, type ObservedState } from './observe.js';
 import { sha256 } from './plan.js';
 
@@ -16,9 +16,9 @@ export interface UninstallPlan {
  * Pure: undo exactly what the manifest records. mom_priv first (the site's own hooks come back
  * before anything else goes), then files, the config if untouched, the manifest, and empty dirs.
  */
-export function planUninstall(m: Manifest, layout: InstallLayout, state: ObservedState): UninstallPlan {
+export function planUninstall(m: Manifest, layout: InstallLayout, state: ObservedState, hooks: SchedulerHooks): UninstallPlan {
   checkFileEntries(m, layout);
-  const mom = planMomPrivUninstall(m, state);
+  const mom = hooks.planUninstall({ prefix: m.prefix, hookDir: m.momPriv, links: m.links, renames: m.renames }, state);
   const actions: Action[] = [...mom.actions];
   const notes = [...mom.notes];
   for (const path of [...m.files, m.profile]) {

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Argv } from 'yargs';
 import { runSetup } from '../../admin/setup/index.js';
+import { torqueHooks } from '../../torque/install/index.js';
 import { appLayout } from '../../core/install/paths.js';
 import { loadConfig } from '../../core/config/index.js';
 import { VtorqueError } from '../../core/errors.js';
@@ -46,6 +47,7 @@ export function runSetupCommand(a: SetupArgs, fromUrl: string): Promise<number> 
       spoolDir: site?.SPOOL_DIR ?? '/var/spool/vtorque',
     },
     (line) => void process.stdout.write(`${line}\n`),
+    torqueHooks,
   );
 }
 

@@ -1,9 +1,15 @@
 import { basename, dirname } from 'node:path';
 import { UnsafePathError } from '../../core/errors.js';
-import type { Action } from './actions.js';
-import { isHookName, isInside } from './layout.js';
-import type { Manifest, ManifestLink, ManifestRename } from './manifest.js';
-import { look, type ObservedState } from './observe.js';
+import { HOOK_NAMES } from '../../core/contract/torque-hooks.js';
+import { isInside, look, type Action, type InstalledHooks, type ManifestLink, type ManifestRename, type ObservedState, type SchedulerHooks } from '../../core/install/hook-links.js';
+
+const isHookName = (name: string): boolean => (HOOK_NAMES as readonly string[]).includes(name);
+
+/** Torque's part of `vtorque setup`: the hooks linked into mom_priv. */
+export const torqueHooks: SchedulerHooks = {
+  planInstall: (links, state, previousRenames) => planMomPrivInstall(links, state, previousRenames),
+  planUninstall: (installed, state) => planMomPrivUninstall(installed, state),
+};
 
 export interface MomPrivInstallPlan {
   actions: Action[];
@@ -15,10 +21,10 @@ export interface MomPrivInstallPlan {
  * Link each hook into mom_priv. A site hook already there moves to `<hook>.orig` (the hook front
  * runs it first), but only once: an existing `.orig` is never overwritten.
  */
-export function planMomPrivInstall(links: readonly ManifestLink[], state: ObservedState, previous: Manifest | null): MomPrivInstallPlan {
+export function planMomPrivInstall(links: readonly ManifestLink[], state: ObservedState, previousRenames: readonly ManifestRename[]): MomPrivInstallPlan {
   const actions: Action[] = [];
   const wanted = new Set(links.map((l) => l.path));
-  const renames = (previous?.renames ?? []).filter((r) => wanted.has(r.from));
+  const renames = previousRenames.filter((r) => wanted.has(r.from));
   for (const link of links) {
     const seen = look(state, link.path);
     if (seen.kind === 'link' && seen.target === link.target) continue;
@@ -53,7 +59,7 @@ export interface UninstallStep {
  * Take our links out of mom_priv and move each `.orig` back. A hook the admin replaced since is
  * left alone (and its `.orig` too), so uninstall never destroys a site's script.
  */
-export function planMomPrivUninstall(m: Manifest, state: ObservedState): UninstallStep {
+export function planMomPrivUninstall(m: InstalledHooks, state: ObservedState): UninstallStep {
   checkMomPrivEntries(m);
   const actions: Action[] = [];
   const notes: string[] = [];
@@ -82,8 +88,8 @@ export function planMomPrivUninstall(m: Manifest, state: ObservedState): Uninsta
 }
 
 /** The manifest decides what root renames: only hook names inside the recorded mom_priv qualify. */
-function checkMomPrivEntries(m: Manifest): void {
-  const inMomPriv = (p: string): boolean => m.momPriv !== null && dirname(p) === m.momPriv && isHookName(basename(p));
+function checkMomPrivEntries(m: InstalledHooks): void {
+  const inMomPriv = (p: string): boolean => m.hookDir !== null && dirname(p) === m.hookDir && isHookName(basename(p));
   for (const link of m.links) {
     if (!inMomPriv(link.path) || !isInside(m.prefix, link.target)) {
       throw new UnsafePathError(link.path, 'the install manifest lists a link that is not a vTorque hook link', { fault: 'node' });

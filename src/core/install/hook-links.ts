@@ -1,0 +1,76 @@
+/**
+ * What `vtorque setup` and a scheduler adapter share: the changes setup makes (planned as data,
+ * performed by admin/setup/apply.ts), the file system as setup observed it, and the link/rename
+ * records of its manifest. A scheduler adapter plans where its hooks go (Torque: links in
+ * mom_priv, a site's own hook kept as `.orig`) against these, so setup itself knows no scheduler.
+ */
+
+/** One change to the file system; the planners return lists of these, apply.ts performs them. */
+export type Action =
+  /** Create a directory owned by root:root with this mode (its parent exists by then). */
+  | { kind: 'mkdir'; path: string; mode: number }
+  /** Make an existing directory root:root with this mode. */
+  | { kind: 'chmod'; path: string; mode: number }
+  /** Write a root:root file atomically (temp name + rename), replacing whatever non-directory is there. */
+  | { kind: 'install'; path: string; mode: number; content: Buffer }
+  /** Rename in place, keeping bytes, mode and owner. */
+  | { kind: 'rename'; from: string; to: string }
+  /** Point `path` at `target`, atomically replacing a symlink already there. */
+  | { kind: 'link'; path: string; target: string }
+  /** Unlink a file or symlink (never its target, never a directory). */
+  | { kind: 'remove'; path: string }
+  /** Remove a directory if it is empty by then; otherwise keep it and say so. */
+  | { kind: 'rmdir'; path: string };
+
+/** What is at one path right now, seen without following a final symlink. */
+export type Observed =
+  | { kind: 'missing' }
+  | { kind: 'file'; mode: number; uid: number; gid: number; content: Buffer | null }
+  | { kind: 'dir'; mode: number; uid: number; gid: number }
+  | { kind: 'link'; target: string; resolvesToDir: boolean }
+  | { kind: 'other' };
+
+export type ObservedState = ReadonlyMap<string, Observed>;
+
+const MISSING: Observed = { kind: 'missing' };
+
+/** Look a path up in an observed state; anything not observed counts as missing. */
+export function look(state: ObservedState, path: string): Observed {
+  return state.get(path) ?? MISSING;
+}
+
+export interface ManifestLink {
+  path: string;
+  target: string;
+}
+
+export interface ManifestRename {
+  from: string;
+  to: string;
+}
+
+/** True when `child` is `parent` itself or lies below it (both absolute and normalized). */
+export function isInside(parent: string, child: string): boolean {
+  if (child === parent) return true;
+  return child.startsWith(parent.endsWith('/') ? parent : `${parent}/`);
+}
+
+/** What an install recorded of a scheduler's hooks: where they went and what was moved aside. */
+export interface InstalledHooks {
+  readonly prefix: string;
+  /** The scheduler's hook directory (Torque: mom_priv), or null when setup linked none. */
+  readonly hookDir: string | null;
+  readonly links: readonly ManifestLink[];
+  readonly renames: readonly ManifestRename[];
+}
+
+/** A scheduler adapter's part of setup: putting its hooks in place and taking them out again. */
+export interface SchedulerHooks {
+  /**
+   * The actions that make `links` true, with every rename an uninstall must undo (earlier
+   * installs' and this one's). Refuses (throws) rather than overwrite a site's file.
+   */
+  planInstall(links: readonly ManifestLink[], state: ObservedState, previousRenames: readonly ManifestRename[]): { actions: Action[]; renames: ManifestRename[] };
+  /** Undo exactly what `installed` records, keeping whatever the admin changed since (said in notes). */
+  planUninstall(installed: InstalledHooks, state: ObservedState): { actions: Action[]; notes: string[] };
+}
