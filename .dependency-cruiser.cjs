@@ -71,6 +71,13 @@ module.exports = {
       to: { path: '^src/engine/libvirt/', dependencyTypesNot: ['type-only'] },
     },
     {
+      name: 'engine-uses-guest-only-to-build-the-seed',
+      severity: 'error',
+      comment: 'what the guest sees is defined by contracts in core (guest-layout.v1, guest-seed.v1); the guest role builds the seed from them, and only the node steps that make a seed (prepare/, the node context that loads its templates) may call it',
+      from: { path: '^src/engine/', pathNot: ['^src/engine/prepare/', '^src/engine/(node-context|context)\\.ts$', ...HARNESS] },
+      to: { path: '^src/guest/' },
+    },
+    {
       name: 'engine-node-does-not-know-the-head',
       severity: 'error',
       comment: 'a node does what it is asked; it never drives the job (src/engine/head/)',
