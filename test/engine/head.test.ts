@@ -1,6 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import * as v from 'valibot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { VmRecordsSchema } from '../../src/core/contract/job-state.v1.js';
 import { localNode, openLibvirt, startOnNodes, type LibvirtNode, type NodeAccess } from '../../src/engine/index.js';
 import { bigNode, engineContext, engineSite, leftovers, startInput } from './engine-harness.js';
 
@@ -34,7 +36,8 @@ describe('engine head: one job over two nodes', () => {
     try {
       expect(started.vms.map((v) => [v.node, v.rank])).toEqual([['nb', 0], ['nb', 1], ['na', 2], ['na', 3]]);
       expect(started.timeline.map((m) => m.phase)).toEqual(['plan', 'prepare', 'boot']);
-      const recordsOf = (spool: string) => JSON.parse(readFileSync(join(spool, 'jobs', '201.srv', 'vms.json'), 'utf8')) as { name: string; node: string }[];
+      // What each node records is the contract's (job-state.v1), the one definition the runner parses with.
+      const recordsOf = (spool: string) => v.parse(VmRecordsSchema, JSON.parse(readFileSync(join(spool, 'jobs', '201.srv', 'vms.json'), 'utf8')));
       expect(recordsOf(b.config.SPOOL_DIR).map((r) => r.node)).toEqual(['nb', 'nb']);
       expect(recordsOf(a.config.SPOOL_DIR).map((r) => r.node)).toEqual(['na', 'na']);
       // Each node's VM directories are under its own spool, and only its own VMs are there.

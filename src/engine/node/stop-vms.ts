@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { SiteConfig } from '../../core/config/index.js';
-import { STATE_FILES, type VmRecord } from '../../core/contract/job-state.v1.js';
+import * as v from 'valibot';
+import { STATE_FILES, VmRecordsSchema, type VmRecord } from '../../core/contract/job-state.v1.js';
 import { readFileNoFollow } from '../../core/fs/index.js';
 import type { EngineContext } from '../context.js';
 import { forgetArp, ipsOfMacs } from '../discover/index.js';
@@ -29,11 +30,11 @@ export async function stopJobVms(jobId: string, ctx: EngineContext, opts: { keep
   return { domains: torn.removed, files, arp };
 }
 
-/** The job's VM records, or none (a start that failed before boot, or already cleaned). */
+/** The job's VM records, or none (a start that failed before boot, already cleaned, or records that are not the contract's). */
 export function readVmRecords(config: SiteConfig, jobId: string): VmRecord[] {
   try {
-    const parsed = JSON.parse(readFileNoFollow(join(jobDirPath(config, jobId), VMS_FILE), 16 << 20)) as unknown;
-    return Array.isArray(parsed) ? (parsed as VmRecord[]) : [];
+    const parsed = v.safeParse(VmRecordsSchema, JSON.parse(readFileNoFollow(join(jobDirPath(config, jobId), VMS_FILE), 16 << 20)) as unknown);
+    return parsed.success ? parsed.output : [];
   } catch {
     return [];
   }
