@@ -19,4 +19,4 @@ export type { PhaseMark } from './timeline.js';
 export { reapOrphans, type ReapOptions, type ReapResult, type ReapedJob } from './gc.js';
 export { qemuUserText } from './qemu-identity.js';
 export { vmNodeFile } from './guest-files.js';
-export { bootFilesFor, nodeEngine, poolImagePath, type BootFiles } from './node-context.js';
+export { bootFilesFor, nodeEngine, type BootFiles } from './node-context.js';

@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import type { SiteConfig } from '../core/config/index.js';
 import type { AppLayout } from '../core/install/paths.js';
 import { UnsafePathError, VtorqueError } from '../core/errors.js';
@@ -7,9 +6,8 @@ import { kvmGroupGid } from '../core/node/ids.js';
 import { createRenderer } from '../core/render/index.js';
 import { domainType, openLibvirt, type EngineLog } from './libvirt/index.js';
 import type { EngineContext } from './context.js';
-import { inImagePool } from './prepare/index.js';
 import { qemuUserText } from './qemu-identity.js';
-import { bootFilePaths } from '../core/pool/images.js';
+import { bootFilePaths, inImagePool } from '../core/pool/images.js';
 import { loadUserDataBase } from '../guest/index.js';
 import { CMDLINE_MAX, DIRECT_BOOT_CMDLINE, hasSeedCapability } from '../core/contract/guest-seed.v1.js';
 
@@ -133,6 +131,3 @@ function checkPoolBootFile(path: string, config: SiteConfig, kernel: string, ini
   }
 }
 
-export function poolImagePath(config: SiteConfig, img: string): string {
-  return img.startsWith('/') ? img : join(config.VM_IMG_DIR, img);
-}

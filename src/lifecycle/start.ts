@@ -3,10 +3,10 @@ import type { SiteConfig } from '../core/config/index.js';
 import { NODE_FILE_DIR } from '../core/contract/guest-layout.v1.js';
 import { VtorqueError } from '../core/errors.js';
 import type { AppLayout } from '../core/install/paths.js';
-import { listPoolImages } from '../core/pool/images.js';
+import { listPoolImages, poolImagePath } from '../core/pool/images.js';
 import { applyPolicy, type VmRequest } from '../core/request/index.js';
 import {
-  bootFilesFor, cancelRequested, componentStops, jobDirName, nodeEngine, openCancelSignal, poolImagePath, ramdiskPath, reapOrphans, removeCancelSignal,
+  bootFilesFor, cancelRequested, componentStops, jobDirName, nodeEngine, openCancelSignal, ramdiskPath, reapOrphans, removeCancelSignal,
   startComponents, startOnNodes, localNode, stopJob, updateJobRecord, vmNodeFile, withDeadline, writeJobRecord, type EngineContext, type EngineLog, type JobRecordV1, type StopContext,
 } from '../engine/index.js';
 import { cancelled, faultOf, reason, type Fault } from './classify.js';
@@ -56,7 +56,7 @@ export async function startJob(job: JobContext, deps: LifecycleDeps): Promise<St
     const secondsLeft = (): number => Math.floor((job.deadlineAt - Date.now()) / 1000);
     await reapFinishedJobs(opened, job, deps, Math.min(30, Math.floor(secondsLeft() / 4)));
     await startComponents(c, component, deps.log);
-    const baseImage = poolImagePath(c, request.img);
+    const baseImage = poolImagePath(c.VM_IMG_DIR, request.img);
     const guestNodeFile = `${NODE_FILE_DIR}/${jobDirName(job.jobId)}`;
     // This host is the job's one node (multi-node is refused above); the head drives it through
     // NodeAccess, as it will drive the other nodes of a multi-node job.

@@ -1,5 +1,5 @@
 import { lstatSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { IMAGE_NAME } from '../request/index.js';
 
 export interface PoolImage {
@@ -50,4 +50,18 @@ export const BOOT_FILE_SUFFIXES = { kernel: '.vmlinuz', initrd: '.initrd', cmdli
 
 export function bootFilePaths(imagePath: string): { readonly kernel: string; readonly initrd: string; readonly cmdline: string } {
   return { kernel: `${imagePath}${BOOT_FILE_SUFFIXES.kernel}`, initrd: `${imagePath}${BOOT_FILE_SUFFIXES.initrd}`, cmdline: `${imagePath}${BOOT_FILE_SUFFIXES.cmdline}` };
+}
+
+/**
+ * Where a request's `img` is: a pool name is the file of that name directly in VM_IMG_DIR; an
+ * absolute path (a user's image, ALLOW_USER_IMAGES only) stays what it is. The one resolver every
+ * layer uses, so the policy, the prepare that opens it and the boot files agree on what it is.
+ */
+export function poolImagePath(vmImgDir: string, img: string): string {
+  return img.startsWith('/') ? img : join(vmImgDir, img);
+}
+
+/** Is `path` an entry directly in VM_IMG_DIR (the root-owned pool), by its elements? */
+export function inImagePool(vmImgDir: string, path: string): boolean {
+  return isAbsolute(path) && dirname(path) === vmImgDir.replace(/(.)\/+$/, '$1');
 }

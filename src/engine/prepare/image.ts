@@ -1,5 +1,5 @@
 import { fstatSync, readSync, type Stats } from 'node:fs';
-import { dirname, isAbsolute } from 'node:path';
+import { isAbsolute } from 'node:path';
 import { type ErrorCode, type Fault, UnsafePathError, VtorqueError } from '../../core/errors.js';
 import { run } from '../../core/exec/run.js';
 import { openNoFollow, ROOT_OWNER, setOwnerMode, writeFileExclusive, type OpenedFile, type Owner } from '../../core/fs/index.js';
@@ -55,10 +55,7 @@ export function sniffImage(header: Buffer, refuse: (why: string) => never): Imag
   return 'qcow2';
 }
 
-/** Is `path` an entry directly in VM_IMG_DIR (the root-owned pool), by its elements? */
-export function inImagePool(vmImgDir: string, path: string): boolean {
-  return isAbsolute(path) && dirname(path) === vmImgDir.replace(/(.)\/+$/, '$1');
-}
+export { inImagePool } from '../../core/pool/images.js';
 
 /** A refusal naming the image: `<label> <path>: <why>`, with the given code and fault. */
 function refusal(label: string, path: string, code: ErrorCode, fault: Fault): (why: string, cause?: unknown) => never {
