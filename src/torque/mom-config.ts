@@ -1,16 +1,15 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { DEFAULT_TORQUE_HOME, momPaths } from './torque-home.js';
 import type { HookLimit, HookLimitOf } from '../core/config/index.js';
 
 /** Torque's default `$prologalarm` in seconds (pbs_mom's PBS_PROLOG_TIME). */
 export const PROLOG_ALARM_DEFAULT = 300;
-const DEFAULT_TORQUE_HOME = '/var/spool/torque';
 
 /** The mom's `$prologalarm` from mom_priv/config, when that file is readable. */
 export function readPrologAlarm(torqueHome: string): number | undefined {
   let text: string;
   try {
-    text = readFileSync(join(torqueHome, 'mom_priv', 'config'), 'utf8');
+    text = readFileSync(momPaths(torqueHome).config, 'utf8');
   } catch {
     return undefined;
   }

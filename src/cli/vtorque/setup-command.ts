@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import type { Argv } from 'yargs';
 import { runSetup } from '../../admin/setup/index.js';
 import { torqueHooks } from '../../torque/install/index.js';
+import { DEFAULT_TORQUE_HOME } from '../../torque/torque-home.js';
 import { appLayout } from '../../core/install/paths.js';
 import { loadConfig } from '../../core/config/index.js';
 import { VtorqueError } from '../../core/errors.js';
@@ -23,7 +24,7 @@ type SetupArgs = Awaited<ReturnType<typeof setupOptions>['argv']>;
 
 export function runSetupCommand(a: SetupArgs, fromUrl: string): Promise<number> {
   const momPriv = a['mom-priv'] ?? null;
-  const torqueHome = a['torque-home'] ?? (momPriv ? dirname(momPriv) : '/var/spool/torque');
+  const torqueHome = a['torque-home'] ?? (momPriv ? dirname(momPriv) : DEFAULT_TORQUE_HOME);
   const site = siteConfig(a.config);
   if (!a.uninstall && site !== null && site.TORQUE_HOME.replace(/\/+$/, '') !== torqueHome.replace(/\/+$/, '')) {
     // The hooks would read another pbs_mom's jobs (gc!) and $prologalarm: refuse before changing anything.

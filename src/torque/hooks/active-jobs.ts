@@ -1,8 +1,8 @@
 import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { jobDirName } from '../../core/contract/job-state.v1.js';
 import { VtorqueError } from '../../core/errors.js';
 import { lstatNoFollow } from '../../core/fs/index.js';
+import { momPaths } from '../torque-home.js';
 
 /**
  * Which jobs pbs_mom still has, from the files it keeps for each in `mom_priv/jobs`
@@ -12,7 +12,7 @@ import { lstatNoFollow } from '../../core/fs/index.js';
  * directory is an error (a wrong TORQUE_HOME must not make every job look finished).
  */
 export function torqueActiveJobs(torqueHome: string): (jobIdOrDirName: string) => boolean {
-  const dir = join(torqueHome, 'mom_priv', 'jobs');
+  const dir = momPaths(torqueHome).jobsDir;
   const list = (): string[] => {
     const st = lstatNoFollow(dir, { trusted: true });
     if (!st?.isDirectory()) throw new VtorqueError('USAGE', `${dir} is not a directory: TORQUE_HOME must be pbs_mom's home for gc to know which jobs still run`, { fault: 'node' });

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { displayValue, VtorqueError, type Fault } from '../../core/errors.js';
 
 import { HOOK_NAMES, type HookName } from '../../core/contract/torque-hooks.js';
+import { momPaths } from '../torque-home.js';
 
 export { HOOK_NAMES, type HookName };
 
@@ -55,7 +56,7 @@ export function parseHookArgv(argv: readonly string[], torqueHome: string): Hook
       ? `job owner ${displayValue(user)} / group ${displayValue(group)}: expected user and group names of letters, digits, '.', '_' or '-' (at most 64 characters)`
       : null;
   const at = (i: number): string => pbs[i] ?? '';
-  const derived = join(torqueHome, 'mom_priv', 'jobs', `${jobId}.SC`);
+  const derived = join(momPaths(torqueHome).jobsDir, `${jobId}.SC`);
   if (prologue) {
     return { hook, jobId, user, group, jobName, resources: at(4), queue: at(5), account: at(6), scriptPath: pbs.length === 8 ? at(7) : derived, sessionId: null, resourcesUsed: null, exitStatus: null, origRc, nameProblem };
   }

@@ -1,11 +1,11 @@
 import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import type { SiteConfig } from '../../core/config/index.js';
 import { run } from '../../core/exec/run.js';
 import { lstatNoFollow } from '../../core/fs/index.js';
 import type { AppLayout } from '../../core/install/paths.js';
 import { stopJobHere, type EngineLog } from '../../lifecycle/index.js';
 import type { HookContext } from './context.js';
+import { momPaths } from '../torque-home.js';
 
 export interface EpilogueDeps {
   readonly config: SiteConfig;
@@ -43,7 +43,7 @@ export async function runEpilogue(ctx: HookContext, deps: EpilogueDeps): Promise
 
 /** No other job on this node: mom_priv/jobs holds files of this job only. */
 function nodeWasExclusive(c: SiteConfig, jobId: string): boolean {
-  const jobs = join(c.TORQUE_HOME, 'mom_priv', 'jobs');
+  const jobs = momPaths(c.TORQUE_HOME).jobsDir;
   if (!lstatNoFollow(jobs, { trusted: true })) return false;
   return readdirSync(jobs).every((f) => f.startsWith(`${jobId}.`) || f.startsWith(`${jobId.split('.')[0]}.`));
 }

@@ -2,6 +2,7 @@ import { closeSync, constants as C, fchmodSync, fchownSync, fstatSync, lstatSync
 import { join } from 'node:path';
 import { UnsafePathError, VtorqueError } from '../../core/errors.js';
 import { lstatNoFollow, mkdirPrivate, openNoFollow, readFileNoFollow, ROOT_OWNER, setOwnerMode, unlinkNoFollow, writeFileExclusive, type Owner } from '../../core/fs/index.js';
+import { momPaths } from '../torque-home.js';
 
 /** pbs_mom's directories under TORQUE_HOME, with the modes a Torque install gives them. */
 export interface MomLayout {
@@ -25,8 +26,8 @@ export interface JobFiles {
 }
 
 export function momLayout(torqueHome: string): MomLayout {
-  const home = torqueHome.replace(/\/+$/, '') || '/';
-  return { torqueHome: home, momPriv: join(home, 'mom_priv'), jobsDir: join(home, 'mom_priv', 'jobs'), auxDir: join(home, 'aux'), spoolDir: join(home, 'spool') };
+  const { momPriv, jobsDir, auxDir, spoolDir } = momPaths(torqueHome);
+  return { torqueHome: torqueHome.replace(/\/+$/, '') || '/', momPriv, jobsDir, auxDir, spoolDir };
 }
 
 export function jobFiles(layout: MomLayout, jobId: string): JobFiles {
