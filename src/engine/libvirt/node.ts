@@ -76,6 +76,9 @@ const STATES: Partial<Record<DomainState, DomainRunState>> = {
   [DomainState.SHUTOFF]: 'shutoff',
 };
 
+/** Touched after each domain call so the handle stays reachable until then. */
+const keepAlive = new Set<object>();
+
 /** LibvirtNode over one @unraid/libvirt connection; every call runs on libvirt's worker threads. */
 class BindingNode implements LibvirtNode {
   private closed = false;
@@ -128,7 +131,18 @@ class BindingNode implements LibvirtNode {
   }
 
   private async onDomain<T>(op: LibvirtOp, name: string, fn: (d: Domain) => Promise<T>): Promise<T> {
-    return this.call(op, name, async () => fn(await this.hv.domainLookupByName(name)));
+    return this.call(op, name, async () => {
+      const d = await this.hv.domainLookupByName(name);
+      try {
+        return await fn(d);
+      } finally {
+        // Hold the handle until the call is done: the binding's workers keep a bare Domain* and
+        // free virDomainPtr when its JS object is collected, so a collection mid-call (many
+        // concurrent jobs) made libvirt answer "invalid domain pointer" for a live domain.
+        keepAlive.add(d);
+        keepAlive.delete(d);
+      }
+    });
   }
 
   listDomains(): Promise<{ name: string; active: boolean }[]> {
@@ -136,7 +150,12 @@ class BindingNode implements LibvirtNode {
       const domains = await this.hv.connectListAllDomains();
       // Name and id are read from the handle the listing returned: no second round trip, no race.
       // An inactive domain has no id: the binding resolves undefined (its typings say null).
-      return Promise.all(domains.map(async (d) => ({ name: await d.getName(), active: (await d.getID()) != null })));
+      try {
+        return await Promise.all(domains.map(async (d) => ({ name: await d.getName(), active: (await d.getID()) != null })));
+      } finally {
+        keepAlive.add(domains); // the handles stay reachable until every call on them is done (see onDomain)
+        keepAlive.delete(domains);
+      }
     });
   }
 

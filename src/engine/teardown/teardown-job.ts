@@ -67,6 +67,25 @@ export async function teardownJob(node: LibvirtNode, jobId: string, opts: Teardo
   return result;
 }
 
+/** Tries before a domain whose XML cannot be read counts as a failure. */
+const XML_READS = 3;
+
+/**
+ * A domain's XML. A read that fails for another reason than "no such domain" is tried again after
+ * a short pause before the domain counts as one teardown could not look at (and so left): a
+ * transient libvirt error must not leave a job's VM behind. A domain gone by then is "not found".
+ */
+async function readXml(node: LibvirtNode, name: string): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await node.xmlOf(name);
+    } catch (err) {
+      if (isNotFound(err) || attempt >= XML_READS) throw err;
+      await sleep(50 * attempt);
+    }
+  }
+}
+
 /**
  * Reads the XML of every domain, so a domain carrying our owner element under another name is
  * reported too. A domain with our prefix whose XML cannot be read is a failure (it may be ours);
@@ -88,7 +107,7 @@ async function selectJobDomains(
     all.map(({ name }) =>
       limit(async () => {
         const byName = name.startsWith(prefix);
-        const xml = await node.xmlOf(name).catch((err: unknown) => {
+        const xml = await readXml(node, name).catch((err: unknown) => {
           // Gone since the listing: nothing to do.
           if (byName && !isNotFound(err)) failures.push({ name, error: err instanceof Error ? err : new Error(String(err)) });
           return null;
