@@ -3,8 +3,8 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, st
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createRenderer } from '../../src/core/render/index.js';
-import { HOOK_NAMES, hookFrontVars, renderHookFront, runSetup } from '../../src/admin/setup/index.js';
-import { torqueHooks } from '../../src/torque/install/index.js';
+import { runSetup } from '../../src/admin/setup/index.js';
+import { HOOK_NAMES, hookFrontVars, renderHookFront, torqueHooks } from '../../src/torque/install/index.js';
 import { makeFixture, type Fixture } from './fixture.js';
 
 let fx: Fixture;
@@ -62,7 +62,7 @@ describe('installed hook fronts', () => {
 
 /** A front rendered with its own spool dir (the installed ones use /var/spool/vtorque). */
 function renderedFront(hook: Parameters<typeof hookFrontVars>[0], spool: string, orig: string | null): string {
-  const vars = hookFrontVars(hook, { momPriv: fx.momPriv, torqueHome: fx.torqueHome, nodePath: fx.nodePath, hookBundle: '/b/hook.mjs', spoolDir: spool });
+  const vars = hookFrontVars(hook, { hookDir: fx.momPriv, schedulerHome: fx.torqueHome, nodePath: fx.nodePath, hookBundle: '/b/hook.mjs', spoolDir: spool });
   const front = join(fx.root, `${hook}-${Math.random().toString(36).slice(2)}.sh`);
   writeFileSync(front, renderHookFront(createRenderer(join(fx.source, 'templates')), { ...vars, origPath: orig ?? join(fx.root, 'no-orig') }));
   chmodSync(front, 0o755);
@@ -131,7 +131,7 @@ describe('rendered prologue front', () => {
     const orig = join(fx.root, 'site-prologue');
     writeFileSync(orig, '#!/bin/sh\nexit 0\n');
     chmodSync(orig, 0o700);
-    const vars = hookFrontVars('prologue', { momPriv: fx.momPriv, torqueHome: fx.torqueHome, nodePath: fx.nodePath, hookBundle: '/b/hook.mjs', spoolDir: join(fx.root, 'spool') });
+    const vars = hookFrontVars('prologue', { hookDir: fx.momPriv, schedulerHome: fx.torqueHome, nodePath: fx.nodePath, hookBundle: '/b/hook.mjs', spoolDir: join(fx.root, 'spool') });
     const front = join(fx.root, 'front.sh');
     writeFileSync(front, renderHookFront(createRenderer(join(fx.source, 'templates')), { ...vars, origPath: orig }));
     chmodSync(front, 0o700);

@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { HOOK_NAMES, runSetup } from '../../src/admin/setup/index.js';
-import { torqueHooks } from '../../src/torque/install/index.js';
+import { runSetup } from '../../src/admin/setup/index.js';
+import { HOOK_NAMES, torqueHooks } from '../../src/torque/install/index.js';
 import { makeFixture, ORIGINALS, printer, snapshot, type Fixture } from './fixture.js';
 
 let fx: Fixture;

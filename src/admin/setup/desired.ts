@@ -1,8 +1,9 @@
 import { dirname, join } from 'node:path';
 import type { Renderer } from '../../core/render/index.js';
 import { DEFAULT_TORQUE_HOME } from './options.js';
-import { APP_PACKAGE_JSON, DEFAULT_CONFIG_TEXT, hookFrontVars, profileSnippet, renderHookFront, shimScript } from './generated.js';
-import { ancestorsOf, BIN_NAMES, HOOK_NAMES, hookMode, PROFILE_NAME, type InstallLayout } from './layout.js';
+import type { SchedulerHooks } from '../../core/install/hook-links.js';
+import { APP_PACKAGE_JSON, DEFAULT_CONFIG_TEXT, profileSnippet, shimScript } from './generated.js';
+import { ancestorsOf, BIN_NAMES, PROFILE_NAME, type InstallLayout } from './layout.js';
 import type { SetupOptions } from './options.js';
 import type { SourceTree } from './sources.js';
 
@@ -29,7 +30,7 @@ export interface DesiredState {
   profile: string;
   /** Written only when no file exists at its path. */
   config: DesiredFile;
-  /** mom_priv/<hook> -> lib/vtorque/hooks/<hook>, in HOOK_NAMES order. */
+  /** mom_priv/<hook> -> lib/vtorque/hooks/<hook>, in the adapter's hook order. */
   links: { path: string; target: string }[];
   notes: string[];
 }
@@ -39,22 +40,23 @@ const SHARED_DIR = 0o755;
 const DATA_FILE = 0o444;
 const CONFIG_FILE = 0o644;
 
-export function buildDesiredState(options: SetupOptions, layout: InstallLayout, sources: SourceTree, renderer: Renderer): DesiredState {
+export function buildDesiredState(options: SetupOptions, layout: InstallLayout, sources: SourceTree, renderer: Renderer, hooks: SchedulerHooks): DesiredState {
   const files: DesiredFile[] = sources.files.map((f) => ({ path: join(layout.libDir, f.rel), mode: f.mode, content: f.content }));
   files.push({ path: join(layout.libDir, 'package.json'), mode: DATA_FILE, content: Buffer.from(APP_PACKAGE_JSON) });
   // Which config this installation uses, for entry points that get no say in their environment (the hooks).
   files.push({ path: join(layout.libDir, 'config-path'), mode: DATA_FILE, content: Buffer.from(`${options.configPath}\n`) });
-  const hookCtx = {
-    momPriv: options.momPriv ?? join(options.torqueHome, 'mom_priv'),
-    torqueHome: options.torqueHome,
-    nodePath: options.nodePath,
-    hookBundle: layout.hookBundle,
-    spoolDir: options.spoolDir ?? '/var/spool/vtorque',
-  };
-  for (const name of HOOK_NAMES) {
-    const text = renderHookFront(renderer, hookFrontVars(name, hookCtx));
-    files.push({ path: join(layout.hooksDir, name), mode: hookMode(name), content: Buffer.from(text) });
-  }
+  // The scheduler's hook scripts, from its adapter (Torque: one sh front per mom_priv hook).
+  const hookFiles = hooks.hookFiles(
+    {
+      hookDir: options.momPriv ?? join(options.torqueHome, 'mom_priv'),
+      schedulerHome: options.torqueHome,
+      nodePath: options.nodePath,
+      hookBundle: layout.hookBundle,
+      spoolDir: options.spoolDir ?? '/var/spool/vtorque',
+    },
+    renderer,
+  );
+  for (const hook of hookFiles) files.push({ path: join(layout.hooksDir, hook.name), mode: hook.mode, content: hook.content });
   for (const name of BIN_NAMES) {
     const bundle = join(layout.distDir, `${name}.mjs`);
     files.push({ path: join(layout.binDir, name), mode: 0o555, content: Buffer.from(shimScript(options.nodePath, bundle)) });
@@ -74,7 +76,7 @@ export function buildDesiredState(options: SetupOptions, layout: InstallLayout, 
     files,
     profile,
     config: { path: options.configPath, mode: CONFIG_FILE, content: initialConfig(sources.exampleConfig ?? Buffer.from(DEFAULT_CONFIG_TEXT), options.torqueHome) },
-    links: options.momPriv === null ? [] : HOOK_NAMES.map((name) => ({ path: join(options.momPriv as string, name), target: join(layout.hooksDir, name) })),
+    links: options.momPriv === null ? [] : hookFiles.map((h) => ({ path: join(options.momPriv as string, h.name), target: join(layout.hooksDir, h.name) })),
     notes,
   };
 }

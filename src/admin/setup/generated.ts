@@ -1,14 +1,7 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { CANCEL_DIR, CANCEL_MARKER, RECORDS_DIR } from '../../core/contract/job-state.v1.js';
-import type { Renderer } from '../../core/render/index.js';
 import { shellQuote } from '../../core/render/index.js';
-import type { HookName } from './layout.js';
 
 /** The app copy's own package.json: only what makes Node load the bundles as ESM. */
 export const APP_PACKAGE_JSON = '{"type":"module","private":true}\n';
-
-export const HOOK_FRONT_TEMPLATE = 'hook-front.sh.hbs';
 
 /** Written to the config path only when nothing is there yet. */
 export const DEFAULT_CONFIG_TEXT = [
@@ -17,73 +10,6 @@ export const DEFAULT_CONFIG_TEXT = [
   '# `vtorque doctor` validates it and lists every key with its default.',
   '',
 ].join('\n');
-
-export interface HookFrontVars {
-  hookName: HookName;
-  origPath: string;
-  isPrologue: boolean;
-  scriptArg: number;
-  jobsDir: string;
-  nodePath: string;
-  hookBundle: string;
-  isPrecancel: boolean;
-  /** epilogue and epilogue.parallel: a VM job is one with root's record or state dir. */
-  isEpilogue: boolean;
-  /** SPOOL_DIR/jobs: an epilogue for a job with a state dir there is a VM job, whatever its .SC says. */
-  jobsStateDir: string;
-  /** SPOOL_DIR/records: root's record of each VM job's start (engine/job-record.ts). */
-  recordsDir: string;
-  /** The mother superior's prologue: the only front that looks into the .SC (a bounded prefix). */
-  isMotherPrologue: boolean;
-  spoolDir: string;
-  /** SPOOL_DIR/cancel: each VM job's owner-owned cancel directory (engine/cancel-signal.ts). */
-  cancelDir: string;
-  cancelMarker: string;
-  /** Absolute paths of the two tools a front uses (pbs_mom's PATH is the admin's pbs_environment). */
-  headPath: string;
-  trPath: string;
-}
-
-export interface HookFrontContext {
-  /** Where the site's hooks live: mom_priv, or `<torqueHome>/mom_priv` when setup links nothing. */
-  momPriv: string;
-  torqueHome: string;
-  nodePath: string;
-  hookBundle: string;
-  spoolDir: string;
-}
-
-export function hookFrontVars(name: HookName, ctx: HookFrontContext): HookFrontVars {
-  const isPrologue = name.startsWith('prologue');
-  return {
-    hookName: name,
-    origPath: join(ctx.momPriv, `${name}.orig`),
-    isPrologue,
-    scriptArg: isPrologue ? 8 : 11,
-    jobsDir: join(ctx.torqueHome, 'mom_priv', 'jobs'),
-    nodePath: ctx.nodePath,
-    hookBundle: ctx.hookBundle,
-    isPrecancel: name === 'epilogue.precancel',
-    isEpilogue: name === 'epilogue' || name === 'epilogue.parallel',
-    isMotherPrologue: name === 'prologue',
-    jobsStateDir: join(ctx.spoolDir, 'jobs'),
-    recordsDir: join(ctx.spoolDir, RECORDS_DIR),
-    spoolDir: ctx.spoolDir,
-    cancelDir: join(ctx.spoolDir, CANCEL_DIR),
-    cancelMarker: CANCEL_MARKER,
-    headPath: systemTool('head'),
-    trPath: systemTool('tr'),
-  };
-}
-
-/** A coreutils program by absolute path (Debian: /usr/bin; older layouts: /bin). */
-function systemTool(name: string): string {
-  return ['/usr/bin', '/bin'].map((d) => join(d, name)).find((p) => existsSync(p)) ?? join('/usr/bin', name);
-}
-
-export function renderHookFront(renderer: Renderer, vars: HookFrontVars): string {
-  return renderer.render(HOOK_FRONT_TEMPLATE, vars);
-}
 
 /** `bin/<name>`: hand the arguments to the bundle with the node binary setup was run with. */
 export function shimScript(nodePath: string, bundle: string): string {

@@ -16,8 +16,8 @@ import { planUninstall, uninstallPaths } from './uninstall.js';
 
 export { checkPreconditions, resolveSetupOptions, DEFAULT_PROFILE_DIR, DEFAULT_TORQUE_HOME } from './options.js';
 export type { SetupOptions, SetupOptionsInput } from './options.js';
-export { HOOK_NAMES, BIN_NAMES, installLayout, hookMode, type HookName, type InstallLayout } from './layout.js';
-export { hookFrontVars, renderHookFront, shimScript, profileSnippet, type HookFrontVars } from './generated.js';
+export { BIN_NAMES, installLayout, type InstallLayout } from './layout.js';
+export { shimScript, profileSnippet } from './generated.js';
 export { formatAction, type Action } from './actions.js';
 export { planInstall, type InstallPlan } from './plan.js';
 export { planUninstall, type UninstallPlan } from './uninstall.js';
@@ -40,7 +40,7 @@ async function install(options: SetupOptions, print: (line: string) => void, hoo
   if (options.momPriv !== null) requireDir(options.momPriv, '--mom-priv');
   const layout = installLayout(options.prefix);
   const sources = collectAppSources(options.sourceRoot);
-  const desired = buildDesiredState(options, layout, sources, createRenderer(join(options.sourceRoot, 'templates')));
+  const desired = buildDesiredState(options, layout, sources, createRenderer(join(options.sourceRoot, 'templates')), hooks);
   const previous = readManifest(layout.manifestPath);
   const files = [...desired.files.map((f) => f.path), layout.manifestPath];
   const paths = [

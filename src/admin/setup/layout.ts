@@ -1,8 +1,5 @@
 import { basename, dirname, join } from 'node:path';
 
-import { HOOK_NAMES, type HookName } from '../../core/contract/torque-hooks.js';
-
-export { HOOK_NAMES, type HookName };
 
 /** The commands put on PATH, each a shim over `dist/<name>.mjs`. */
 export const BIN_NAMES = ['vsub', 'vmgr', 'vtorque'] as const;
@@ -35,17 +32,6 @@ export function installLayout(prefix: string): InstallLayout {
   };
 }
 
-/**
- * pbs_mom runs every hook as root except `epilogue.precancel`, which runs as the job owner and is
- * refused unless it is other-readable and -executable.
- */
-export function hookMode(name: HookName): number {
-  return name === 'epilogue.precancel' ? 0o555 : 0o500;
-}
-
-export function isHookName(name: string): name is HookName {
-  return (HOOK_NAMES as readonly string[]).includes(name);
-}
 
 export { isInside } from '../../core/install/hook-links.js';
 

@@ -4,6 +4,7 @@
  * records of its manifest. A scheduler adapter plans where its hooks go (Torque: links in
  * mom_priv, a site's own hook kept as `.orig`) against these, so setup itself knows no scheduler.
  */
+import type { Renderer } from '../render/index.js';
 
 /** One change to the file system; the planners return lists of these, apply.ts performs them. */
 export type Action =
@@ -64,8 +65,30 @@ export interface InstalledHooks {
   readonly renames: readonly ManifestRename[];
 }
 
-/** A scheduler adapter's part of setup: putting its hooks in place and taking them out again. */
+/** What a scheduler's hook scripts are rendered with. */
+export interface HookInstallContext {
+  /** Where the scheduler looks for its hooks (Torque: mom_priv), whether or not setup links them there. */
+  readonly hookDir: string;
+  /** The scheduler's own home (Torque: TORQUE_HOME, whose mom_priv/jobs holds root's job scripts). */
+  readonly schedulerHome: string;
+  /** Absolute node binary and the root hook bundle a VM job's hook runs. */
+  readonly nodePath: string;
+  readonly hookBundle: string;
+  /** The site's SPOOL_DIR (root's records, state and cancel directories). */
+  readonly spoolDir: string;
+}
+
+/** One hook script setup installs in the app's hooks directory (and links into the hook directory). */
+export interface HookFile {
+  readonly name: string;
+  readonly mode: number;
+  readonly content: Buffer;
+}
+
+/** A scheduler adapter's part of setup: its hook scripts, putting them in place and taking them out again. */
 export interface SchedulerHooks {
+  /** The hook scripts, rendered from the install's root-owned templates. */
+  hookFiles(ctx: HookInstallContext, renderer: Renderer): HookFile[];
   /**
    * The actions that make `links` true, with every rename an uninstall must undo (earlier
    * installs' and this one's). Refuses (throws) rather than overwrite a site's file.

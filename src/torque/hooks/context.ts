@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { displayValue, VtorqueError, type Fault } from '../../core/errors.js';
 
-import { HOOK_NAMES, type HookName } from '../../core/contract/torque-hooks.js';
+import { HOOK_NAMES, type HookName } from '../hook-names.js';
 import { momPaths } from '../torque-home.js';
 
 export { HOOK_NAMES, type HookName };

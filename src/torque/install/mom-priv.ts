@@ -1,12 +1,15 @@
 import { basename, dirname } from 'node:path';
 import { UnsafePathError } from '../../core/errors.js';
-import { HOOK_NAMES } from '../../core/contract/torque-hooks.js';
+import { HOOK_NAMES } from '../hook-names.js';
 import { isInside, look, type Action, type InstalledHooks, type ManifestLink, type ManifestRename, type ObservedState, type SchedulerHooks } from '../../core/install/hook-links.js';
+
+import { hookFronts } from './hook-fronts.js';
 
 const isHookName = (name: string): boolean => (HOOK_NAMES as readonly string[]).includes(name);
 
 /** Torque's part of `vtorque setup`: the hooks linked into mom_priv. */
 export const torqueHooks: SchedulerHooks = {
+  hookFiles: (ctx, renderer) => hookFronts(ctx, renderer),
   planInstall: (links, state, previousRenames) => planMomPrivInstall(links, state, previousRenames),
   planUninstall: (installed, state) => planMomPrivUninstall(installed, state),
 };
