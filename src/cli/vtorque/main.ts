@@ -7,6 +7,7 @@ import { imageCommand, runImageCommand, runSandboxCommand, sandboxCommand } from
 import { runLocalCommand, runLocalOptions } from './run-local-command.js';
 import { runDoctor } from './doctor-command.js';
 import { runGcCommand } from './gc-command.js';
+import { runNodeAgent } from './node-agent-command.js';
 import { jobRunArgs, runJobFromProcess } from '../../runner/index.js';
 
 const out = (s: string): void => void process.stdout.write(s);
@@ -50,6 +51,14 @@ await runMain('vtorque', async () => {
       (y) => y.option('config', { type: 'string' }).option('dry-run', { type: 'boolean', default: false, describe: 'list what would be reaped, change nothing' }),
       async (a) => {
         code = await runGcCommand({ config: a.config, dryRun: a.dryRun }, import.meta.url, out);
+      },
+    )
+    .command(
+      'node-agent',
+      false, // run by the head of a multi-node job over ssh, not by people
+      (y) => y.option('config', { type: 'string' }).option('name', { type: 'string', describe: "this node's name as the scheduler knows it (default: the short host name)" }),
+      async (a) => {
+        code = await runNodeAgent({ config: a.config, name: a.name }, import.meta.url);
       },
     )
     .command('sandbox <action>', 'libvirtd and an isolated network inside a network namespace, for trying vTorque on one machine', sandboxCommand, async (a) => {

@@ -3,3 +3,6 @@
 export type { NodeAccess, NodeBooted, NodePrepared, NodePrepareInput, NodeReservation, NodeStopResult, PreparedVmFacts } from './access.js';
 export { localNode, type LocalNodeOptions } from './local.js';
 export { readVmRecords, stopJobVms, VMS_FILE } from './stop-vms.js';
+export { serveNodeOps } from './agent.js';
+export { connectNode, type AgentCommand, type RemoteNode } from './remote.js';
+export { NODE_OPS_VERSION } from './wire.js';
