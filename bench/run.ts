@@ -6,6 +6,7 @@ const benches: Record<string, () => Promise<void>> = {
   e2e: async () => (await import('./e2e.js')).benchE2e(),
   torque: async () => (await import('./torque.js')).benchTorque(),
   boot: async () => (await import('./boot.js')).benchBoot(),
+  multinode: async () => (await import('./multinode.js')).benchMultinode(),
 };
 
 const names = process.argv.slice(2);
