@@ -21,6 +21,11 @@ export interface JobRecordV1 {
   readonly owner: { readonly user: string; readonly uid: number };
   /** This node's name as the allocation spells it. */
   readonly node: string;
+  /**
+   * The job's other nodes (a multi-node job whose head this node is): the stop tears their VMs
+   * down through their node agents. Absent in records written before multi-node jobs: none.
+   */
+  readonly sisters?: readonly string[];
   /** Keep the VMs' console logs after teardown (the validated request's `debug`). */
   readonly keepLogs: boolean;
   /** Stop commands of the job's node components, exactly as decided when it started. */
@@ -48,6 +53,7 @@ const RecordSchema = v.strictObject({
   jobId: v.pipe(text(256), v.minLength(1)),
   owner: v.strictObject({ user: v.pipe(text(64), v.minLength(1)), uid: v.pipe(v.number(), v.integer(), v.minValue(1)) }),
   node: text(255),
+  sisters: v.optional(v.pipe(v.array(v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/))), v.maxLength(4096))),
   keepLogs: v.boolean(),
   componentStops: v.pipe(v.array(Command), v.maxLength(16)),
   vms: v.pipe(v.array(v.pipe(v.string(), v.regex(/^[A-Za-z0-9._-]{1,200}$/))), v.maxLength(1024)),

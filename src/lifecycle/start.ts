@@ -7,11 +7,12 @@ import { listPoolImages, poolImagePath } from '../core/pool/images.js';
 import { applyPolicy, type VmRequest } from '../core/request/index.js';
 import {
   bootFilesFor, cancelRequested, componentStops, jobDirName, nodeEngine, openCancelSignal, ramdiskPath, reapOrphans, removeCancelSignal,
-  startComponents, startOnNodes, localNode, stopJob, updateJobRecord, vmNodeFile, withDeadline, writeJobRecord, type EngineContext, type EngineLog, type JobRecordV1, type StopContext,
+  startComponents, startOnNodes, localNode, stopJob, updateJobRecord, vmNodeFile, withDeadline, writeJobRecord, type EngineContext, type EngineLog, type JobRecordV1, type RemoteNode, type StopContext,
 } from '../engine/index.js';
 import { cancelled, faultOf, reason, type Fault } from './classify.js';
 import type { JobContext, NodeAllocation, StartOutcome } from './job-context.js';
 import { writeJobState } from './job-state.js';
+import { agentConnector, closeAll, connectSisters, stopOnSisters, type ConnectNode } from './sisters.js';
 
 export interface LifecycleDeps {
   readonly config: SiteConfig;
@@ -19,6 +20,8 @@ export interface LifecycleDeps {
   readonly log: EngineLog;
   /** Lines for the job's own output (progress: phase, VM, elapsed). */
   readonly say: (line: string) => void;
+  /** How the job's other nodes are reached (default: their node agents by NODE_AGENT_COMMAND). */
+  readonly connect?: ConnectNode;
 }
 
 /** Least time a start is given however late it began: enough to fail and tear down cleanly. */
@@ -34,6 +37,8 @@ export async function startJob(job: JobContext, deps: LifecycleDeps): Promise<St
   const { config: c, say } = deps;
   let engine: EngineContext | undefined;
   let record: JobRecordV1 | undefined;
+  let sisters: RemoteNode[] = [];
+  const connect = deps.connect ?? agentConnector(c, deps.layout, deps.log);
   const cancel = new AbortController();
   let poll: NodeJS.Timeout | undefined;
   try {
@@ -45,7 +50,8 @@ export async function startJob(job: JobContext, deps: LifecycleDeps): Promise<St
     openCancelSignal(c, job.jobId, job.owner);
     if (cancelRequested(c, job.jobId)) throw cancelled('the job was cancelled before its VMs started');
     const component = { jobId: job.jobId, user: job.owner.user, node: here.name, request };
-    record = { version: 1, jobId: job.jobId, owner: { user: job.owner.user, uid: job.owner.uid }, node: here.name, keepLogs: request.debug, componentStops: componentStops(c, component), vms: [], ramdisk: null, qemuUid: null, createdMs: Date.now() };
+    const sisterNames = job.allocation.slice(1).map((n) => n.name);
+    record = { version: 1, jobId: job.jobId, owner: { user: job.owner.user, uid: job.owner.uid }, node: here.name, ...(sisterNames.length > 0 ? { sisters: sisterNames } : {}), keepLogs: request.debug, componentStops: componentStops(c, component), vms: [], ramdisk: null, qemuUid: null, createdMs: Date.now() };
     writeJobRecord(c, record);
     poll = setInterval(() => {
       if (cancelRequested(c, job.jobId)) cancel.abort(cancelled('the job was cancelled while its VMs were booting'));
@@ -56,6 +62,11 @@ export async function startJob(job: JobContext, deps: LifecycleDeps): Promise<St
     const secondsLeft = (): number => Math.floor((job.deadlineAt - Date.now()) / 1000);
     await reapFinishedJobs(opened, job, deps, Math.min(30, Math.floor(secondsLeft() / 4)));
     await startComponents(c, component, deps.log);
+    // The other nodes of the job, through their node agents: all reached, or the start fails naming them.
+    if (sisterNames.length > 0) {
+      say(`reaching the job's other node(s): ${sisterNames.join(', ')}`);
+      sisters = await connectSisters(sisterNames, connect);
+    }
     const baseImage = poolImagePath(c.VM_IMG_DIR, request.img);
     const guestNodeFile = `${NODE_FILE_DIR}/${jobDirName(job.jobId)}`;
     // This host is the job's one node (multi-node is refused above); the head drives it through
@@ -66,7 +77,7 @@ export async function startJob(job: JobContext, deps: LifecycleDeps): Promise<St
         request,
         baseImage,
         boot: bootFilesFor(c, baseImage, deps.log),
-        guestEnv: job.guestEnv({ nodeFile: guestNodeFile, slots: request.vcpus * request.vms_per_node }),
+        guestEnv: job.guestEnv({ nodeFile: guestNodeFile, slots: request.vcpus * request.vms_per_node * job.allocation.length }),
         uuid: randomUUID,
         deadlineAt: Math.max(job.deadlineAt, Date.now() + MIN_START_SECONDS * 1000),
         signal: cancel.signal,
@@ -75,7 +86,7 @@ export async function startJob(job: JobContext, deps: LifecycleDeps): Promise<St
         },
       },
       // Observed under the node lock, after the jobs starting before this one defined their VMs.
-      [localNode(opened, { name: here.name })],
+      [localNode(opened, { name: here.name }), ...sisters],
       { config: c, log: deps.log, progress: say },
     );
     writeJobState(c, { jobId: job.jobId, owner: job.owner }, request, job.script, started.vms, vmNodeFile(started.vms), started.timeline);
@@ -83,10 +94,11 @@ export async function startJob(job: JobContext, deps: LifecycleDeps): Promise<St
   } catch (err) {
     const fault: Fault = record !== undefined && cancelRequested(c, job.jobId) ? 'cancel' : faultOf(err);
     deps.log.warn({ err: reason(err), fault }, 'start failed');
-    if (record) await undoStart(engine ?? { config: c, log: deps.log }, record, deps.log);
+    if (record) await undoStart(engine ?? { config: c, log: deps.log }, record, deps.log, connect);
     else dropCancelSignal(c, job.jobId, deps.log); // the adapter's front may have made it; nothing else exists yet
     return { kind: 'failed', fault, reason: reason(err) };
   } finally {
+    await closeAll(sisters);
     if (poll) clearInterval(poll);
     await engine?.libvirt.close().catch(() => undefined);
   }
@@ -99,17 +111,24 @@ export function readySummary(outcome: Extract<StartOutcome, { kind: 'running' }>
 }
 
 /**
- * The VMs and components this job must fit in: the cores and the memory the scheduler allocated
- * to it on this node (a request forged past the submit wrapper skips its honest raise; refused
- * here, the job's fault). Returns this node's allocation.
+ * The VMs and components this job must fit in: on every node, the cores and the memory the
+ * scheduler allocated to it there (a request forged past the submit wrapper skips its honest
+ * raise; refused here, the job's fault). Returns this node's allocation.
  */
 function checkAllocation(request: VmRequest, job: JobContext, c: SiteConfig): NodeAllocation {
-  const { name: sched, submit } = job.scheduler;
   const here = job.allocation[0];
-  if (here === undefined) throw new VtorqueError('USAGE', `${sched} allocated no node to the job`, { fault: 'node' });
-  if (job.allocation.length > 1) {
-    throw new VtorqueError('NOT_SUPPORTED', `multi-node VM jobs are not supported yet (nodes: ${job.allocation.map((n) => n.name).join(', ')})`, { fault: 'job' });
+  if (here === undefined) throw new VtorqueError('USAGE', `${job.scheduler.name} allocated no node to the job`, { fault: 'node' });
+  const names = new Set<string>();
+  for (const node of job.allocation) {
+    if (names.has(node.name)) throw new VtorqueError('USAGE', `${job.scheduler.name} listed node ${node.name} twice in the job's allocation`, { fault: 'node' });
+    names.add(node.name);
+    checkNodeShare(request, job, c, node);
   }
+  return here;
+}
+
+function checkNodeShare(request: VmRequest, job: JobContext, c: SiteConfig, here: NodeAllocation): void {
+  const { name: sched, submit } = job.scheduler;
   const cores = request.vcpus * request.vms_per_node + c.HOST_OS_CORE_COUNT + (request.iocm ? request.iocm_max_cores : 0);
   if (here.slots < cores) {
     throw new VtorqueError('CAPACITY', `${sched} gave this job ${here.slots} core(s) on ${here.name}, its VMs need ${cores} (${request.vms_per_node} x ${request.vcpus} vCPUs + ${c.HOST_OS_CORE_COUNT} for the host): submit it with ${submit}, which asks for them`, { fault: 'job' });
@@ -121,14 +140,15 @@ function checkAllocation(request: VmRequest, job: JobContext, c: SiteConfig): No
   if (here.memory.mib < mib) {
     throw new VtorqueError('CAPACITY', `${sched} gave this job ${here.memory.mib} MiB on ${here.name} (${here.memory.basis}), its VMs need ${mib} MiB (${request.vms_per_node} x ${request.ram} MiB + ${c.HOST_OS_RAM_MB} MiB for the host): submit it with ${submit}, which asks for it`, { fault: 'job' });
   }
-  return here;
 }
 
 /**
  * A start that failed undoes what it made (the head already removed its VMs on every node): components,
  * the cancel directory, the record. What cannot be undone stays recorded for the stop.
  */
-async function undoStart(ctx: StopContext, record: JobRecordV1, log: EngineLog): Promise<void> {
+async function undoStart(ctx: StopContext, record: JobRecordV1, log: EngineLog, connect: ConnectNode): Promise<void> {
+  const sisterProblems = record.sisters?.length ? await stopOnSisters(record.jobId, record.sisters, record.keepLogs, connect) : [];
+  if (sisterProblems.length > 0) log.warn({ problems: sisterProblems }, "undoing the failed start left VMs on other nodes; their gc reaps them");
   try {
     const stopped = await stopJob(ctx, record.jobId, record);
     if (stopped.problems.length > 0) log.warn({ problems: stopped.problems }, 'undoing the failed start left work for the stop');

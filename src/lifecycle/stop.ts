@@ -4,11 +4,14 @@ import type { AppLayout } from '../core/install/paths.js';
 import { jobDirPath, nodeEngine, readJobRecord, recordMadeNoVms, stopJob, type EngineContext, type EngineLog, type JobRecordV1 } from '../engine/index.js';
 import { reason } from './classify.js';
 import type { StopOutcome } from './job-context.js';
+import { agentConnector, stopOnSisters, type ConnectNode } from './sisters.js';
 
 export interface StopDeps {
   readonly config: SiteConfig;
   readonly layout: AppLayout;
   readonly log: EngineLog;
+  /** How the job's other nodes are reached (default: their node agents by NODE_AGENT_COMMAND). */
+  readonly connect?: ConnectNode;
 }
 
 /**
@@ -34,9 +37,13 @@ export async function stopJobHere(jobId: string, deps: StopDeps): Promise<StopOu
   try {
     // A start that never planned a VM (refused, or undone) left only files: no libvirt needed.
     if (!recordMadeNoVms(record)) engine = await nodeEngine(c, deps.layout, deps.log, () => undefined);
+    // The job's other nodes first (their VMs through their agents), while this record still names them.
+    const sisters = record?.sisters ?? [];
+    const elsewhere = sisters.length > 0 ? await stopOnSisters(jobId, sisters, record?.keepLogs ?? false, deps.connect ?? agentConnector(c, deps.layout, deps.log)) : [];
+    if (elsewhere.length > 0) deps.log.warn({ problems: elsewhere }, "VMs left on the job's other nodes; their gc reaps them");
     const stopped = await stopJob(engine ?? { config: c, log: deps.log }, jobId, record);
     if (stopped.problems.length > 0) deps.log.warn({ problems: stopped.problems }, 'teardown incomplete; the next stop or `vtorque gc` retries');
-    return { kind: 'stopped', ownerUid, domains: stopped.domains, problems: stopped.problems, error: null };
+    return { kind: 'stopped', ownerUid, domains: stopped.domains, problems: [...elsewhere, ...stopped.problems], error: null };
   } catch (err) {
     deps.log.warn({ err: reason(err) }, 'teardown failed; `vtorque gc` will retry');
     return { kind: 'stopped', ownerUid, domains: [], problems: [], error: reason(err) };

@@ -6,6 +6,9 @@ import { jobDirName } from '../../src/core/contract/job-state.v1.js';
 import { layoutAt } from '../../src/core/install/paths.js';
 import type { VmRequest } from '../../src/core/request/index.js';
 import { resolveOwner, startJob, stopJobHere, type JobContext, type JobOwner } from '../../src/lifecycle/index.js';
+import { agentConnector } from '../../src/lifecycle/sisters.js';
+import { connectNode, type RemoteNode } from '../../src/engine/index.js';
+import { engineSite } from '../engine/engine-harness.js';
 import { entries, IMAGE, makeHookSite, REPO, TEST_USER, type HookSite } from '../hooks/fixture.js';
 
 // The lifecycle as a second scheduler adapter would drive it: a job context that names no Torque
@@ -96,5 +99,63 @@ describe('the scheduler-neutral lifecycle', () => {
     expect(out).toMatchObject({ kind: 'failed', fault: 'node' });
     expect(stateDirs()).toEqual([]);
     expect(await stopJobHere('45', deps())).toEqual({ kind: 'not-a-vm-job' });
+  });
+});
+
+describe('the lifecycle over several nodes (the head here, the others through their node agents)', () => {
+  const capacity = { cores: 16, memMiB: 65536, numa: { 0: [...Array(16).keys()] } };
+  const alloc = (name: string) => ({ name, slots: 2, memory: { mib: 1024, basis: '--mem=1024' } });
+  /** A node agent per name, each its own process with its own test:///default and spool (a second host). */
+  function agentsFor(names: readonly string[]) {
+    const sites = new Map(names.map((name) => {
+      const e = engineSite();
+      return [name, { ...s.config(), SPOOL_DIR: e.config.SPOOL_DIR, RAMDISK_DIR: e.config.RAMDISK_DIR }] as const;
+    }));
+    const opened: RemoteNode[] = [];
+    const connect = async (name: string): Promise<RemoteNode> => {
+      const config = sites.get(name);
+      if (!config) throw new Error(`injected: no route to ${name}`);
+      const node = await connectNode({ name, argv: [join(REPO, 'node_modules', '.bin', 'tsx'), join(REPO, 'test', 'engine', 'node-agent.fixture.ts'), JSON.stringify({ name, config, capacity })], callTimeoutMs: 30_000, log });
+      opened.push(node);
+      return node;
+    };
+    return { sites, connect, opened };
+  }
+
+  it('starts one job on this node and two others in rank order, tells the guest the slots of all of them, and the stop tears every node down', async () => {
+    const { sites, connect } = agentsFor(['node02', 'node03']);
+    const job = slurmJob('51', { allocation: [alloc('node01'), alloc('node02'), alloc('node03')] });
+    const out = await startJob(job, { ...deps(), connect });
+    expect(out).toMatchObject({ kind: 'running' });
+    if (out.kind !== 'running') return;
+    expect(out.vms.map((v) => [v.rank, v.node])).toEqual([[0, 'node01'], [1, 'node02'], [2, 'node03']]);
+    expect(job.envAsked).toEqual([{ nodeFile: `${NODE_FILE_DIR}/${jobDirName('51')}`, slots: 3 }]);
+    for (const [name, config] of sites) expect(entries(join(config.SPOOL_DIR, 'jobs')), name).toEqual([jobDirName('51')]);
+    const stopped = await stopJobHere('51', { ...deps(), connect });
+    expect(stopped).toMatchObject({ kind: 'stopped', problems: [], error: null });
+    expect(stateDirs()).toEqual([]);
+    for (const [name, config] of sites) expect(entries(join(config.SPOOL_DIR, 'jobs')), name).toEqual([]);
+  }, 60_000);
+
+  it('a node of the job that cannot be reached: a node fault naming it, and nothing is left here or on the node that was reached', async () => {
+    const { sites, connect } = agentsFor(['node02']);
+    const out = await startJob(slurmJob('52', { allocation: [alloc('node01'), alloc('node02'), alloc('node09')] }), { ...deps(), connect });
+    expect(out).toMatchObject({ kind: 'failed', fault: 'node', reason: expect.stringMatching(/cannot reach 1 node\(s\) of the job: node09: injected: no route to node09/) });
+    expect(stateDirs()).toEqual([]);
+    expect(entries(join(sites.get('node02')?.SPOOL_DIR as string, 'jobs'))).toEqual([]);
+    expect(await stopJobHere('52', { ...deps(), connect })).toEqual({ kind: 'not-a-vm-job' });
+  }, 60_000);
+
+  it('the site\'s agent command is filled element by element, and a node name that is no host name never reaches it', async () => {
+    const echo = agentConnector({ ...s.config(), NODE_AGENT_COMMAND: ['/bin/sh', '-c', 'echo "$0" >&2; exit 3', 'root@{node} {vtorque}'] }, layoutAt(REPO), log);
+    await expect(echo('node02')).rejects.toThrow(/node node02: its node agent ended \(exit 3\): root@node02 \/.*\/dist\/vtorque\.mjs/);
+    await expect(echo('n1;reboot')).rejects.toThrow(/node name "n1;reboot" from the scheduler is not a host name/);
+  });
+
+  it('what another node was given is checked too: too few cores there is the job\'s fault, before anything is made', async () => {
+    const { connect } = agentsFor(['node02']);
+    const out = await startJob(slurmJob('53', { allocation: [alloc('node01'), { name: 'node02', slots: 1, memory: { mib: 1024, basis: '--mem=1024' } }] }), { ...deps(), connect });
+    expect(out).toMatchObject({ kind: 'failed', fault: 'job', reason: expect.stringContaining('Slurm gave this job 1 core(s) on node02') });
+    expect(stateDirs()).toEqual([]);
   });
 });

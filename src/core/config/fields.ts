@@ -129,6 +129,19 @@ export function uidRange(def: string, doc: string): Field<string> {
   return { schema, expected, default: def, doc };
 }
 
+/**
+ * A command template: an argv array whose first element is an absolute program path, with
+ * `{placeholders}` the caller replaces element by element (never through a shell on this side).
+ */
+export function argvTemplate(def: readonly string[], doc: string, placeholders: readonly string[]): Field<readonly string[]> {
+  const known = new RegExp(`^(?:[^{}\\0]|\\{(?:${placeholders.join('|')})\\})*$`);
+  const schema = v.pipe(
+    v.array(v.pipe(v.string(), v.regex(known))),
+    v.check((a) => a.length > 0 && isCleanAbsolutePath(a[0] ?? '')),
+  );
+  return { schema, expected: `an argv list whose first element is an absolute program path; braces only as ${placeholders.map((p) => `{${p}}`).join(', ')}`, default: def, doc };
+}
+
 /** A command for the admin's component hooks: argv array, first element an absolute program path. */
 export function argv(doc: string): Field<readonly string[]> {
   const schema = v.pipe(

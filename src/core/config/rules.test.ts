@@ -30,4 +30,13 @@ describe('config rules: user images and shared homes', () => {
     expect(validateConfig({ USER_IMAGE_MAX_MB: '8G' }, { source: 's' }).config?.USER_IMAGE_MAX_MB).toBe(8192);
     expect(lines({ USER_IMAGE_MAX_MB: '1M' })).toEqual(['site.yaml: USER_IMAGE_MAX_MB = "1M": expected a size like 2048M, 4G or 1T (K/M/G/T; a bare number is MiB), from 64 to 16777216 MiB']);
   });
+
+  it('NODE_AGENT_COMMAND: an argv list from an absolute program, braces only as its placeholders', () => {
+    const ok = ['/usr/bin/ssh', '-T', 'root@{node}', '{node_binary}', '{vtorque}', 'node-agent', '--name', '{node}'];
+    expect(validateConfig({ NODE_AGENT_COMMAND: ok }, { source: 's' }).config?.NODE_AGENT_COMMAND).toEqual(ok);
+    const refused = 'expected an argv list whose first element is an absolute program path; braces only as {node}, {node_binary}, {vtorque}';
+    expect(lines({ NODE_AGENT_COMMAND: ['ssh', 'root@{node}'] })[0]).toContain(refused);
+    expect(lines({ NODE_AGENT_COMMAND: ['/usr/bin/ssh', 'root@{host}'] })[0]).toContain(refused);
+    expect(lines({ NODE_AGENT_COMMAND: [] })[0]).toContain(refused);
+  });
 });

@@ -1,5 +1,5 @@
 import type * as v from 'valibot';
-import { absPath, argv, bool, int, list, mib, oneOf, regex, str, uidRange, type Field } from './fields.js';
+import { absPath, argv, argvTemplate, bool, int, list, mib, oneOf, regex, str, uidRange, type Field } from './fields.js';
 
 export const DISTROS = ['debian', 'ubuntu', 'redhat', 'centos', 'osv'] as const;
 export type Distro = (typeof DISTROS)[number];
@@ -124,6 +124,11 @@ export const CONFIG_FIELDS = {
   QEMU_USER: oneOf('job-uid', ['job-uid', 'libvirt', 'owner'] as const, 'who each job\'s qemu runs as (default job-uid). libvirt: qemu.conf\'s user for every job, libvirt relabels (chowns) the images while they run; -vm disk= is then refused. owner: the job owner (a static DAC label with relabel=no; overlay and seed chowned to the owner, libvirt chowns nothing), so a qemu escape gets that user\'s rights only and -vm disk= is safe; but the owner can then rewrite his VMs\' disks and read their seeds, i.e. become root in his own guests: choose it only where guest root is not trusted by anything (no sec=sys NFS exports to the guests), keep site secrets out of templates-vm user-data, and for kvm guests make /dev/kvm usable by job owners (vtorque doctor checks). job-uid: a dedicated unprivileged uid per job from QEMU_UIDS that belongs to nobody (static DAC label, relabel=no; overlay and seed chowned to that uid, libvirt chowns nothing), so jobs are isolated from each other, a qemu escape gets no user\'s rights, and the owner cannot touch his VMs\' disks or seeds; -vm disk= is refused (that uid cannot open the owner\'s files); needs QEMU_UIDS, pool images readable and the directories on the way to SPOOL_DIR, RAMDISK_DIR and VM_IMG_DIR traversable by others, and for kvm guests /dev/kvm group-rw for group kvm or world-rw (vtorque doctor checks)'),
   QEMU_UIDS: uidRange('2145000000-2145009999', 'uids reserved for QEMU_USER job-uid, as START-END inclusive (default 2145000000-2145009999, above the ranges systemd and nspawn use; "" = none): each job\'s qemu gets the lowest one that no domain defined on the node holds. The range must not overlap any real user\'s uid or any group\'s gid (vtorque doctor lists overlaps; a job refuses to start on a uid that getent passwd knows). qemu\'s gid is the kvm group\'s when that group exists (so /dev/kvm 0660 root:kvm works), else the same number as the uid'),
   LIBVIRT_URI: str('qemu:///system', 'libvirt URI of the local node', /^[a-z+]+:\/\/[^\s]*$/, 'a libvirt URI'),
+  NODE_AGENT_COMMAND: argvTemplate(
+    ['/usr/bin/ssh', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10', '-T', 'root@{node}', '{node_binary}', '{vtorque}', 'node-agent', '--name', '{node}'],
+    'how the head of a multi-node job starts the node agent on another node of the job, as root: {node} is the node\'s name from the scheduler (letters, digits, . _ - only), {node_binary} this node\'s node binary, {vtorque} this install\'s dist/vtorque.mjs (every node must have the same install at the same path). The default needs root\'s ssh key accepted by every node (vtorque doctor checks)',
+    ['node', 'node_binary', 'vtorque'],
+  ),
   LIBVIRT_URI_TEMPLATE: str('qemu+ssh://root@{node}/system', 'libvirt URI of another node; {node} is replaced', /^[a-z+]+:\/\/[^\s]*\{node\}[^\s]*$/, 'a libvirt URI containing {node}'),
   MACHINE_TYPE: str('q35', 'libvirt machine type', /^[A-Za-z0-9._-]+$/, 'a machine type like q35 or pc'),
   TCG_TB_CACHE_MB: int(256, 0, 4096, 'TCG translation cache per VM in MiB when the domain type is qemu (0 = QEMU default, about 1 GiB)'),

@@ -1,3 +1,4 @@
+import { VtorqueError } from '../../core/errors.js';
 import type { SiteConfig } from '../../core/config/index.js';
 import { decodeJobScript } from '../../core/contract/job-script.v1.js';
 import { readFileNoFollow } from '../../core/fs/index.js';
@@ -60,6 +61,11 @@ export async function runPrologue(ctx: HookContext, deps: PrologueDeps): Promise
   try {
     owner = await resolveOwner(ctx.user, ctx.group);
     const alloc = readAllocation(deps.env.PBS_NODEFILE, ctx.resources);
+    // The lifecycle can drive several nodes through their node agents; under Torque that path
+    // is enabled once it runs on real sister moms (the multi-node testbed), not before.
+    if (alloc.nodes.length > 1) {
+      throw new VtorqueError('NOT_SUPPORTED', `multi-node VM jobs under Torque are not enabled yet (nodes: ${alloc.nodes.map((n) => n.name).join(', ')}): submit it with -l nodes=1`, { fault: 'job' });
+    }
     job = {
       jobId: ctx.jobId,
       owner,
