@@ -2,23 +2,25 @@
  * One error hierarchy for every role. Each error carries the context that explains it and the
  * exit code its role should end with; `run-main.ts` maps them to the process exit.
  */
-export type ErrorCode =
-  | 'CONFIG_INVALID'
-  | 'REQUEST_UNKNOWN_KEY'
-  | 'REQUEST_INVALID'
-  | 'IMAGE_NOT_AUTHORIZED'
-  | 'QSUB_MISSING'
-  | 'NOT_SUPPORTED'
-  | 'CANCELLED'
-  | 'USAGE'
-  | 'COMMAND_FAILED'
-  | 'LIBVIRT_FAILED'
-  | 'TIMEOUT'
-  | 'SSH_FAILED'
-  | 'CAPACITY'
-  | 'UNSAFE_PATH'
-  | 'PERMISSION'
-  | 'INTERNAL';
+export const ERROR_CODES = [
+  'CONFIG_INVALID',
+  'REQUEST_UNKNOWN_KEY',
+  'REQUEST_INVALID',
+  'IMAGE_NOT_AUTHORIZED',
+  'QSUB_MISSING',
+  'NOT_SUPPORTED',
+  'CANCELLED',
+  'USAGE',
+  'COMMAND_FAILED',
+  'LIBVIRT_FAILED',
+  'TIMEOUT',
+  'SSH_FAILED',
+  'CAPACITY',
+  'UNSAFE_PATH',
+  'PERMISSION',
+  'INTERNAL',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 /**
  * Whose failure an error is, decided where it is raised (never guessed later from a code or a

@@ -147,7 +147,8 @@ function checkNodeShare(request: VmRequest, job: JobContext, c: SiteConfig, here
  * the cancel directory, the record. What cannot be undone stays recorded for the stop.
  */
 async function undoStart(ctx: StopContext, record: JobRecordV1, log: EngineLog, connect: ConnectNode): Promise<void> {
-  const sisterProblems = record.sisters?.length ? await stopOnSisters(record.jobId, record.sisters, record.keepLogs, connect) : [];
+  // Nothing is made on another node before the plan (which names the VMs in the record).
+  const sisterProblems = record.sisters?.length && record.vms.length > 0 ? await stopOnSisters(record.jobId, record.sisters, record.keepLogs, connect) : [];
   if (sisterProblems.length > 0) log.warn({ problems: sisterProblems }, "undoing the failed start left VMs on other nodes; their gc reaps them");
   try {
     const stopped = await stopJob(ctx, record.jobId, record);

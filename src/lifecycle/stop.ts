@@ -38,7 +38,8 @@ export async function stopJobHere(jobId: string, deps: StopDeps): Promise<StopOu
     // A start that never planned a VM (refused, or undone) left only files: no libvirt needed.
     if (!recordMadeNoVms(record)) engine = await nodeEngine(c, deps.layout, deps.log, () => undefined);
     // The job's other nodes first (their VMs through their agents), while this record still names them.
-    const sisters = record?.sisters ?? [];
+    // A record that names no VM: the start never planned, so nothing was made on them.
+    const sisters = recordMadeNoVms(record) ? [] : (record?.sisters ?? []);
     const elsewhere = sisters.length > 0 ? await stopOnSisters(jobId, sisters, record?.keepLogs ?? false, deps.connect ?? agentConnector(c, deps.layout, deps.log)) : [];
     if (elsewhere.length > 0) deps.log.warn({ problems: elsewhere }, "VMs left on the job's other nodes; their gc reaps them");
     const stopped = await stopJob(engine ?? { config: c, log: deps.log }, jobId, record);

@@ -43,7 +43,7 @@ export async function startOnNodes(input: StartInput, nodes: readonly NodeAccess
   // Set once the plan exists: from then on a failure tears down whatever was made.
   const made: { plan?: JobPlan } = {};
   try {
-    const held: NodeReservation[] = [];
+    const held = new Map<NodeAccess, NodeReservation>();
     let plan: JobPlan;
     let prepared: NodePrepared[];
     let booted: NodeBooted[];
@@ -52,26 +52,26 @@ export async function startOnNodes(input: StartInput, nodes: readonly NodeAccess
       plan = await t.phase('plan', async () => {
         // One node at a time, in name order: two jobs sharing nodes take their locks in the same
         // order, so neither ever holds one the other waits for while waiting for one it holds.
-        const byName = new Map<string, NodeReservation>();
         for (const node of [...nodes].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
           const r = await node.reserve({ timeoutMs: left(), onWait: () => say(`another job is starting VMs on ${nodes.length > 1 ? `node ${node.name}` : 'this node'}; waiting for the node lock`) });
-          held.push(r);
-          byName.set(node.name, r);
+          held.set(node, r);
+          // The plan names each VM's node by the state; the node prepares the VMs of its own name.
+          if (r.state.name !== node.name) throw new VtorqueError('INTERNAL', `node ${node.name} reports itself as ${JSON.stringify(r.state.name)}`, { fault: 'node' });
         }
-        const states = nodes.map((n) => (byName.get(n.name) as NodeReservation).state);
+        const states = nodes.map((n) => (held.get(n) as NodeReservation).state);
         const macs = c.CUSTOM_IP_MAPPING ? await customMacs(c, states.map((s) => s.name), input.request.vms_per_node) : undefined;
         return planJob({ job: input.job, request: input.request, config: c, nodes: states, baseImage: input.baseImage, uuid: input.uuid }, macs);
       });
       made.plan = plan;
       input.onPlanned?.(plan);
       say(`planned ${plan.vms.length} VM(s): ${plan.vms.map((v) => `${v.name} (${v.vcpus} vCPU, ${v.memoryMiB} MiB)`).join(', ')}`);
-      const reservationOf = (n: NodeAccess): NodeReservation => held.find((r) => r.state.name === n.name) as NodeReservation;
+      const reservationOf = (n: NodeAccess): NodeReservation => held.get(n) as NodeReservation;
       prepared = await t.phase('prepare', () => settleAll(nodes.map((n) => () => reservationOf(n).prepare(plan, { guestEnv: input.guestEnv, boot: input.boot })), fanOut, many));
       say('disks and seeds ready; starting VMs');
       booted = await t.phase('boot', () => settleAll(nodes.map((n) => () => reservationOf(n).boot({ timeoutMs: left() })), fanOut, many));
       startedAt = performance.now();
     } finally {
-      await settleAll(held.map((r) => () => r.release()), fanOut).catch((err: unknown) => head.log.warn({ err: String(err) }, 'releasing a node lock failed'));
+      await settleAll([...held.values()].map((r) => () => r.release()), fanOut).catch((err: unknown) => head.log.warn({ err: String(err) }, 'releasing a node lock failed'));
     }
     say(`${plan.vms.length} VM(s) running; waiting for their addresses`);
 

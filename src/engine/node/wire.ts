@@ -1,5 +1,5 @@
 import * as v from 'valibot';
-import { VtorqueError, type ErrorCode, type Fault } from '../../core/errors.js';
+import { ERROR_CODES, VtorqueError, type ErrorCode, type Fault } from '../../core/errors.js';
 import type { NodeState } from '../types.js';
 
 /**
@@ -22,10 +22,6 @@ export const RequestSchema = v.object({
 });
 export type NodeRequest = v.InferOutput<typeof RequestSchema>;
 
-const ERROR_CODES: readonly ErrorCode[] = [
-  'CONFIG_INVALID', 'REQUEST_UNKNOWN_KEY', 'REQUEST_INVALID', 'IMAGE_NOT_AUTHORIZED', 'QSUB_MISSING', 'NOT_SUPPORTED', 'CANCELLED', 'USAGE',
-  'COMMAND_FAILED', 'LIBVIRT_FAILED', 'TIMEOUT', 'SSH_FAILED', 'CAPACITY', 'UNSAFE_PATH', 'PERMISSION', 'INTERNAL',
-];
 
 export const ResponseSchema = v.union([
   v.object({ id: v.pipe(v.number(), v.integer(), v.minValue(1)), ok: v.unknown() }),
