@@ -24,6 +24,8 @@ const MAY_IMPORT = {
   guest: ['core'],
   image: ['core'],
   sandbox: ['core'],
+  // The testbed is a lab of its own: nodes made of the sandbox's libvirtd, the image, Torque's daemons.
+  testbed: ['core', 'sandbox', 'image'],
   admin: ['core'],
   engine: ['core', 'guest'],
   runner: ['core', 'guest'],

@@ -32,5 +32,6 @@ export {
   type ImageProfile,
 } from './inputs.js';
 export { SEED_CAPABILITY } from './guest-files.js';
+export { linkImageIntoPool } from './pool-link.js';
 export { MASKED_UNITS } from './customise-rootfs.js';
 export { BUILD_TOOLS, requireBuildTools } from './tools.js';

@@ -1,4 +1,4 @@
-import { readlinkSync, rmSync } from 'node:fs';
+import { readlinkSync, rmSync, statSync } from 'node:fs';
 import { run } from '../core/exec/run.js';
 import { spawnBackground } from '../core/exec/spawn-background.js';
 import { SandboxError } from './errors.js';
@@ -38,7 +38,15 @@ export async function startDaemons(sb: Sandbox, layout: SandboxLayout): Promise<
   let holder: number | null = null;
   try {
     let anchor = running.libvirtd ?? running.virtlogd;
-    if (anchor === null) {
+    if (anchor === null && sb.holderPid !== null) {
+      // The caller's namespaces: bind once (a restarted libvirtd finds the binds already there).
+      anchor = sb.holderPid;
+      if (!pidInNetns(anchor, sb.name)) throw new SandboxError('up', 'USAGE', `holder pid ${anchor} is not a live process in netns ${sb.name}`, { fault: 'node' });
+      if (!boundIn(anchor, layout)) {
+        await bindStateDirs(anchor, layout, sb.log);
+        await maybeHideKvm(sb, anchor, layout);
+      }
+    } else if (anchor === null) {
       holder = await startHolder(sb);
       await bindStateDirs(holder, layout, sb.log);
       await maybeHideKvm(sb, holder, layout);
@@ -70,6 +78,19 @@ async function startHolder(sb: Sandbox): Promise<number> {
   return child.pid;
 }
 
+/** Whether the state binds are in place in `pid`'s mount namespace: its view of each target is the source. */
+function boundIn(pid: number, layout: SandboxLayout): boolean {
+  return layout.binds.every(({ source, target }) => {
+    try {
+      const there = statSync(`/proc/${pid}/root${target}`);
+      const here = statSync(source);
+      return there.ino === here.ino && there.dev === here.dev;
+    } catch {
+      return false;
+    }
+  });
+}
+
 async function bindStateDirs(holder: number, layout: SandboxLayout, log: (line: string) => void): Promise<void> {
   for (const { source, target } of layout.binds) {
     await run('nsenter', ['-t', String(holder), '-m', '--', 'mount', '--bind', source, target], { timeoutMs: 10_000 });
@@ -97,7 +118,7 @@ async function startDaemon(sb: Sandbox, layout: SandboxLayout, nsPid: number, pr
   rmSync(pidFile, { force: true });
   rmSync(socket, { force: true }); // stale from a killed daemon; nobody listens on it
   const started = performance.now();
-  await run('nsenter', ['-t', String(nsPid), '-m', '-n', '--', program, '-d', '-f', conf, '-p', pidFile], {
+  await run('nsenter', ['-t', String(nsPid), '-m', '-u', '-n', '--', program, '-d', '-f', conf, '-p', pidFile], {
     timeoutMs: 30_000,
     env: DAEMON_ENV,
   });

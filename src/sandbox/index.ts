@@ -23,6 +23,8 @@ import { collectStatus, type SandboxStatus } from './status.js';
 export { sandboxUp } from './up.js';
 export { sandboxDown } from './down.js';
 export { formatSandboxStatus, type SandboxStatus } from './status.js';
+export { deleteNetns, ensureNetns, linkExists, netnsExists, netnsPids, pidInNetns } from './netns.js';
+export { isAlive, pollUntil, programOf, readPidFile, sleep, terminate } from './processes.js';
 export { SandboxError } from './errors.js';
 export { SANDBOX_DEFAULTS, resolveSandboxOptions, type DhcpHost, type Sandbox, type SandboxNetwork, type SandboxOptions } from './options.js';
 export { buildNetworkXml, DHCP_RANGE } from './network-xml.js';

@@ -15,8 +15,9 @@ export const DHCP_RANGE = { first: 100, last: 199 } as const;
 const DNSMASQ_NS = 'http://libvirt.org/schemas/network/dnsmasq/1.0';
 
 /**
- * The sandbox's isolated network: no `<forward>` (guests reach only the bridge address: DHCP and
- * local DNS), STP off, DNS answered for the local domain only. dnsmasq runs with `no-ping`: by
+ * The sandbox's network: isolated by default, no `<forward>` (guests reach only the bridge
+ * address: DHCP and local DNS); with forward 'route' (the testbed's nodes) routed without NAT, so
+ * the netns's own routes carry guest traffic to other nodes' guests. STP off, DNS answered for the local domain only. dnsmasq runs with `no-ping`: by
  * default it pings a dynamic address and waits 3 s for an answer before it offers it, measured
  * here as 3.3 s of a 16 s guest start (doc/guest-images.md); on the sandbox's own bridge nothing
  * else can hold the address.
@@ -28,6 +29,7 @@ export function buildNetworkXml(net: SandboxNetwork): string {
     attrs: { 'xmlns:dnsmasq': DNSMASQ_NS },
     children: [
       { name: 'name', children: [net.name] },
+      ...(net.forward === 'route' ? [{ name: 'forward', attrs: { mode: 'route' } }] : []),
       { name: 'bridge', attrs: { name: net.bridge, stp: 'off', delay: '0' } },
       { name: 'domain', attrs: { name: net.domain, localOnly: 'yes' } },
       {

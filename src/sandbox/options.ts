@@ -18,6 +18,12 @@ import type { KvmMode } from './kvm.js';
  * | readyTimeoutMs   | 60000                                | bound for each daemon to answer after start    |
  * | kvm              | 'auto'                               | hide /dev/kvm from the sandbox (see kvm.ts)    |
  * | deleteNetns      | false                                | `down` only: also `ip netns del <name>`        |
+ * | network.forward  | 'none'                               | 'route': guests routed beyond the netns        |
+ * | holderPid        | none                                 | a process whose namespaces the daemons join    |
+ *
+ * `holderPid` is for callers that keep a namespace of their own (the testbed's nodes: network,
+ * mount and UTS namespace held by one process): the daemons are started in that process's
+ * namespaces, the state binds are made there once, and the process is never signalled here.
  */
 export interface SandboxOptions {
   readonly name?: string;
@@ -27,6 +33,7 @@ export interface SandboxOptions {
   readonly readyTimeoutMs?: number;
   readonly kvm?: KvmMode;
   readonly deleteNetns?: boolean;
+  readonly holderPid?: number;
 }
 
 export interface DhcpHost {
@@ -42,6 +49,8 @@ export interface SandboxNetwork {
   readonly subnet: string;
   readonly domain: string;
   readonly hosts: readonly DhcpHost[];
+  /** 'none': isolated (guests reach only the bridge); 'route': routed, no NAT (the netns routes onward). */
+  readonly forward: 'none' | 'route';
 }
 
 /** Options after defaults and validation; the only shape the rest of the sandbox code accepts. */
@@ -53,12 +62,13 @@ export interface Sandbox {
   readonly readyTimeoutMs: number;
   readonly kvm: KvmMode;
   readonly deleteNetns: boolean;
+  readonly holderPid: number | null;
 }
 
 export const SANDBOX_DEFAULTS = {
   name: 'vtq',
   stateRoot: '/var/lib/vtorque/sandbox',
-  network: { name: 'vtq-net', bridge: 'vtqbr0', subnet: '10.213.0', domain: 'jobs.test' },
+  network: { name: 'vtq-net', bridge: 'vtqbr0', subnet: '10.213.0', domain: 'jobs.test', forward: 'none' },
   readyTimeoutMs: 60_000,
 } as const;
 
@@ -78,7 +88,7 @@ const MAX_STATE_DIR = 107 - '/run/libvirt-sock'.length;
 
 export function resolveSandboxOptions(opts: SandboxOptions = {}): Sandbox {
   const name = opts.name ?? SANDBOX_DEFAULTS.name;
-  const net = { ...SANDBOX_DEFAULTS.network, hosts: [] as readonly DhcpHost[], ...opts.network };
+  const net: SandboxNetwork = { ...SANDBOX_DEFAULTS.network, hosts: [] as readonly DhcpHost[], ...opts.network };
   const sandbox: Sandbox = {
     name,
     stateDir: (opts.stateDir ?? `${SANDBOX_DEFAULTS.stateRoot}/${name}`).replace(/\/+$/, ''),
@@ -87,6 +97,7 @@ export function resolveSandboxOptions(opts: SandboxOptions = {}): Sandbox {
     readyTimeoutMs: opts.readyTimeoutMs ?? SANDBOX_DEFAULTS.readyTimeoutMs,
     kvm: opts.kvm ?? 'auto',
     deleteNetns: opts.deleteNetns ?? false,
+    holderPid: opts.holderPid ?? null,
   };
   const issues = sandboxIssues(sandbox);
   if (issues.length > 0) throw new ValidationError('USAGE', issues, { fault: 'job' });
@@ -106,6 +117,8 @@ function sandboxIssues(sb: Sandbox): Issue[] {
   check(IFNAME.test(sb.network.bridge), 'network.bridge', sb.network.bridge, 'an interface name: a-z first, at most 15 characters');
   check(SUBNET.test(sb.network.subnet), 'network.subnet', sb.network.subnet, 'the first three octets of a /24, e.g. 10.213.0');
   check(DNS_NAME.test(sb.network.domain), 'network.domain', sb.network.domain, 'a lower-case DNS domain');
+  check(['none', 'route'].includes(sb.network.forward), 'network.forward', sb.network.forward, 'none or route');
+  check(sb.holderPid === null || (Number.isInteger(sb.holderPid) && sb.holderPid > 1), 'holderPid', sb.holderPid, 'a process id above 1');
   check(['auto', 'hide', 'keep'].includes(sb.kvm), 'kvm', sb.kvm, 'auto, hide or keep');
   check(Number.isInteger(sb.readyTimeoutMs) && sb.readyTimeoutMs >= 1000, 'readyTimeoutMs', sb.readyTimeoutMs, 'an integer >= 1000');
   sb.network.hosts.forEach((h, i) => {

@@ -52,6 +52,20 @@ export interface RealTorque {
   momFiles(jobId: string): string[];
 }
 
+/** `qstat -f` text as key → value (continuation lines, which start with a tab, joined). */
+export function parseQstatF(text: string): JobInfo {
+  const info: Record<string, string> = {};
+  let key = '';
+  for (const line of text.split('\n')) {
+    const m = /^ {4}([A-Za-z_.]+) = (.*)$/.exec(line);
+    if (m) {
+      key = m[1] as string;
+      info[key] = m[2] as string;
+    } else if (key && /^\t/.test(line)) info[key] += line.trim();
+  }
+  return info;
+}
+
 const sh = (file: string, args: readonly string[], o: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string; timeoutMs?: number } = {}): Run => {
   const r: SpawnSyncReturns<string> = spawnSync(file, args, { encoding: 'utf8', timeout: o.timeoutMs ?? 120_000, env: o.env ?? process.env, input: o.input ?? '', ...(o.cwd ? { cwd: o.cwd } : {}) });
   return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
@@ -115,17 +129,7 @@ export function realTorque(ns: string, log: (line: string) => void): RealTorque 
     },
     job(id) {
       const r = t.asRoot([join(TORQUE_PREFIX, 'bin', 'qstat'), '-f', id]);
-      if (r.status !== 0) return null;
-      const info: Record<string, string> = {};
-      let key = '';
-      for (const line of r.stdout.split('\n')) {
-        const m = /^ {4}([A-Za-z_.]+) = (.*)$/.exec(line);
-        if (m) {
-          key = m[1] as string;
-          info[key] = m[2] as string;
-        } else if (key && /^\t/.test(line)) info[key] += line.trim();
-      }
-      return info;
+      return r.status === 0 ? parseQstatF(r.stdout) : null;
     },
     async waitDone(id, timeoutMs) {
       return t.waitFor(id, (j) => j.job_state === 'C', timeoutMs);

@@ -8,6 +8,7 @@ import { runLocalCommand, runLocalOptions } from './run-local-command.js';
 import { runDoctor } from './doctor-command.js';
 import { runGcCommand } from './gc-command.js';
 import { runNodeAgent } from './node-agent-command.js';
+import { runTestbedCommand, testbedCommand } from './testbed-command.js';
 import { jobRunArgs, runJobFromProcess } from '../../runner/index.js';
 
 const out = (s: string): void => void process.stdout.write(s);
@@ -63,6 +64,9 @@ await runMain('vtorque', async () => {
     )
     .command('sandbox <action>', 'libvirtd and an isolated network inside a network namespace, for trying vTorque on one machine', sandboxCommand, async (a) => {
       code = await runSandboxCommand(a);
+    })
+    .command('testbed <action> [node]', 'a virtual cluster on this host: N nodes in namespaces, each with libvirtd, sshd and a real pbs_mom', testbedCommand, async (a) => {
+      code = await runTestbedCommand(a, import.meta.url);
     })
     .command('image <action>', 'build the Debian bookworm guest image (cached: rebuilt only when its inputs change)', imageCommand, async (a) => {
       code = await runImageCommand(a);

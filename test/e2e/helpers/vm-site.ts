@@ -4,12 +4,12 @@
 // the installed hooks with runLocal (as pbs_mom would run them). Nothing here touches the root
 // network namespace: guests live on the sandbox's isolated network only.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, cpSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import yaml from 'js-yaml';
 import { parseConfigText, type SiteConfig } from '../../../src/core/config/index.js';
 import { run } from '../../../src/core/exec/run.js';
-import { buildImage, IMAGE_BASENAME, type ImageArtifacts } from '../../../src/image/index.js';
+import { buildImage, linkImageIntoPool, type ImageArtifacts } from '../../../src/image/index.js';
 import { runLocal, type RunLocalOptions, type RunLocalResult } from '../../../src/torque/run-local/index.js';
 import { inSandbox, sandboxDown, sandboxStatus, sandboxUp, type SandboxOptions } from '../../../src/sandbox/index.js';
 
@@ -137,16 +137,9 @@ export function createVmSite(opts: VmSiteOptions): VmSite {
         const t = performance.now();
         site.image = (await buildImage({ outDir: IMAGE_DIR, cacheDir: DEB_CACHE, log: (l) => opts.log(`image: ${l}`) })).artifacts;
         opts.log(`image ready after ${((performance.now() - t) / 1000).toFixed(1)} s`);
-        // The pool holds the image by hard link (the cache stays the only copy; a rebuild replaces
-        // the cache's name, not this inode), kernel, initrd and kernel command line beside it for
-        // direct kernel boot (what `vmgr add` copies).
-        for (const [from, to] of [[site.image.qcow2, IMAGE_BASENAME], [site.image.vmlinuz, `${IMAGE_BASENAME}.vmlinuz`], [site.image.initrd, `${IMAGE_BASENAME}.initrd`], [site.image.cmdline, `${IMAGE_BASENAME}.cmdline`]] as const) {
-          try {
-            linkSync(from, join(poolDir, to));
-          } catch {
-            copyFileSync(from, join(poolDir, to));
-          }
-        }
+        // The pool holds the image by hard link (the cache stays the only copy), kernel, initrd and
+        // kernel command line beside it for direct kernel boot (what `vmgr add` copies).
+        linkImageIntoPool(site.image, poolDir);
       }
 
       started = true;
