@@ -1,9 +1,10 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, lstatSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as v from 'valibot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VmRecordsSchema } from '../../src/core/contract/job-state.v1.js';
-import { localNode, openLibvirt, startOnNodes, type LibvirtNode, type NodeAccess } from '../../src/engine/index.js';
+import { localNode, openLibvirt, startOnNodes, type LibvirtNode, type NodeAccess, type NodeReservation } from '../../src/engine/index.js';
 import { bigNode, engineContext, engineSite, leftovers, startInput } from './engine-harness.js';
 
 // The head of a job over several nodes through NodeAccess. Each "node" here is a localNode with
@@ -25,6 +26,17 @@ function twoNodes(wrap: (n: NodeAccess) => NodeAccess = (n) => n) {
   const nodeA = wrap(localNode(engineContext(a.config, libvirt), { name: 'na', observe: async () => bigNode('na') }));
   const nodeB = wrap(localNode(engineContext(b.config, libvirt), { name: 'nb', observe: async () => bigNode('nb') }));
   return { a, b, nodes: [nodeB, nodeA] as const };
+}
+
+/** `n` with its reservations' prepare replaced by `prepare(r)`, all else passed through (a class's methods do not spread). */
+function onPrepare(n: NodeAccess, prepare: (r: NodeReservation) => NodeReservation['prepare']): NodeAccess {
+  return {
+    ...n,
+    reserve: async (o) => {
+      const r = await n.reserve(o);
+      return { state: r.state, waitedMs: r.waitedMs, boot: (b) => r.boot(b), release: () => r.release(), prepare: prepare(r) };
+    },
+  };
 }
 
 describe('engine head: one job over two nodes', () => {
@@ -49,6 +61,58 @@ describe('engine head: one job over two nodes', () => {
     }
     expect(await leftovers(libvirt, a.config, '201.srv')).toEqual([]);
     expect(await leftovers(libvirt, b.config, '201.srv')).toEqual([]);
+  });
+
+  it('one job key: the node of rank 0 is prepared first and makes it, the other is given it; both hold it for the owner and their VMs authorize it', async () => {
+    // What each node was asked, and when: the head's side of the seam.
+    const events: string[] = [];
+    const given = new Map<string, Buffer | undefined>();
+    const recording = (n: NodeAccess): NodeAccess =>
+      onPrepare(n, (r) => async (p, i) => {
+        events.push(`${n.name} prepare`);
+        given.set(n.name, i.jobKey);
+        const out = await r.prepare(p, i);
+        events.push(`${n.name} prepared`);
+        return out;
+      });
+    const { a, b, nodes } = twoNodes(recording);
+    const started = await startOnNodes(startInput('205.srv', a.baseImage), nodes, { config: a.config, log: { info: () => undefined, warn: () => undefined } });
+    try {
+      // nb runs rank 0: it is prepared (and makes the key) before na starts preparing.
+      expect(events).toEqual(['nb prepare', 'nb prepared', 'na prepare', 'na prepared']);
+      const keyOf = (spool: string, file: string) => join(spool, 'jobs', '205.srv', 'ssh', file);
+      expect(given.get('nb')).toBeUndefined();
+      expect(given.get('na')?.equals(readFileSync(keyOf(b.config.SPOOL_DIR, 'id_ed25519')))).toBe(true);
+      const pub = readFileSync(keyOf(b.config.SPOOL_DIR, 'id_ed25519.pub'), 'utf8');
+      expect(pub).toMatch(/^ssh-ed25519 \S+ vtorque-205\.srv\n$/);
+      expect(readFileSync(keyOf(a.config.SPOOL_DIR, 'id_ed25519.pub'), 'utf8')).toBe(pub);
+      for (const spool of [a.config.SPOOL_DIR, b.config.SPOOL_DIR]) {
+        const st = (f: string) => lstatSync(keyOf(spool, f));
+        expect([st('id_ed25519').mode & 0o7777, st('id_ed25519').uid, st('id_ed25519.pub').mode & 0o7777, st('id_ed25519.pub').uid]).toEqual([0o600, 1001, 0o644, 1001]);
+      }
+      // Every VM, on either node, authorizes that key.
+      for (const vm of started.vms) {
+        const spool = vm.node === 'na' ? a.config.SPOOL_DIR : b.config.SPOOL_DIR;
+        const userData = execFileSync('isoinfo', ['-i', join(spool, 'jobs', '205.srv', 'vms', vm.name, 'seed.iso'), '-R', '-x', '/user-data'], { encoding: 'utf8' });
+        expect(userData, vm.name).toContain(pub.trim());
+      }
+    } finally {
+      await Promise.all(nodes.map((n) => n.stopVms('205.srv', { keepLogs: false })));
+    }
+  });
+
+  it('the first node fails to prepare: no other node is prepared, and nothing is left on any node', async () => {
+    const asked: string[] = [];
+    const failingB = (n: NodeAccess): NodeAccess =>
+      onPrepare(n, (r) => async (p, i) => {
+        asked.push(n.name);
+        return n.name === 'nb' ? Promise.reject(new Error('injected: node nb cannot prepare')) : r.prepare(p, i);
+      });
+    const { a, b, nodes } = twoNodes(failingB);
+    await expect(startOnNodes(startInput('206.srv', a.baseImage), nodes, { config: a.config, log: { info: () => undefined, warn: () => undefined } })).rejects.toThrow(/node nb cannot prepare/);
+    expect(asked).toEqual(['nb']);
+    expect(await leftovers(libvirt, a.config, '206.srv')).toEqual([]);
+    expect(await leftovers(libvirt, b.config, '206.srv')).toEqual([]);
   });
 
   it('a node that fails to boot its VMs: the start fails naming it and nothing is left on any node', async () => {

@@ -1,4 +1,4 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { connectNode, startOnNodes, type NodeAccess, type RemoteNode } from '../../src/engine/index.js';
@@ -52,6 +52,10 @@ describe('engine head over node agents (node-ops v1)', () => {
         expect(existsSync(join(spool, 'jobs', '301.srv', 'vms.json'))).toBe(true);
         for (const vm of started.vms) expect(existsSync(join(spool, 'jobs', '301.srv', 'vms', vm.name)), `${vm.name} on ${node}`).toBe(vm.node === node);
       }
+      // One job key: nb (rank 0) made it, na's agent was given it over node-ops and wrote the same files.
+      const keyFiles = (i: number) => ['id_ed25519', 'id_ed25519.pub'].map((f) => readFileSync(join(sites[i]?.config.SPOOL_DIR as string, 'jobs', '301.srv', 'ssh', f), 'utf8'));
+      expect(keyFiles(0)[1]).toMatch(/^ssh-ed25519 \S+ vtorque-301\.srv\n$/);
+      expect(keyFiles(1)).toEqual(keyFiles(0));
       expect(await macsOn(nodes[0] as NodeAccess)).toBe((before[0] as number) + 2);
       const stopped = await Promise.all(nodes.map((n) => n.stopVms('301.srv', { keepLogs: false })));
       expect(stopped.map((s) => s.domains.length)).toEqual([2, 2]);
@@ -81,6 +85,27 @@ describe('engine head over node agents (node-ops v1)', () => {
       await expect(startOnNodes(startInput('302.srv', sites[0]?.baseImage as string), [na, dying], { config: sites[0]?.config as never, log: quiet })).rejects.toThrow(/node nb: its node agent ended/);
       expect(await macsOn(na)).toBe(before);
       expect(existsSync(join(sites[0]?.config.SPOOL_DIR as string, 'jobs', '302.srv'))).toBe(false);
+    } finally {
+      await Promise.all(nodes.map((n) => n.close()));
+    }
+  }, 60_000);
+
+  it('a job key the agent cannot use (not a key; too long for node-ops): the start fails and nothing is left', async () => {
+    const { nodes, sites } = await agents(['na', 'nb']);
+    const [na, nb] = nodes as [RemoteNode, RemoteNode];
+    try {
+      // The head's key for nb replaced on its way to nb's agent.
+      const withKey = (key: Buffer): NodeAccess => ({
+        ...nb,
+        reserve: async (o) => {
+          const r = await nb.reserve(o);
+          return { state: r.state, waitedMs: r.waitedMs, release: () => r.release(), boot: (b) => r.boot(b), prepare: (p, i) => r.prepare(p, { ...i, jobKey: key }) };
+        },
+      });
+      const head = { config: sites[0]?.config as never, log: quiet };
+      await expect(startOnNodes(startInput('303.srv', sites[0]?.baseImage as string), [na, withKey(Buffer.from('not a key\n'))], head)).rejects.toThrow(/job key from the head is not an OpenSSH private key/);
+      await expect(startOnNodes(startInput('304.srv', sites[0]?.baseImage as string), [na, withKey(Buffer.alloc(60_000, 1))], head)).rejects.toThrow(/node-ops prepare: jobKey/);
+      for (const [i, job] of [[0, '303.srv'], [1, '303.srv'], [0, '304.srv'], [1, '304.srv']] as const) expect(existsSync(join(sites[i]?.config.SPOOL_DIR as string, 'jobs', job)), `${job} on ${i}`).toBe(false);
     } finally {
       await Promise.all(nodes.map((n) => n.close()));
     }

@@ -12,3 +12,7 @@ export const ENV_FILE_PATH = `${VM_SPOOL_DIR}/job.env`;
 export const PROFILE_SCRIPT_PATH = '/etc/profile.d/vtorque-job.sh';
 /** Where each job's VM node file is written, as `<NODE_FILE_DIR>/<job dir name>`. */
 export const NODE_FILE_DIR = '/var/spool/torque/aux';
+/** The job's private user key (the job user's, 0600), the same in every VM: ssh between the job's VMs. */
+export const VM_SSH_KEY_PATH = `${VM_SPOOL_DIR}/id_ed25519`;
+/** `<ip>,<hostname> <host key>` for every VM of the job, for ssh's `-o UserKnownHostsFile=`. */
+export const VM_KNOWN_HOSTS_PATH = `${VM_SPOOL_DIR}/known_hosts`;

@@ -2,6 +2,11 @@ import { createHash } from 'node:crypto';
 import type { ServerHostKeyAlgorithm } from 'ssh2';
 import { VtorqueError } from '../errors.js';
 
+/** `ssh-ed25519 AAAA…` without the comment. */
+export function keyOnly(line: string): string {
+  return line.split(' ').slice(0, 2).join(' ');
+}
+
 /** A guest's host key as vTorque generated it: what every SSH connection to that guest must see. */
 export interface ExpectedKey {
   readonly type: string;

@@ -1,8 +1,8 @@
-import { NODE_FILE_DIR } from '../../core/contract/guest-layout.v1.js';
+import { NODE_FILE_DIR, VM_KNOWN_HOSTS_PATH, VM_SPOOL_DIR, VM_SSH_KEY_PATH } from '../../core/contract/guest-layout.v1.js';
 import type { VmRecord } from '../../core/contract/job-state.v1.js';
 import { VtorqueError } from '../../core/errors.js';
 import { customMacs } from '../custom-mac.js';
-import { vmNodeFile, writeGuestFile } from '../guest-files.js';
+import { guestKnownHosts, vmNodeFile, writeGuestFiles } from '../guest-files.js';
 import { jobDirName } from '../naming.js';
 import type { NodeAccess, NodeBooted, NodePrepared, NodeReservation } from '../node/index.js';
 import { planJob } from '../plan.js';
@@ -27,7 +27,8 @@ const NODE_FAN_OUT = 16;
  * under one overall deadline (input.deadlineAt). Every node is held (its lock) from its
  * observation until its VMs are started, so the plan never shares free CPUs, MACs or qemu uids
  * with another job's; the long waits (addresses, SSH) run after. Nodes are worked on concurrently
- * (bounded) and each phase waits for all of them. Any failure tears down every node's part before
+ * (bounded) and each phase waits for all of them, but for prepare: the first node makes the job's
+ * one user key before the others are given it. Any failure tears down every node's part before
  * the error propagates.
  */
 export async function startOnNodes(input: StartInput, nodes: readonly NodeAccess[], head: HeadContext): Promise<StartedOnNodes> {
@@ -46,6 +47,7 @@ export async function startOnNodes(input: StartInput, nodes: readonly NodeAccess
     const held = new Map<NodeAccess, NodeReservation>();
     let plan: JobPlan;
     let prepared: NodePrepared[];
+    let jobKey: Buffer;
     let booted: NodeBooted[];
     let startedAt: number;
     try {
@@ -66,7 +68,20 @@ export async function startOnNodes(input: StartInput, nodes: readonly NodeAccess
       input.onPlanned?.(plan);
       say(`planned ${plan.vms.length} VM(s): ${plan.vms.map((v) => `${v.name} (${v.vcpus} vCPU, ${v.memoryMiB} MiB)`).join(', ')}`);
       const reservationOf = (n: NodeAccess): NodeReservation => held.get(n) as NodeReservation;
-      prepared = await t.phase('prepare', () => settleAll(nodes.map((n) => () => reservationOf(n).prepare(plan, { guestEnv: input.guestEnv, boot: input.boot })), fanOut, many));
+      const prepareInput = { guestEnv: input.guestEnv, boot: input.boot };
+      prepared = await t.phase('prepare', async () => {
+        // One user key per job, so the job's VMs reach each other: the node of rank 0 (the first)
+        // makes it, then the others are given it, concurrently. The first prepare is short (~0.1-1 s).
+        const [first, ...rest] = nodes as [NodeAccess, ...NodeAccess[]];
+        const made0 = await reservationOf(first).prepare(plan, prepareInput);
+        const others = await settleAll(rest.map((n) => () => reservationOf(n).prepare(plan, { ...prepareInput, jobKey: made0.userKey })), fanOut, many);
+        return [made0, ...others];
+      });
+      jobKey = (prepared[0] as NodePrepared).userKey;
+      // A node that kept a key of its own (an agent that ignores jobKey) would leave its VMs unreachable from the others.
+      for (const [i, p] of prepared.entries()) {
+        if (!p.userKey.equals(jobKey)) throw new VtorqueError('INTERNAL', `node ${(nodes[i] as NodeAccess).name} holds another job key than the one it was given`, { fault: 'node' });
+      }
       say('disks and seeds ready; starting VMs');
       booted = await t.phase('boot', () => settleAll(nodes.map((n) => () => reservationOf(n).boot({ timeoutMs: left() })), fanOut, many));
       startedAt = performance.now();
@@ -75,7 +90,7 @@ export async function startOnNodes(input: StartInput, nodes: readonly NodeAccess
     }
     say(`${plan.vms.length} VM(s) running; waiting for their addresses`);
 
-    const facts = new Map(nodes.flatMap((n, i) => (prepared[i] as NodePrepared).vms.map((f) => [f.name, { node: n, key: (prepared[i] as NodePrepared).userKey, ...f }] as const)));
+    const facts = new Map(nodes.flatMap((n, i) => (prepared[i] as NodePrepared).vms.map((f) => [f.name, { node: n, key: jobKey, ...f }] as const)));
     const factsOf = (name: string) => {
       const f = facts.get(name);
       if (!f) throw new VtorqueError('INTERNAL', `VM ${name} of the plan was not prepared on its node`, { fault: 'node' });
@@ -96,13 +111,20 @@ export async function startOnNodes(input: StartInput, nodes: readonly NodeAccess
       say('all VMs accept SSH');
       const nodeFile = vmNodeFile(plan.vms.map((v) => ({ ip: ips.get(v.mac) ?? null, vcpus: v.vcpus })));
       const guestPath = `${NODE_FILE_DIR}/${jobDirName(input.job.jobId)}`;
+      // The job's key and every VM's host key in every VM: the job can ssh from one VM to any other (MPI).
+      const knownHosts = guestKnownHosts(plan.vms.map((v) => ({ name: v.name, ip: ips.get(v.mac) ?? '', hostname: v.hostname, hostKey: factsOf(v.name).hostKeyPublic })));
+      const files = [
+        { path: guestPath, content: nodeFile, mode: 0o644 },
+        { path: VM_SSH_KEY_PATH, content: jobKey, mode: 0o600 },
+        { path: VM_KNOWN_HOSTS_PATH, content: knownHosts, mode: 0o644 },
+      ];
       await t.phase('nodefile', () =>
         settleAll(
-          plan.vms.map((v) => () => writeGuestFile({ host: ips.get(v.mac) as string, user: input.job.owner.user, privateKey: factsOf(v.name).key, hostKey: factsOf(v.name).hostKeyPublic, timeoutMs: left() }, guestPath, nodeFile)),
+          plan.vms.map((v) => () => writeGuestFiles({ host: ips.get(v.mac) as string, user: input.job.owner.user, privateKey: jobKey, hostKey: factsOf(v.name).hostKeyPublic, timeoutMs: left() }, files)),
           c.PARALLEL ? 8 : 1,
         ),
       );
-      say(`VM node file written to ${guestPath} in every VM`);
+      say(`VM node file written to ${guestPath}, the job key and known_hosts to ${VM_SPOOL_DIR}, in every VM`);
     }
     const vms = plan.vms.map((v): VmRecord => ({
       name: v.name,

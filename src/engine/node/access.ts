@@ -63,6 +63,11 @@ export interface NodePrepareInput {
   readonly guestEnv: Readonly<Record<string, string>>;
   /** Direct kernel boot files of the image (the image's own command line), or null: boot from the disk. */
   readonly boot: { readonly kernel: string; readonly initrd: string; readonly cmdline: string } | null;
+  /**
+   * The job's private user key (OpenSSH format), made by the node of rank 0: this node writes it
+   * and its VMs authorize it, so one key reaches every VM of the job. Absent: the node makes it.
+   */
+  readonly jobKey?: Buffer;
 }
 
 /** One prepared VM, as the head needs it for readiness and the records. */
@@ -76,7 +81,7 @@ export interface PreparedVmFacts {
 
 export interface NodePrepared {
   readonly vms: readonly PreparedVmFacts[];
-  /** The job's private key the node made for the owner: the head logs into the guests with it. */
+  /** The job's private key as the node holds it for the owner (made or given): the head logs into the guests with it. */
   readonly userKey: Buffer;
   /** qemu's identity on the node (for the log), or null: libvirt's own. */
   readonly qemu: { readonly uid: number; readonly gid: number } | null;

@@ -6,7 +6,7 @@ import { VtorqueError } from '../../core/errors.js';
 import type { EngineLog } from '../libvirt/index.js';
 import type { JobPlan } from '../types.js';
 import type { NodeAccess, NodeReservation } from './access.js';
-import { errorToWire, MAX_LINE_BYTES, NODE_OPS_VERSION, nodeStateToWire, RequestSchema, type NodeRequest } from './wire.js';
+import { errorToWire, KeyWireSchema, MAX_LINE_BYTES, NODE_OPS_VERSION, nodeStateToWire, RequestSchema, type NodeRequest } from './wire.js';
 
 const ms = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(24 * 3600 * 1000));
 const ArgsSchemas = {
@@ -15,6 +15,7 @@ const ArgsSchemas = {
     plan: v.looseObject({ job: v.looseObject({ jobId: v.string() }), vms: v.array(v.looseObject({ name: v.string(), node: v.string() })) }),
     guestEnv: v.record(v.string(), v.string()),
     boot: v.nullable(v.object({ kernel: v.string(), initrd: v.string(), cmdline: v.string() })),
+    jobKey: v.optional(KeyWireSchema),
   }),
   boot: v.object({ timeoutMs: ms }),
   leases: v.object({ mac: v.pipe(v.string(), v.regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i)) }),
@@ -78,7 +79,7 @@ export async function serveNodeOps(node: NodeAccess, input: Readable, output: Wr
       case 'prepare': {
         const a = args('prepare');
         // The plan is the head's; this node re-derives its own paths and checks them (placeOnNode, prepareJob).
-        const prepared = await reservation().prepare(a.plan as unknown as JobPlan, { guestEnv: a.guestEnv, boot: a.boot });
+        const prepared = await reservation().prepare(a.plan as unknown as JobPlan, { guestEnv: a.guestEnv, boot: a.boot, ...(a.jobKey === undefined ? {} : { jobKey: Buffer.from(a.jobKey, 'base64') }) });
         return { vms: prepared.vms, userKey: prepared.userKey.toString('base64'), qemu: prepared.qemu };
       }
       case 'boot': {

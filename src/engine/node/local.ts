@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { VtorqueError } from '../../core/errors.js';
 import { writeFileExclusive } from '../../core/fs/index.js';
@@ -90,6 +89,7 @@ class LocalReservation implements NodeReservation {
       log: (msg, fields) => this.ctx.log.info(fields ?? {}, msg),
       kvmGid,
       boot: input.boot && { cmdline: input.boot.cmdline },
+      ...(input.jobKey ? { userKey: input.jobKey } : {}),
     });
     this.prepared = prepared;
     this.bootFiles = input.boot;
@@ -97,7 +97,7 @@ class LocalReservation implements NodeReservation {
     if (prepared.qemu) this.ctx.log.info({ node: this.name, uid: prepared.qemu.uid, gid: prepared.qemu.gid, mode: c.QEMU_USER }, 'qemu identity');
     return {
       vms: prepared.vms.map((vm) => ({ name: vm.plan.name, hostKeyPublic: vm.hostKeyPublic, fastSeed: vm.fastSeed, persistentDisk: vm.persistentDisk !== null })),
-      userKey: readFileSync(prepared.userKeyPath),
+      userKey: prepared.userKey,
       qemu: prepared.qemu && { uid: prepared.qemu.uid, gid: prepared.qemu.gid },
     };
   }

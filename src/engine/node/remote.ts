@@ -5,7 +5,7 @@ import { VtorqueError } from '../../core/errors.js';
 import type { Candidate } from '../discover/index.js';
 import type { EngineLog } from '../libvirt/index.js';
 import type { NodeAccess, NodeBooted, NodePrepared, NodeReservation, NodeStopResult } from './access.js';
-import { fromWire, MAX_LINE_BYTES, NODE_OPS_VERSION, nodeStateFromWire, NodeStateWireSchema, ResponseSchema, type NodeOp } from './wire.js';
+import { fromWire, KeyWireSchema, MAX_LINE_BYTES, NODE_OPS_VERSION, nodeStateFromWire, NodeStateWireSchema, ResponseSchema, type NodeOp } from './wire.js';
 
 /** A node reached through its agent; `close` ends the session (the agent releases what it holds). */
 export interface RemoteNode extends NodeAccess {
@@ -26,7 +26,7 @@ const HelloSchema = v.object({ version: v.literal(NODE_OPS_VERSION), name: v.str
 const ReserveSchema = v.object({ state: NodeStateWireSchema, waitedMs: v.number() });
 const PreparedSchema = v.object({
   vms: v.array(v.object({ name: v.string(), hostKeyPublic: v.pipe(v.string(), v.maxLength(16384)), fastSeed: v.boolean(), persistentDisk: v.boolean() })),
-  userKey: v.pipe(v.string(), v.maxLength(65536)),
+  userKey: KeyWireSchema,
   qemu: v.nullable(v.object({ uid: v.number(), gid: v.number() })),
 });
 const BootedSchema = v.object({ bootSince: v.number(), stale: v.array(v.string()) });
@@ -140,7 +140,7 @@ export async function connectNode(cmd: AgentCommand): Promise<RemoteNode> {
         state,
         waitedMs: r.waitedMs,
         async prepare(plan, input): Promise<NodePrepared> {
-          const p = fromWire(PreparedSchema, await call('prepare', { plan, guestEnv: input.guestEnv, boot: input.boot }, t), cmd.name, 'what it prepared');
+          const p = fromWire(PreparedSchema, await call('prepare', { plan, guestEnv: input.guestEnv, boot: input.boot, ...(input.jobKey ? { jobKey: input.jobKey.toString('base64') } : {}) }, t), cmd.name, 'what it prepared');
           for (const vm of p.vms) sizes.set(vm.name, null);
           return { vms: p.vms, userKey: Buffer.from(p.userKey, 'base64'), qemu: p.qemu };
         },

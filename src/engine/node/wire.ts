@@ -22,7 +22,6 @@ export const RequestSchema = v.object({
 });
 export type NodeRequest = v.InferOutput<typeof RequestSchema>;
 
-
 export const ResponseSchema = v.union([
   v.object({ id: v.pipe(v.number(), v.integer(), v.minValue(1)), ok: v.unknown() }),
   v.object({
@@ -36,6 +35,9 @@ export const ResponseSchema = v.union([
   }),
 ]);
 export type NodeResponse = v.InferOutput<typeof ResponseSchema>;
+
+/** The job's private key as it crosses either way: base64, bounded (an ed25519 key is ~0.5 KiB). */
+export const KeyWireSchema = v.pipe(v.string(), v.maxLength(65536), v.base64());
 
 /** An error as it crosses: its code, its fault (decided where it was raised) and its sentence. */
 export function errorToWire(err: unknown): { code: ErrorCode; message: string; fault: Fault; exitCode: number } {

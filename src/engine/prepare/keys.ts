@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { VtorqueError } from '../../core/errors.js';
 import { run } from '../../core/exec/run.js';
 import { readFileNoFollow, setOwnerMode, writeFileExclusive, type Owner } from '../../core/fs/index.js';
+import { keyOnly } from '../../core/ssh/host-key.js';
 import { need, TIMEOUT_MS } from './tools.js';
 import type { PrepareTools } from './types.js';
 
@@ -17,20 +18,52 @@ function readPublic(file: string): string {
   return line;
 }
 
-/** `ssh-ed25519 AAAA…` without the comment. */
-export function keyOnly(line: string): string {
-  return line.split(' ').slice(0, 2).join(' ');
+/** A job's user key as a node holds it: ssh/id_ed25519 (and .pub), the owner's. */
+export interface UserKey {
+  readonly path: string;
+  readonly publicKey: string;
+  /** The private key (OpenSSH format) as written, read while the file was still root's. */
+  readonly privateKey: Buffer;
 }
 
+/** Longest private key a node accepts from the head (an ed25519 one in OpenSSH format is ~0.4 KiB). */
+export const MAX_USER_KEY_BYTES = 16384;
+
 /** The job's user key in the (root-owned) ssh dir, handed to the owner: private 0600, public 0644. */
-export async function generateUserKey(sshDir: string, jobId: string, owner: Owner, tools: PrepareTools): Promise<{ path: string; publicKey: string }> {
+export async function generateUserKey(sshDir: string, jobId: string, owner: Owner, tools: PrepareTools): Promise<UserKey> {
   const path = join(sshDir, 'id_ed25519');
   await keygen(tools, path, `vtorque-${jobId}`);
   // Read while still root's: once chowned, the owner could rewrite the file under us.
-  const publicKey = readPublic(`${path}.pub`);
+  const key = { path, publicKey: readPublic(`${path}.pub`), privateKey: Buffer.from(readFileNoFollow(path, MAX_USER_KEY_BYTES)) };
+  handToOwner(path, owner);
+  return key;
+}
+
+/**
+ * The job's user key as the head gave it (the node of rank 0 generated it), written where
+ * generateUserKey writes one; its public half is derived from it here, so every node's VMs
+ * authorize the one key the job's VMs then use to reach each other.
+ */
+export async function writeUserKey(sshDir: string, privateKey: Buffer, owner: Owner, tools: PrepareTools): Promise<UserKey> {
+  const path = join(sshDir, 'id_ed25519');
+  if (privateKey.length === 0 || privateKey.length > MAX_USER_KEY_BYTES) {
+    throw new VtorqueError('INTERNAL', `the job key from the head is ${privateKey.length} bytes, expected 1 to ${MAX_USER_KEY_BYTES}`, { fault: 'node' });
+  }
+  writeFileExclusive(path, privateKey, 0o600);
+  // -P '': a key with a passphrase fails here instead of prompting.
+  const derived = await run(need(tools, 'sshKeygen'), ['-y', '-P', '', '-f', path], { timeoutMs: TIMEOUT_MS.short }).catch((err: unknown) => {
+    throw new VtorqueError('INTERNAL', 'the job key from the head is not an OpenSSH private key (ssh-keygen -y failed)', { cause: err, fault: 'node' });
+  });
+  const publicKey = derived.stdout.trim();
+  if (!ED25519_PUBLIC.test(publicKey)) throw new VtorqueError('INTERNAL', 'the job key from the head is not an ssh-ed25519 key', { fault: 'node' });
+  writeFileExclusive(`${path}.pub`, `${publicKey}\n`, 0o644);
+  handToOwner(path, owner);
+  return { path, publicKey, privateKey };
+}
+
+function handToOwner(path: string, owner: Owner): void {
   setOwnerMode(path, owner, 0o600);
   setOwnerMode(`${path}.pub`, owner, 0o644);
-  return { path, publicKey };
 }
 
 export interface HostKey {

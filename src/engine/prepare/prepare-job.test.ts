@@ -145,6 +145,28 @@ describe('prepareJob (sharedfs)', () => {
     expect(await removeJobFiles(config, plan.job.jobId, { keepLogs: false })).toEqual([]);
   });
 
+  it('given the job key another node made: writes it for the owner, derives its public half and authorizes that in every seed; refuses what is not a key', async () => {
+    const made = setup({ disk: null });
+    const first = await prepareJob(made.plan, made.ctx);
+    const { config, plan, ctx } = setup({ disk: null });
+    const job = await prepareJob(plan, { ...ctx, userKey: first.userKey });
+    expect(job.userKey.equals(readFileSync(first.userKeyPath))).toBe(true);
+    expect(job.userKeyPath).toBe(join(plan.jobDir, 'ssh', 'id_ed25519'));
+    expect(readFileSync(job.userKeyPath).equals(first.userKey)).toBe(true);
+    expect(readFileSync(`${job.userKeyPath}.pub`, 'utf8')).toBe(readFileSync(`${first.userKeyPath}.pub`, 'utf8'));
+    expect(job.userKeyPublic).toBe(first.userKeyPublic);
+    expect([mode(job.userKeyPath), owner(job.userKeyPath), mode(`${job.userKeyPath}.pub`), owner(`${job.userKeyPath}.pub`)]).toEqual([0o600, '1000:1000', 0o644, '1000:1000']);
+    for (const vm of job.vms) {
+      const files = (yaml.load(isoFile(vm.plan.seedIso, 'user-data')) as { write_files: { path: string; content: string }[] }).write_files;
+      expect(files.find((f) => f.path === '/etc/ssh/authorized_keys/alice')?.content).toBe(`${first.userKeyPublic}\n`);
+    }
+    await removeJobFiles(config, plan.job.jobId, { keepLogs: false });
+    for (const bad of [Buffer.from('not a key\n'), Buffer.alloc(0), Buffer.alloc(20_000, 65)]) {
+      await expect(prepareJob(plan, { ...ctx, userKey: bad })).rejects.toThrow(/^the job key from the head is /);
+      expect(existsSync(plan.jobDir)).toBe(false);
+    }
+  });
+
   it('starts clean on a retry and never follows a symlink planted in the job dir', async () => {
     const { config, plan, ctx } = setup({ disk: null });
     await prepareJob(plan, ctx);

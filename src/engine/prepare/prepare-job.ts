@@ -5,13 +5,14 @@ import { hasSeedCapability } from '../../core/contract/guest-seed.v1.js';
 import { VtorqueError } from '../../core/errors.js';
 import type { SiteConfig } from '../../core/config/index.js';
 import { mkdirPrivate, pathElements, ROOT_OWNER, setOwnerMode, unlinkNoFollow, type OpenedFile } from '../../core/fs/index.js';
+import { keyOnly } from '../../core/ssh/host-key.js';
 import { lookupId, type IdDatabase, type IdEntry } from '../../core/node/ids.js';
 import { buildJobEnv, buildMetaData, buildNetworkConfig, buildUserData, buildFastSeed, fastSeedCovers } from '../../guest/index.js';
 import { qemuIdentity, qemuUserText, type QemuIdentity } from '../qemu-identity.js';
 import type { JobPlan, VmPlan } from '../types.js';
 import { buildGuestSpec } from './build-guest-spec.js';
 import { copyImageFd, copyUserImage, createOverlay, inImagePool, openImage, openUserImage, type UserImage } from './image.js';
-import { generateHostKey, generateUserKey, keyOnly, writeKnownHosts } from './keys.js';
+import { generateHostKey, generateUserKey, writeKnownHosts, writeUserKey } from './keys.js';
 import { validatePersistentDisk } from './persistent-disk.js';
 import { baseCopyPath, ramdiskPath, setUpRamdisk } from './ramdisk.js';
 import { jobDirPath, removeJobFiles } from './remove-job-files.js';
@@ -46,8 +47,9 @@ interface JobScope {
 
 /**
  * Make everything a job's VMs need on this node, root-side and from a clean slate: the job
- * directory, the per-job user key, each VM's host key, overlay and NoCloud seed, known_hosts, and
- * for fs_type=ramdisk a tmpfs holding the base copy and the overlays. On any failure everything
+ * directory, the per-job user key (made here, or ctx.userKey written), each VM's host key, overlay
+ * and NoCloud seed, known_hosts, and for fs_type=ramdisk a tmpfs holding the base copy and the
+ * overlays. On any failure everything
  * made so far is removed before the error is rethrown.
  */
 export async function prepareJob(plan: JobPlan, ctx: PrepareContext): Promise<PreparedJob> {
@@ -100,7 +102,8 @@ async function prepareFiles(plan: JobPlan, ctx: PrepareContext, tools: PrepareTo
   try {
     const sshDir = join(plan.jobDir, 'ssh');
     for (const dir of [join(c.SPOOL_DIR, 'jobs'), plan.jobDir, sshDir, join(plan.jobDir, 'vms')]) mkdirPrivate(dir, 0o711);
-    const userKey = await generateUserKey(sshDir, plan.job.jobId, owner, tools);
+    // One key per job: the node of rank 0 makes it, the head gives it to every other node.
+    const userKey = ctx.userKey ? await writeUserKey(sshDir, ctx.userKey, owner, tools) : await generateUserKey(sshDir, plan.job.jobId, owner, tools);
     const ramdisk = plan.request.fs_type === 'ramdisk' ? ramdiskPath(c, plan.job.jobId) : null;
     const { backing, format } = await placeBacking(plan, c, base, ramdisk, qemu, tools);
     const scope: JobScope = {
@@ -113,7 +116,7 @@ async function prepareFiles(plan: JobPlan, ctx: PrepareContext, tools: PrepareTo
     const knownHostsPath = join(sshDir, 'known_hosts');
     writeKnownHosts(knownHostsPath, vms.map((v) => ({ name: v.plan.name, key: v.hostKeyPublic })));
     ctx.log('overlay backing file', { jobId: plan.job.jobId, backing, format, userImage: base.user !== null });
-    return { plan, userKeyPath: userKey.path, userKeyPublic: userKey.publicKey, knownHostsPath, vms, ramdisk, baseFormat: format, backing, qemu };
+    return { plan, userKeyPath: userKey.path, userKeyPublic: userKey.publicKey, userKey: userKey.privateKey, knownHostsPath, vms, ramdisk, baseFormat: format, backing, qemu };
   } finally {
     base.file.close();
   }

@@ -40,6 +40,11 @@ export interface PrepareContext {
    * image has vtorque-seed, so a VM vtorque-seed can start gets the fast seed.
    */
   readonly boot?: { readonly cmdline: string } | null;
+  /**
+   * The job's private user key (OpenSSH format) when another node made it: written and authorized
+   * instead of a new one, so every VM of the job takes the same key. Absent: one is generated.
+   */
+  readonly userKey?: Buffer;
 }
 
 export interface PersistentDisk {
@@ -66,6 +71,8 @@ export interface PreparedJob {
   /** Per-job private key, owned by the job owner, 0600. */
   readonly userKeyPath: string;
   readonly userKeyPublic: string;
+  /** That private key's content, read while it was root's (what the head logs in with). */
+  readonly userKey: Buffer;
   /** `<vm name> ssh-ed25519 AAAA…` per VM, 0644. */
   readonly knownHostsPath: string;
   readonly vms: readonly PreparedVm[];
