@@ -3,7 +3,7 @@
 export { startJobVms, type LocalStartInput, type StartedJob } from './start-local.js';
 export type { EngineContext } from './context.js';
 export { startOnNodes, type HeadContext, type StartInput, type StartedOnNodes } from './head/index.js';
-export { connectNode, localNode, readVmRecords, serveNodeOps, stopJobVms, VMS_FILE, NODE_OPS_VERSION, type AgentCommand, type LocalNodeOptions, type NodeAccess, type NodeReservation, type RemoteNode, type NodeStopResult as StopResult } from './node/index.js';
+export { connectNode, localNode, readVmRecords, serveNodeOps, stopJobVms, VMS_FILE, NODE_OPS_VERSION, type AgentCommand, type LocalNodeOptions, type NodeAccess, type NodeReservation, type RemoteNode, type NodeStopResult as StopResult, type RevivedVm } from './node/index.js';
 export type { VmRecord } from '../core/contract/job-state.v1.js';
 export { observeNode, observeDomains } from './observe.js';
 export { planJob, CapacityError } from './plan.js';

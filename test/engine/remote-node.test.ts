@@ -11,7 +11,7 @@ import { engineSite, startInput } from './engine-harness.js';
 const quiet = { info: () => undefined, warn: () => undefined };
 const capacity = { cores: 16, memMiB: 65536, numa: { 0: [...Array(16).keys()] } };
 
-async function agents(names: readonly string[]): Promise<{ nodes: RemoteNode[]; sites: ReturnType<typeof engineSite>[] }> {
+async function agents(names: readonly string[], crashStarts = 0): Promise<{ nodes: RemoteNode[]; sites: ReturnType<typeof engineSite>[] }> {
   const first = engineSite();
   const sites = names.map((_, i) => (i === 0 ? first : { ...engineSite(), baseImage: first.baseImage }));
   for (const s of sites) s.config = { ...s.config, VM_IMG_DIR: first.config.VM_IMG_DIR };
@@ -19,7 +19,7 @@ async function agents(names: readonly string[]): Promise<{ nodes: RemoteNode[]; 
     names.map((name, i) =>
       connectNode({
         name,
-        argv: [join(REPO, 'node_modules', '.bin', 'tsx'), join(REPO, 'test', 'engine', 'node-agent.fixture.ts'), JSON.stringify({ name, config: sites[i]?.config, capacity })],
+        argv: [join(REPO, 'node_modules', '.bin', 'tsx'), join(REPO, 'test', 'engine', 'node-agent.fixture.ts'), JSON.stringify({ name, config: sites[i]?.config, capacity, crashStarts })],
         callTimeoutMs: 30_000,
         log: quiet,
       }),
@@ -111,6 +111,25 @@ describe('engine head over node agents (node-ops v1)', () => {
     }
   }, 60_000);
 
+  it('reviveVms over node-ops: a VM whose qemu stopped is started again once, then given up; gone is given up; names it did not prepare are not reported', async () => {
+    // The agent's libvirt stops every domain right after its first two starts.
+    const { nodes, sites } = await agents(['na'], 2);
+    const na = nodes[0] as RemoteNode;
+    try {
+      const started = await startOnNodes(startInput('305.srv', sites[0]?.baseImage as string), [na], { config: sites[0]?.config as never, log: quiet });
+      const vms = started.vms.map((v) => v.name);
+      const asked = [...vms, 'vtq-305.srv-other-1'];
+      expect(await na.reviveVms(asked)).toEqual(vms.map((vm) => ({ vm, state: 'shutoff', action: 'started-again', qemuLog: null })));
+      expect(await na.reviveVms(asked)).toEqual(vms.map((vm) => ({ vm, state: 'shutoff', action: 'given-up', qemuLog: null })));
+      await na.stopVms('305.srv', { keepLogs: false });
+      expect(await na.reviveVms(vms)).toEqual(vms.map((vm) => ({ vm, state: 'missing', action: 'given-up', qemuLog: null })));
+      // Out of contract: the agent refuses it, naming the operation.
+      await expect(na.reviveVms([''])).rejects.toThrow(/node-ops reviveVms: vms\.0/);
+    } finally {
+      await na.close();
+    }
+  }, 60_000);
+
   it('`vtorque node-agent` (the bundle a head starts over ssh) serves this node from its own config', async () => {
     const site = engineSite({ LOG_DIR: '' });
     const cfg = join(site.root, 'config.yaml');
@@ -124,6 +143,8 @@ describe('engine head over node agents (node-ops v1)', () => {
       // The lock is this node's own: taken under its SPOOL_DIR.
       expect(existsSync(join(site.config.SPOOL_DIR, 'node.lock'))).toBe(true);
       await r.release();
+      // Nothing it prepared: nothing reported (an older bundle, whose hello lists no ops, is not asked at all).
+      expect(await node.reviveVms(['vtq-none.srv-n7-1'])).toEqual([]);
       expect((await node.stopVms('none.srv', { keepLogs: false })).domains).toEqual([]);
     } finally {
       await node.close();

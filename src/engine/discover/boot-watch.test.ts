@@ -111,4 +111,37 @@ describe('BootWatch', () => {
     watch.poll();
     expect(watch.line(A)).toBe('n01 vtq-1-n01-1: waiting for SSH at 10.0.0.5, 20.0 s since start; seen: console 2.9 KiB (+952 B), address from ARP, SSH connect ECONNREFUSED 10.0.0.5:22; last sign of life 0.0 s ago, gives up after 10.0 s without one');
   });
+
+  it('a VM killed is dead at once with its reason, in any wait but done, the first reason kept; the others are untouched', () => {
+    const { watch, sizes, advance } = setup();
+    advance(1000);
+    sizes.set('/a.log', 4096);
+    watch.poll();
+    watch.kill(A, 'its qemu stopped during the boot twice; see the domain\'s qemu log /var/log/libvirt/qemu/vtq-1-n01-1.log');
+    watch.kill(A, 'another reason');
+    expect(watch.dead(A)).toBe("its qemu stopped during the boot twice; see the domain's qemu log /var/log/libvirt/qemu/vtq-1-n01-1.log");
+    watch.found(A, '10.0.0.5', 'ARP'); // waiting for the others: still dead (the SSH wait asks before its first attempt)
+    expect(watch.dead(A)).toMatch(/^its qemu stopped during the boot twice/);
+    expect(watch.dead(B)).toBeNull();
+    watch.ready(A);
+    expect(watch.dead(A)).toBeNull();
+  });
+
+  it('a VM started again gets a fresh quiet window and its console (truncated by the start) counts from nothing', () => {
+    const { watch, sizes, advance } = setup();
+    sizes.set('/a.log', 8192);
+    watch.poll();
+    advance(15_000);
+    watch.restarted(A, 'started again after its qemu stopped');
+    sizes.set('/a.log', 0);
+    advance(19_000);
+    watch.poll();
+    expect(watch.dead(A)).toBeNull();
+    expect(watch.line(A)).toMatch(/seen: console 0 B \(no new output\); last sign of life 19.0 s ago/);
+    sizes.set('/a.log', 100); // less than before the restart: still growth
+    watch.poll();
+    expect(watch.line(A)).toMatch(/seen: console 100 B \(\+100 B\); last sign of life 0.0 s ago/);
+    advance(20_000);
+    expect(watch.dead(A)).toMatch(/^no sign of life for 20.0 s \(last: console grew to 100 B;/);
+  });
 });

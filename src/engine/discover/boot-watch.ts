@@ -35,6 +35,8 @@ interface VmState {
   foundMs: number | null;
   sshStartMs: number | null;
   readyMs: number | null;
+  /** Why it counts as dead whatever it shows (its qemu stopped for good), or null. */
+  killed: string | null;
 }
 
 const kib = (n: number): string => (n < 1024 ? `${n} B` : `${(n / 1024).toFixed(1)} KiB`);
@@ -65,7 +67,7 @@ export class BootWatch {
     this.consoleSize = opts.consoleSize ?? lstatSize;
     for (const vm of vms) {
       const mac = vm.mac.toLowerCase();
-      this.vms.set(mac, { vm, state: 'ip', lastSignMs: opts.startedMs, lastSign: 'started', consoleBytes: null, consoleAtLine: 0, address: null, ssh: null, foundMs: null, sshStartMs: null, readyMs: null });
+      this.vms.set(mac, { vm, state: 'ip', lastSignMs: opts.startedMs, lastSign: 'started', consoleBytes: null, consoleAtLine: 0, address: null, ssh: null, foundMs: null, sshStartMs: null, readyMs: null, killed: null });
     }
   }
 
@@ -132,6 +134,23 @@ export class BootWatch {
     this.sign(s, why);
   }
 
+  /**
+   * Its domain was started again (its qemu had stopped): a fresh quiet window, and its console log
+   * counts from nothing (libvirt truncates it on a start).
+   */
+  restarted(mac: string, why: string): void {
+    const s = this.get(mac);
+    s.consoleBytes = null;
+    s.consoleAtLine = 0;
+    this.sign(s, why);
+  }
+
+  /** It counts as dead now, for `why`, whatever it shows later (the first reason stays). */
+  kill(mac: string, why: string): void {
+    const s = this.get(mac);
+    s.killed ??= why;
+  }
+
   ready(mac: string): void {
     const s = this.get(mac);
     s.state = 'ready';
@@ -144,9 +163,10 @@ export class BootWatch {
     return null; // waiting for the others, or done: never dead for quietness
   }
 
-  /** Why this VM counts as dead now (quiet longer than its limit), or null while it may still come up. */
+  /** Why this VM counts as dead now (killed, or quiet longer than its limit), or null while it may still come up. */
   dead(mac: string): string | null {
     const s = this.get(mac);
+    if (s.killed !== null && s.state !== 'ready') return s.killed;
     const limit = this.limitOf(s);
     if (limit === null) return null;
     const quiet = this.now() - s.lastSignMs;

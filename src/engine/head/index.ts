@@ -2,4 +2,4 @@
 // readiness (addresses, SSH), the VM node file in rank order. Nodes only through NodeAccess.
 export { startOnNodes, type StartedOnNodes } from './start.js';
 export type { HeadContext, StartInput } from './types.js';
-export { PROGRESS_EVERY_MS, UNREACHABLE_RESOLVE_MS } from './readiness.js';
+export { PROGRESS_EVERY_MS, REVIVE_EVERY_MS, UNREACHABLE_RESOLVE_MS } from './readiness.js';

@@ -1,4 +1,5 @@
 import pLimit from 'p-limit';
+import { VtorqueError } from '../../core/errors.js';
 import { BootWatch, CLOUD_INIT_DONE, HostUnreachableError, waitForIps, waitForSsh } from '../discover/index.js';
 import type { NodeAccess, NodeBooted, PreparedVmFacts } from '../node/index.js';
 import { bootTimesKey, measuredPhases, quietLimit, readBootTimes, recordBootTimes, type Timeline } from '../timeline.js';
@@ -9,6 +10,8 @@ import type { HeadContext, StartInput } from './types.js';
 export const PROGRESS_EVERY_MS = 10_000;
 /** SSH answered only "host unreachable" for this long (and 3 attempts): the address is resolved again. */
 export const UNREACHABLE_RESOLVE_MS = 8000;
+/** The nodes are asked this often whether their waiting VMs' domains still run (a qemu that stopped early in the boot). */
+export const REVIVE_EVERY_MS = 5000;
 
 export interface Booted {
   readonly plan: JobPlan;
@@ -24,6 +27,8 @@ export interface Booted {
   readonly deadlineAt: number;
   readonly t: Timeline;
   readonly say: (line: string) => void;
+  /** How often the nodes are asked about VMs not running (default REVIVE_EVERY_MS; tests make it short). */
+  readonly reviveEveryMs?: number;
 }
 
 /**
@@ -33,7 +38,9 @@ export interface Booted {
  * for its phase's quiet limit, measured phase times with headroom (quietLimit), never past the
  * overall deadline; a progress line per waiting VM every PROGRESS_EVERY_MS. An address that
  * answers only "host unreachable" is resolved again (never the same one unless learned anew).
- * Records the phase times when done.
+ * Every REVIVE_EVERY_MS the nodes are asked which waiting VMs are not running: a domain whose
+ * qemu stopped is started again once by its node; one that stops again counts as dead at once.
+ * Records the phase times when done (not for a boot with a VM started again).
  */
 export async function waitUntilReachable(input: StartInput, head: HeadContext, b: Booted): Promise<Map<string, string>> {
   const c = head.config;
@@ -70,6 +77,52 @@ export async function waitUntilReachable(input: StartInput, head: HeadContext, b
       log.info({ phase: 'wait', vm: vm.name, node: vm.node }, line);
     }
   }, 1000);
+  // A qemu that stops early in the boot (seen under TCG: "shutting down, reason=crashed" ~2.5 s
+  // after the start) boots fine when started again; unnoticed, its VM was waited for until its
+  // quiet limit (minutes) and the whole start was lost.
+  const planned = new Map(plan.vms.map((v) => [v.name, v]));
+  /** mac → why its node gave it up (the watch's reason for its death) and the start's error then. */
+  const gaveUp = new Map<string, { reason: string; message: string }>();
+  let restarts = 0;
+  let over = false;
+  const revive = async (n: NodeAccess): Promise<void> => {
+    const vms = watch.waiting().filter((w) => w.node === n.name && watch.dead(w.mac) === null).map((w) => w.name);
+    if (vms.length === 0) return;
+    let revived;
+    try {
+      revived = await n.reviveVms(vms);
+    } catch (err) {
+      if (!over) log.warn({ phase: 'wait', node: n.name, err: err instanceof Error ? err.message : String(err) }, 'could not ask the node which of its VMs are not running');
+      return;
+    }
+    if (over) return;
+    for (const r of revived) {
+      const v = planned.get(r.vm);
+      if (v === undefined || v.node !== n.name) continue;
+      const fields = { phase: 'wait', vm: r.vm, node: n.name, state: r.state, qemuLog: r.qemuLog };
+      if (r.action === 'started-again') {
+        restarts++;
+        watch.restarted(v.mac, 'started again after its qemu stopped');
+        const line = `${n.name} ${r.vm}: its qemu stopped during the boot (shut off); started it again (once)`;
+        say(line);
+        log.warn(fields, line);
+        continue;
+      }
+      const why = r.state === 'missing' ? 'its domain is gone' : r.error !== undefined ? `its qemu stopped during the boot and starting it again failed (${r.error})` : 'its qemu stopped during the boot twice';
+      const reason = `${why}; see the domain's qemu log${r.qemuLog === null ? '' : ` ${r.qemuLog}`}`;
+      if (!gaveUp.has(v.mac)) log.warn(fields, `${n.name} ${r.vm}: ${reason}`);
+      gaveUp.set(v.mac, { reason, message: `VM ${r.vm} on node ${n.name}: ${reason}` });
+      watch.kill(v.mac, reason);
+    }
+  };
+  let reviving = false;
+  const reviver = setInterval(() => {
+    if (reviving) return; // a slow node: never two checks at once
+    reviving = true;
+    void Promise.all(b.nodes.map(revive)).finally(() => {
+      reviving = false;
+    });
+  }, b.reviveEveryMs ?? REVIVE_EVERY_MS);
   const left = (): number => Math.max(1, b.deadlineAt - performance.now());
   const names = new Map(plan.vms.map((v) => [v.mac, v.name]));
   const signal = input.signal ? { signal: input.signal } : {};
@@ -157,7 +210,8 @@ export async function waitUntilReachable(input: StartInput, head: HeadContext, b
       ),
     );
     const times = plan.vms.map((v) => watch.times(v.mac));
-    if (times.every((x) => x !== null)) {
+    // A boot with a VM started again measures no phase of this node.
+    if (restarts === 0 && times.every((x) => x !== null)) {
       const sample = { ipMs: Math.max(...times.map((x) => x.ipMs)), sshMs: Math.max(...times.map((x) => x.sshMs)), atMs: Date.now() };
       try {
         recordBootTimes(c.SPOOL_DIR, timesKey, sample);
@@ -167,7 +221,14 @@ export async function waitUntilReachable(input: StartInput, head: HeadContext, b
       log.info({ phase: 'ssh', key: timesKey, ...sample }, 'boot times recorded');
     }
     return ips;
+  } catch (err) {
+    // The wait failed because a node gave a VM up (its reason is in the wait's message): say that plainly.
+    const given = err instanceof Error ? [...gaveUp.values()].find((g) => err.message.includes(g.reason)) : undefined;
+    if (given !== undefined) throw new VtorqueError('COMMAND_FAILED', given.message, { fault: 'node', cause: err });
+    throw err;
   } finally {
+    over = true;
     clearInterval(ticker);
+    clearInterval(reviver);
   }
 }

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, symlinkSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { decideDomainType, domainType, isTestUri } from './domain-type.js';
+import { decideDomainType, domainType, isTestUri, qemuLogPath } from './domain-type.js';
 import type { EngineLog } from './log.js';
 
 const log = (): EngineLog & { warnings: string[] } => {
@@ -75,5 +75,13 @@ describe('domainType (probe cached under SPOOL_DIR/cache)', () => {
     expect(JSON.parse(readFileSync(victim, 'utf8')).reason).toBe('forged');
     writeFileSync(join(spoolDir, 'cache', 'kvm-probe.json'), '{not json');
     expect(await domainType('auto', 'qemu:///system', { spoolDir, log: log(), probe: works })).toBe('kvm');
+  });
+});
+
+describe('qemuLogPath', () => {
+  it("is the system driver's log of the domain; unknown for any other URI", () => {
+    expect(qemuLogPath('qemu:///system', 'vtq-1.srv-n01-1')).toBe('/var/log/libvirt/qemu/vtq-1.srv-n01-1.log');
+    expect(qemuLogPath('qemu+unix:///system?socket=/run/x.sock', 'd')).toBe('/var/log/libvirt/qemu/d.log');
+    for (const uri of ['qemu:///session', 'qemu+ssh://root@n02/system', 'test:///default']) expect(qemuLogPath(uri, 'd'), uri).toBeNull();
   });
 });

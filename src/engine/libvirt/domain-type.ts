@@ -14,6 +14,11 @@ export function isTestUri(uri: string): boolean {
   return /^test(\+[a-z0-9]+)?:\/\//i.test(uri);
 }
 
+/** Where libvirt on this host keeps a domain's qemu log (why its qemu stopped): the system driver's; null for any other URI. */
+export function qemuLogPath(uri: string, domain: string): string | null {
+  return /^qemu(\+unix)?:\/\/\/system(\?|$)/.test(uri) ? `/var/log/libvirt/qemu/${domain}.log` : null;
+}
+
 /**
  * The domain type for `uri`: 'test' for the test driver, the configured type when it is not
  * 'auto', else 'kvm' only when `probe` shows a KVM guest really runs (a warning names the reason

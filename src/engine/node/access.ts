@@ -1,6 +1,7 @@
 import type { VmRecord } from '../../core/contract/job-state.v1.js';
 import type { DomainType } from '../../core/libvirt/index.js';
 import type { Candidate } from '../discover/index.js';
+import type { DomainRunState } from '../libvirt/index.js';
 import type { JobPlan, NodeState } from '../types.js';
 
 /**
@@ -24,6 +25,13 @@ export interface NodeAccess {
   readonly leases: ((mac: string) => Promise<readonly Candidate[]>) | null;
   /** Bytes in the console log of a VM this node prepared (a sign of life), or null when there is none. */
   consoleSize(vm: string): number | null;
+  /**
+   * Of `vms` (VMs this node prepared for the start under way; any other name is never touched),
+   * those whose domain is not running: one shut off is started again once per start, one that
+   * stops again or is gone is given up. A VM neither running nor shut off (paused, being shut
+   * down) is left as it is. Bounded; asked by the head during its waits for addresses and SSH.
+   */
+  reviveVms(vms: readonly string[]): Promise<readonly RevivedVm[]>;
   /** Record the job's VMs on this node (what the runner and the stop read). */
   writeVmRecords(jobId: string, vms: readonly VmRecord[]): Promise<void>;
   /**
@@ -31,6 +39,18 @@ export interface NodeAccess {
    * and spool hold, not from a plan, so it is safe after a partial start and idempotent.
    */
   stopVms(jobId: string, opts: { readonly keepLogs: boolean; readonly ramdisk?: string | undefined }): Promise<NodeStopResult>;
+}
+
+/** A VM found not running by `reviveVms`, and what the node did about it. */
+export interface RevivedVm {
+  readonly vm: string;
+  /** Its domain's state when asked ('shutoff' or 'missing'). */
+  readonly state: DomainRunState;
+  readonly action: 'started-again' | 'given-up';
+  /** Where the node's libvirt keeps the domain's qemu log (why qemu stopped), or null: unknown. */
+  readonly qemuLog: string | null;
+  /** Why starting it again failed (given up at once), one line. */
+  readonly error?: string | undefined;
 }
 
 export interface NodeStopResult {

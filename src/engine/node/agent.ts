@@ -6,9 +6,10 @@ import { VtorqueError } from '../../core/errors.js';
 import type { EngineLog } from '../libvirt/index.js';
 import type { JobPlan } from '../types.js';
 import type { NodeAccess, NodeReservation } from './access.js';
-import { errorToWire, KeyWireSchema, MAX_LINE_BYTES, NODE_OPS_VERSION, nodeStateToWire, RequestSchema, type NodeRequest } from './wire.js';
+import { errorToWire, KeyWireSchema, MAX_LINE_BYTES, MAX_VMS_PER_REQUEST, NODE_OPS, NODE_OPS_VERSION, nodeStateToWire, RequestSchema, type NodeRequest } from './wire.js';
 
 const ms = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(24 * 3600 * 1000));
+const vmNames = v.pipe(v.array(v.pipe(v.string(), v.minLength(1), v.maxLength(255))), v.maxLength(MAX_VMS_PER_REQUEST));
 const ArgsSchemas = {
   reserve: v.object({ timeoutMs: ms }),
   prepare: v.object({
@@ -20,6 +21,7 @@ const ArgsSchemas = {
   boot: v.object({ timeoutMs: ms }),
   leases: v.object({ mac: v.pipe(v.string(), v.regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i)) }),
   consoleSizes: v.object({ vms: v.array(v.string()) }),
+  reviveVms: v.object({ vms: vmNames }),
   writeVmRecords: v.object({ jobId: v.pipe(v.string(), v.minLength(1), v.maxLength(256)), vms: v.array(VmRecordSchema) }),
   stopVms: v.object({ jobId: v.pipe(v.string(), v.minLength(1), v.maxLength(256)), keepLogs: v.boolean(), ramdisk: v.optional(v.string()) }),
 } as const;
@@ -69,7 +71,7 @@ export async function serveNodeOps(node: NodeAccess, input: Readable, output: Wr
     };
     switch (req.op) {
       case 'hello':
-        return { version: NODE_OPS_VERSION, name: node.name, domainType: node.domainType, leases: node.leases !== null };
+        return { version: NODE_OPS_VERSION, name: node.name, domainType: node.domainType, leases: node.leases !== null, ops: NODE_OPS };
       case 'reserve': {
         if (s.held !== null) throw new VtorqueError('INTERNAL', 'node-ops reserve: the node is already reserved by this head', { fault: 'node' });
         const r = await node.reserve({ timeoutMs: args('reserve').timeoutMs });
@@ -98,6 +100,8 @@ export async function serveNodeOps(node: NodeAccess, input: Readable, output: Wr
         return { candidates: node.leases ? await node.leases(args('leases').mac) : [] };
       case 'consoleSizes':
         return { sizes: args('consoleSizes').vms.map((name) => node.consoleSize(name)) };
+      case 'reviveVms':
+        return { revived: await node.reviveVms(args('reviveVms').vms) };
       case 'writeVmRecords': {
         const a = args('writeVmRecords');
         await node.writeVmRecords(a.jobId, a.vms);

@@ -8,12 +8,12 @@ import { acquireNodeLock } from '../../core/node/lock.js';
 import { bootVms } from '../boot/index.js';
 import { NODE_LOCK_FILE, type EngineContext } from '../context.js';
 import { forgetNeighboursOf, leaseLookup, lstatSize, readProcNetArp } from '../discover/index.js';
-import { toDomainSpec } from '../libvirt/index.js';
+import { qemuLogPath, toDomainSpec, withDeadline } from '../libvirt/index.js';
 import { observeNode } from '../observe.js';
 import { ensureRootDir, jobDirPath, prepareJob, virtiofsShares, type PreparedJob } from '../prepare/index.js';
 import { placeOnNode } from '../plan.js';
 import type { JobPlan, NodeState } from '../types.js';
-import type { NodeAccess, NodeBooted, NodePrepared, NodePrepareInput, NodeReservation } from './access.js';
+import type { NodeAccess, NodeBooted, NodePrepared, NodePrepareInput, NodeReservation, RevivedVm } from './access.js';
 import { stopJobVms, VMS_FILE } from './stop-vms.js';
 
 export interface LocalNodeOptions {
@@ -25,15 +25,38 @@ export interface LocalNodeOptions {
   readonly onPrepared?: (prepared: PreparedJob) => void;
 }
 
+/** Bound on one libvirt call of reviveVms: the head asks again a few seconds later. */
+const REVIVE_CALL_MS = 20_000;
+
 /** This host as a node of a job: every node operation done here, in this process. */
 export function localNode(ctx: EngineContext, opts: LocalNodeOptions): NodeAccess {
   const c = ctx.config;
   const observe = opts.observe ?? (() => observeNode(opts.name, hostCapacity(), ctx.libvirt));
   // VM name → its console log here, from what this node prepared.
   const consoles = new Map<string, string>();
+  // VMs started again after their qemu stopped, in the start that prepared them: once only.
+  const restarted = new Set<string>();
   const prepared = (p: PreparedJob): void => {
-    for (const vm of p.vms) consoles.set(vm.plan.name, vm.plan.consoleLog);
+    for (const vm of p.vms) {
+      consoles.set(vm.plan.name, vm.plan.consoleLog);
+      restarted.delete(vm.plan.name); // prepared anew: a new start
+    }
     opts.onPrepared?.(p);
+  };
+  const revive = async (vm: string): Promise<RevivedVm | null> => {
+    const state = await withDeadline(ctx.libvirt.state(vm), REVIVE_CALL_MS, `node ${opts.name}: libvirt state of ${vm}`);
+    // Paused or being shut down is not what a start mends: the boot watch's quiet limit covers it.
+    if (state === 'running' || state === 'other') return null;
+    const qemuLog = qemuLogPath(ctx.libvirt.uri, vm);
+    if (state === 'missing' || restarted.has(vm)) return { vm, state, action: 'given-up', qemuLog };
+    restarted.add(vm);
+    try {
+      await withDeadline(ctx.libvirt.start(vm), REVIVE_CALL_MS, `node ${opts.name}: libvirt start of ${vm}`);
+    } catch (err) {
+      return { vm, state, action: 'given-up', qemuLog, error: (err instanceof Error ? err.message : String(err)).split('\n')[0] as string };
+    }
+    ctx.log.warn({ phase: 'boot', node: opts.name, vm, qemuLog }, "a VM's qemu stopped during the boot; started it again (once)");
+    return { vm, state, action: 'started-again', qemuLog };
   };
   return {
     name: opts.name,
@@ -55,6 +78,11 @@ export function localNode(ctx: EngineContext, opts: LocalNodeOptions): NodeAcces
     consoleSize: (vm) => {
       const path = consoles.get(vm);
       return path === undefined ? null : lstatSize(path);
+    },
+    async reviveVms(vms) {
+      // Only domains this node prepared: a name it did not is never looked at, let alone started.
+      const mine = [...new Set(vms)].filter((vm) => consoles.has(vm));
+      return (await Promise.all(mine.map(revive))).filter((r): r is RevivedVm => r !== null);
     },
     async writeVmRecords(jobId, vms) {
       writeFileExclusive(join(jobDirPath(c, jobId), VMS_FILE), `${JSON.stringify(vms, null, 2)}\n`, 0o644);

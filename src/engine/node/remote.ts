@@ -4,7 +4,7 @@ import * as v from 'valibot';
 import { VtorqueError } from '../../core/errors.js';
 import type { Candidate } from '../discover/index.js';
 import type { EngineLog } from '../libvirt/index.js';
-import type { NodeAccess, NodeBooted, NodePrepared, NodeReservation, NodeStopResult } from './access.js';
+import type { NodeAccess, NodeBooted, NodePrepared, NodeReservation, NodeStopResult, RevivedVm } from './access.js';
 import { fromWire, KeyWireSchema, MAX_LINE_BYTES, NODE_OPS_VERSION, nodeStateFromWire, NodeStateWireSchema, ResponseSchema, type NodeOp } from './wire.js';
 
 /** A node reached through its agent; `close` ends the session (the agent releases what it holds). */
@@ -22,7 +22,8 @@ export interface AgentCommand {
   readonly log: EngineLog;
 }
 
-const HelloSchema = v.object({ version: v.literal(NODE_OPS_VERSION), name: v.string(), domainType: v.picklist(['kvm', 'qemu', 'test']), leases: v.boolean() });
+// `ops`: what the agent serves (absent: an agent from before reviveVms, which ends the session on an op it does not know).
+const HelloSchema = v.object({ version: v.literal(NODE_OPS_VERSION), name: v.string(), domainType: v.picklist(['kvm', 'qemu', 'test']), leases: v.boolean(), ops: v.optional(v.pipe(v.array(v.string()), v.maxLength(256))) });
 const ReserveSchema = v.object({ state: NodeStateWireSchema, waitedMs: v.number() });
 const PreparedSchema = v.object({
   vms: v.array(v.object({ name: v.string(), hostKeyPublic: v.pipe(v.string(), v.maxLength(16384)), fastSeed: v.boolean(), persistentDisk: v.boolean() })),
@@ -33,6 +34,17 @@ const BootedSchema = v.object({ bootSince: v.number(), stale: v.array(v.string()
 const StopSchema = v.object({ domains: v.array(v.string()), files: v.array(v.string()), arp: v.array(v.string()) });
 const CandidatesSchema = v.object({ candidates: v.array(v.object({ ip: v.string(), learnedMs: v.nullable(v.number()) })) });
 const SizesSchema = v.object({ sizes: v.array(v.nullable(v.number())) });
+const RevivedSchema = v.object({
+  revived: v.array(
+    v.object({
+      vm: v.pipe(v.string(), v.maxLength(255)),
+      state: v.picklist(['shutoff', 'missing']),
+      action: v.picklist(['started-again', 'given-up']),
+      qemuLog: v.nullable(v.pipe(v.string(), v.maxLength(4096))),
+      error: v.optional(v.pipe(v.string(), v.maxLength(4096))),
+    }),
+  ),
+});
 const TextSchema = v.object({ text: v.pipe(v.string(), v.maxLength(16 << 20)) });
 /** Console sizes are asked for at most this often (the boot watch reads them every second). */
 const CONSOLE_REFRESH_MS = 900;
@@ -163,6 +175,12 @@ export async function connectNode(cmd: AgentCommand): Promise<RemoteNode> {
       if (!sizes.has(vm)) sizes.set(vm, null);
       refresh();
       return sizes.get(vm) ?? null;
+    },
+    async reviveVms(vms): Promise<readonly RevivedVm[]> {
+      if (!hello.ops?.includes('reviveVms')) return []; // an older agent: its VMs are left to the quiet limits
+      const asked = new Set(vms);
+      // Only VMs asked about count: an agent that names others is not believed about them.
+      return fromWire(RevivedSchema, await call('reviveVms', { vms }, t), cmd.name, 'its VMs not running').revived.filter((r) => asked.has(r.vm));
     },
     async writeVmRecords(jobId, vms) {
       await call('writeVmRecords', { jobId, vms }, t);
