@@ -54,6 +54,7 @@ function instantNode(name: string): NodeAccess {
     readNeighbours: async () => '',
     leases: null,
     consoleSize: () => null,
+    reviveVms: async () => [],
     writeVmRecords: async () => undefined,
     stopVms: async () => ({ domains: [], files: [], arp: [] }),
   };
@@ -90,4 +91,6 @@ export async function benchMultinode(runs = 3): Promise<void> {
   }
   clearInterval(sampler);
   emit('P3c_plan_fanout_1000nodes_s', median(times), 's', { target: 1, runs, peak_rss_mb: Math.round(peak / 2 ** 20), memory_target_mb: 200 });
+  // P3d: the real 3-node x 2-VM job against the 1-node x 1-VM job on the testbed (root only).
+  await (await import('./multinode-real.js')).benchMultinodeReal();
 }

@@ -32,10 +32,11 @@ export function recordMadeNoVms(record: JobRecordV1 | null): boolean {
  * owner metadata), ARP entries, files and tmpfs (console logs kept only when the start decided
  * so), any process left with the job's qemu uid, its node components (the exact commands the
  * start recorded), its cancel directory; then the record. Whatever fails stays in the record for
- * the next epilogue or gc. `record` null: a job without one (teardown by job id; no components).
+ * the next epilogue or gc (`keepRecord`: kept even when all is done here, for a caller that still
+ * tears down elsewhere). `record` null: a job without one (teardown by job id; no components).
  * A record naming no VM needs no libvirt (`ctx` may then lack it): only files are removed.
  */
-export async function stopJob(ctx: StopContext, jobId: string, record: JobRecordV1 | null): Promise<StopJobResult> {
+export async function stopJob(ctx: StopContext, jobId: string, record: JobRecordV1 | null, opts: { readonly keepRecord?: boolean } = {}): Promise<StopJobResult> {
   const c = ctx.config;
   const problems: string[] = [];
   let vms: StopResult = { domains: [], files: [], arp: [] };
@@ -66,7 +67,10 @@ export async function stopJob(ctx: StopContext, jobId: string, record: JobRecord
   }
   if (record) {
     try {
-      if (problems.length === 0) removeJobRecord(c, jobId);
+      // keepRecord: the caller still tears down elsewhere (the job's other nodes) and removes it once all is done.
+      if (problems.length === 0) {
+        if (!opts.keepRecord) removeJobRecord(c, jobId);
+      }
       else if (components.failed.length !== stops.length) updateJobRecord(c, record, { componentStops: components.failed });
     } catch (err) {
       problems.push(`job record: ${err instanceof Error ? err.message : String(err)}`);

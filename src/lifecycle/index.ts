@@ -1,9 +1,10 @@
 // The job lifecycle every scheduler adapter drives: start, stop, gc and the outcome left for the
 // owner, over a scheduler-neutral job context. Adapters map its outcomes to their exit codes.
-export type { JobContext, JobOwner, NodeAllocation, StartOutcome, StopOutcome } from './job-context.js';
+export type { GuestEnvInput, JobContext, JobOwner, NodeAllocation, StartOutcome, StopOutcome } from './job-context.js';
 export { startJob, readySummary, dropCancelSignal, type LifecycleDeps } from './start.js';
-export { stopJobHere, type StopDeps } from './stop.js';
+export { stopJobHere, stopJobPartHere, type StopDeps } from './stop.js';
 export { collectGarbage, formatReap } from './gc.js';
+export { probeNodeAgents, type AgentProbe } from './agent-probe.js';
 export { leaveOutcome } from './outcome.js';
 export { clearAttempts, countAttempt } from './job-state.js';
 export { resolveOwner } from './owner.js';

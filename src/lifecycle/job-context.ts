@@ -1,9 +1,17 @@
 import type { Fault } from '../core/errors.js';
+import type { HostVms } from '../core/contract/vm-layout.js';
 import type { VmRequest } from '../core/request/index.js';
 import type { JobIdentity, PhaseMark, VmRecord } from '../engine/index.js';
 
 /** The job owner as the lifecycle needs them: identity for files and qemu, home for messages. */
 export type JobOwner = JobIdentity['owner'] & { readonly home: string };
+
+/** What the guest environment is made from: the VM node file's guest path, the VMs' vCPUs, the VMs on each host in rank order. */
+export interface GuestEnvInput {
+  readonly nodeFile: string;
+  readonly slots: number;
+  readonly hosts: readonly HostVms[];
+}
 
 /** What the scheduler allocated to the job on one node. */
 export interface NodeAllocation {
@@ -37,10 +45,12 @@ export interface JobContext {
   /** The scheduler, for messages: its name and the command that submits a VM job honestly. */
   readonly scheduler: { readonly name: string; readonly submit: string };
   /**
-   * The scheduler's variables for the guest, given the guest's path of the VM node file and the
-   * job's slot count (the runner later uploads the job's own environment over them).
+   * The scheduler's variables for the guest, given the guest's path of the VM node file, the
+   * job's slot count and its VMs per host node in rank order (the lifecycle adds vTorque's own
+   * VTORQUE_NUM_HOSTS, VTORQUE_NUM_VMS and VTORQUE_VM_LAYOUT from those; the runner later uploads
+   * the job's own environment over them).
    */
-  readonly guestEnv: (guest: { readonly nodeFile: string; readonly slots: number }) => Record<string, string>;
+  readonly guestEnv: (guest: GuestEnvInput) => Record<string, string>;
   /** Whether a job id (or job dir name) is still the scheduler's on this node: what gc may not reap. */
   readonly isActive: (jobIdOrDirName: string) => boolean;
 }

@@ -13,12 +13,15 @@ const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
 /** Sister nodes connected to at once. */
 const CONNECT_FAN_OUT = 16;
 
-/** The site's way: NODE_AGENT_COMMAND with {node}, {node_binary} and {vtorque} filled in, element by element. */
-export function agentConnector(c: SiteConfig, layout: AppLayout, log: EngineLog): ConnectNode {
+/**
+ * The site's way: NODE_AGENT_COMMAND with {node}, {node_binary} and {vtorque} filled in, element by
+ * element. Each answer is awaited at most `callTimeoutMs` (default TIMEOUT).
+ */
+export function agentConnector(c: SiteConfig, layout: AppLayout, log: EngineLog, callTimeoutMs = c.TIMEOUT * 1000): ConnectNode {
   return (name) => {
     if (!NODE_NAME.test(name)) return Promise.reject(new VtorqueError('USAGE', `node name ${JSON.stringify(name)} from the scheduler is not a host name (letters, digits, . _ -): it cannot be reached`, { fault: 'node' }));
     const fill = (arg: string): string => arg.replaceAll('{node}', name).replaceAll('{node_binary}', process.execPath).replaceAll('{vtorque}', layout.vtorqueBundle);
-    return connectNode({ name, argv: c.NODE_AGENT_COMMAND.map(fill), callTimeoutMs: c.TIMEOUT * 1000, log });
+    return connectNode({ name, argv: c.NODE_AGENT_COMMAND.map(fill), callTimeoutMs, log });
   };
 }
 
@@ -43,26 +46,26 @@ export async function closeAll(nodes: readonly RemoteNode[]): Promise<void> {
 }
 
 /**
- * Tear down the job's VMs on each named node through its agent (bounded, in parallel). Returns
- * what could not be done, one line per node; what is left there the node's own gc reaps.
+ * Tear down the job's VMs on each named node through its agent (bounded, in parallel). Returns the
+ * domains torn down there and what could not be done, one line per node; what is left there the
+ * node's own gc reaps.
  */
-export async function stopOnSisters(jobId: string, names: readonly string[], keepLogs: boolean, connect: ConnectNode): Promise<string[]> {
+export async function stopOnSisters(jobId: string, names: readonly string[], keepLogs: boolean, connect: ConnectNode): Promise<{ domains: string[]; problems: string[] }> {
   const limit = pLimit(CONNECT_FAN_OUT);
-  const problems = await Promise.all(
+  const results = await Promise.all(
     names.map((name) =>
-      limit(async (): Promise<string | null> => {
+      limit(async (): Promise<{ domains: readonly string[]; problem: string | null }> => {
         let node: RemoteNode | undefined;
         try {
           node = await connect(name);
-          await node.stopVms(jobId, { keepLogs });
-          return null;
+          return { domains: (await node.stopVms(jobId, { keepLogs })).domains, problem: null };
         } catch (err) {
-          return `node ${name}: ${reason(err)}`;
+          return { domains: [], problem: `node ${name}: ${reason(err)}` };
         } finally {
           await node?.close().catch(() => undefined);
         }
       }),
     ),
   );
-  return problems.filter((p): p is string => p !== null);
+  return { domains: results.flatMap((r) => r.domains), problems: results.flatMap((r) => (r.problem === null ? [] : [r.problem])) };
 }

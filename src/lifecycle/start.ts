@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { SiteConfig } from '../core/config/index.js';
 import { NODE_FILE_DIR } from '../core/contract/guest-layout.v1.js';
+import { vmLayoutEnv } from '../core/contract/vm-layout.js';
 import { VtorqueError } from '../core/errors.js';
 import type { AppLayout } from '../core/install/paths.js';
 import { listPoolImages, poolImagePath } from '../core/pool/images.js';
@@ -69,15 +70,17 @@ export async function startJob(job: JobContext, deps: LifecycleDeps): Promise<St
     }
     const baseImage = poolImagePath(c.VM_IMG_DIR, request.img);
     const guestNodeFile = `${NODE_FILE_DIR}/${jobDirName(job.jobId)}`;
-    // This host is the job's one node (multi-node is refused above); the head drives it through
-    // NodeAccess, as it will drive the other nodes of a multi-node job.
+    // Rank order is allocation order, vms_per_node on each node (the plan's).
+    const hosts = job.allocation.map((n) => ({ name: n.name, vms: request.vms_per_node }));
+    const guestEnv = { ...job.guestEnv({ nodeFile: guestNodeFile, slots: request.vcpus * request.vms_per_node * job.allocation.length, hosts }), ...vmLayoutEnv(hosts) };
+    // The head drives this host through NodeAccess, as it drives the job's other nodes through their agents.
     const started = await startOnNodes(
       {
         job: { jobId: job.jobId, owner: job.owner },
         request,
         baseImage,
         boot: bootFilesFor(c, baseImage, deps.log),
-        guestEnv: job.guestEnv({ nodeFile: guestNodeFile, slots: request.vcpus * request.vms_per_node * job.allocation.length }),
+        guestEnv,
         uuid: randomUUID,
         deadlineAt: Math.max(job.deadlineAt, Date.now() + MIN_START_SECONDS * 1000),
         signal: cancel.signal,
@@ -148,7 +151,7 @@ function checkNodeShare(request: VmRequest, job: JobContext, c: SiteConfig, here
  */
 async function undoStart(ctx: StopContext, record: JobRecordV1, log: EngineLog, connect: ConnectNode): Promise<void> {
   // Nothing is made on another node before the plan (which names the VMs in the record).
-  const sisterProblems = record.sisters?.length && record.vms.length > 0 ? await stopOnSisters(record.jobId, record.sisters, record.keepLogs, connect) : [];
+  const sisterProblems = record.sisters?.length && record.vms.length > 0 ? (await stopOnSisters(record.jobId, record.sisters, record.keepLogs, connect)).problems : [];
   if (sisterProblems.length > 0) log.warn({ problems: sisterProblems }, "undoing the failed start left VMs on other nodes; their gc reaps them");
   try {
     const stopped = await stopJob(ctx, record.jobId, record);

@@ -31,4 +31,17 @@ describe('jobGuestEnv', () => {
     expect(r.skipped).toEqual(['PBS_lower', 'PBS_x-y']);
     expect(r.vars).toEqual({ PBS_OK: '3', PBS_NODEFILE: '/n', PBS_VMNODEFILE: '/n' });
   });
+
+  it('with the VM records: PBS_NP is their vCPUs and VTORQUE_* their layout over the host nodes, in rank order', () => {
+    const vms = [
+      { node: 'n2', rank: 2, vcpus: 2 },
+      { node: 'n1', rank: 0, vcpus: 2 },
+      { node: 'n2', rank: 3, vcpus: 2 },
+      { node: 'n1', rank: 1, vcpus: 2 },
+    ];
+    expect(jobGuestEnv({ PBS_NUM_NODES: '2', VTORQUE_NUM_VMS: '99' }, '/n', vms).vars).toEqual({
+      PBS_NUM_NODES: '2', PBS_NODEFILE: '/n', PBS_VMNODEFILE: '/n', PBS_NP: '8',
+      VTORQUE_NUM_HOSTS: '2', VTORQUE_NUM_VMS: '4', VTORQUE_VM_LAYOUT: 'n1:2,n2:2',
+    });
+  });
 });

@@ -58,7 +58,7 @@ async function runJobSteps(o: RunJobOptions, say: (line: string) => void): Promi
   }
   const job = loadJobRun(o.config, o.env);
   const paths = guestPaths(settings.guestRoot, job.guestJobDir);
-  const guestEnv = jobGuestEnv(o.env, paths.nodeFile, job.vms.reduce((n, v) => n + v.vcpus, 0));
+  const guestEnv = jobGuestEnv(o.env, paths.nodeFile, job.vms);
   if (guestEnv.skipped.length > 0) say(messages.notPassed(guestEnv.skipped));
   const envFile = buildJobEnv(guestEnv.vars, o.renderTemplates);
   const fleet = await openFleet(job, settings, o.signal);

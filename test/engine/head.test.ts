@@ -40,7 +40,7 @@ function onPrepare(n: NodeAccess, prepare: (r: NodeReservation) => NodeReservati
 }
 
 describe('engine head: one job over two nodes', () => {
-  it('plans in rank order over the nodes given, makes each node only its own VMs and records, and stops them all', async () => {
+  it('plans in rank order over the nodes given, makes each node only its own VMs, records the whole job on rank 0\'s node, and stops them all', async () => {
     const { a, b, nodes } = twoNodes();
     const lines: string[] = [];
     // Rank order is the allocation's (nb first), not the names' (the locks are taken in name order).
@@ -50,7 +50,8 @@ describe('engine head: one job over two nodes', () => {
       expect(started.timeline.map((m) => m.phase)).toEqual(['plan', 'prepare', 'boot']);
       // What each node records is the contract's (job-state.v1), the one definition the runner parses with.
       const recordsOf = (spool: string) => v.parse(VmRecordsSchema, JSON.parse(readFileSync(join(spool, 'jobs', '201.srv', 'vms.json'), 'utf8')));
-      expect(recordsOf(b.config.SPOOL_DIR).map((r) => r.node)).toEqual(['nb', 'nb']);
+      // The node of rank 0 records the whole job (its runner needs every VM); the other only its own.
+      expect(recordsOf(b.config.SPOOL_DIR).map((r) => [r.node, r.rank])).toEqual([['nb', 0], ['nb', 1], ['na', 2], ['na', 3]]);
       expect(recordsOf(a.config.SPOOL_DIR).map((r) => r.node)).toEqual(['na', 'na']);
       // Each node's VM directories are under its own spool, and only its own VMs are there.
       expect(existsSync(join(b.config.SPOOL_DIR, 'jobs', '201.srv', 'vms', started.vms[0]?.name as string))).toBe(true);

@@ -1,9 +1,16 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { SiteConfig } from '../../src/core/config/index.js';
 import { jobDirName } from '../../src/core/contract/job-state.v1.js';
-import { callHook, DEAD_URI, entries, epilogueArgv, HOST, IMAGE, makeHookSite, prologueArgv, stageJob, TEST_USER, unstageJob, vmJobScript, type HookSite } from './fixture.js';
+import { layoutAt } from '../../src/core/install/paths.js';
+import { writeJobRecord } from '../../src/engine/index.js';
+import { resolveOwner, startJob, stopJobHere } from '../../src/lifecycle/index.js';
+import { engineSite } from '../engine/engine-harness.js';
+import { agentCommand } from '../helpers/node-agents.js';
+import { BASE_REQUEST, callHook, DEAD_URI, entries, epilogueArgv, HOST, IMAGE, makeHookSite, prologueArgv, REPO, stageJob, TEST_USER, unstageJob, vmJobScript, type DirectJob, type HookSite } from './fixture.js';
 
 // Torque contract tests of OUR installed hooks (vtorque setup into a temp prefix, fronting a temp
 // mom_priv that had site hooks), driven by run-local exactly as pbs_mom 6.1 drives them, or called
@@ -391,4 +398,125 @@ describe('11. teardown never depends on the owner-editable .SC (Torque chowns it
       unstageJob(s, job);
     }
   });
+});
+
+describe('12. multi-node VM jobs: the mother superior boots every node through its agent, each sister reaps its own part', () => {
+  const RESOURCES = 'nodes=2:ppn=2,neednodes=2:ppn=2,mem=1gb';
+  const quiet = { info: () => undefined, warn: () => undefined };
+  /** This site's config on another host: its own spool (an agent gives it its own libvirt). */
+  const elsewhere = (): SiteConfig => {
+    const e = engineSite();
+    return { ...s.config(), SPOOL_DIR: e.config.SPOOL_DIR, RAMDISK_DIR: e.config.RAMDISK_DIR };
+  };
+  /** A job as a sister mom knows it: no .SC (Torque sends the script to the mother superior only), no PBS_NODEFILE. */
+  const onSister = (jobId: string): DirectJob => ({ jobId, sc: join(s.jobsDir, `${jobId}.SC`), nodefile: '' });
+  /** Every file of a job's state dir, as text: the NoCloud seeds carry the guest's job environment verbatim. */
+  const filesText = (dir: string): string =>
+    (readdirSync(dir, { recursive: true }) as string[]).map((f) => join(dir, f)).filter((f) => statSync(f).isFile()).map((f) => readFileSync(f, 'latin1')).join('\n');
+
+  it('prologue on the mother superior: one VM here and one on the sister in rank order, the guest told the layout; the epilogue tears both down', async () => {
+    const n2 = elsewhere();
+    s.configure({ NODE_AGENT_COMMAND: agentCommand(join(s.ctl, 'agents'), { n2 }) });
+    const job = stageJob(s, `1201.${HOST}`, vmJobScript(), 2, ['n2']);
+    const dir = jobDirName(job.jobId);
+    try {
+      const pro = await callHook(s, 'prologue', prologueArgv(job, true, RESOURCES), job.nodefile);
+      expect(pro.rc, pro.stdout + pro.stderr).toBe(0);
+      expect(pro.stdout).toContain("reaching the job's other node(s): n2");
+      expect(pro.stdout).toMatch(/planned 2 VM\(s\)/);
+      expect(pro.stdout).toMatch(/vTorque: 2 VM\(s\) ready in/);
+      expect(entries(join(n2.SPOOL_DIR, 'jobs'))).toEqual([dir]);
+      const { vms } = JSON.parse(readFileSync(join(s.spool, 'jobs', dir, 'job.json'), 'utf8')) as { vms: { node: string; rank: number }[] };
+      expect(vms.map((v) => [v.rank, v.node])).toEqual([[0, HOST], [1, 'n2']]);
+      for (const spool of [s.spool, n2.SPOOL_DIR]) {
+        const seeds = filesText(join(spool, 'jobs', dir));
+        expect(seeds).toContain(`export VTORQUE_VM_LAYOUT=${HOST}:1,n2:1`);
+        expect(seeds).toContain('export VTORQUE_NUM_HOSTS=2');
+        expect(seeds).toContain('export VTORQUE_NUM_VMS=2');
+      }
+      const epi = await callHook(s, 'epilogue', epilogueArgv(job, { resources: RESOURCES }), job.nodefile);
+      expect(epi.rc, epi.stdout + epi.stderr).toBe(0);
+      expect(stateDirs()).toEqual([]);
+      expect(entries(join(n2.SPOOL_DIR, 'jobs'))).toEqual([]);
+      expect(entries(join(s.spool, 'records'))).toEqual([]);
+    } finally {
+      unstageJob(s, job);
+    }
+  }, 60_000);
+
+  it("epilogue.parallel on a sister: no record here, only the state the head's agent prepared; this node's part goes, from its own spool and libvirt", async () => {
+    // The head is another host (its own spool); this site is its sister, reached through the agent.
+    const head = { ...elsewhere(), NODE_AGENT_COMMAND: agentCommand(join(s.ctl, 'agents'), { [HOST]: s.config() }) };
+    const jobId = `1202.${HOST}`;
+    const share = { slots: 2, memory: { mib: 1024, basis: 'mem=2gb / 2 nodes' } };
+    const out = await startJob(
+      {
+        jobId, owner: await resolveOwner(TEST_USER, TEST_USER), request: BASE_REQUEST, requestSource: 'test', script: '#!/bin/sh\n',
+        allocation: [{ name: 'head01', ...share }, { name: HOST, ...share }], deadlineAt: Date.now() + 60_000,
+        scheduler: { name: 'Torque', submit: 'vsub' }, guestEnv: () => ({}), isActive: () => true,
+      },
+      { config: head, layout: layoutAt(REPO), log: quiet, say: () => undefined },
+    );
+    expect(out).toMatchObject({ kind: 'running' });
+    expect(stateDirs()).toEqual([jobDirName(jobId)]);
+    expect(entries(join(s.spool, 'records'))).toEqual([]);
+    const epi = await callHook(s, 'epilogue.parallel', epilogueArgv(onSister(jobId), { resources: RESOURCES }));
+    expect(epi.rc, epi.stdout + epi.stderr).toBe(0);
+    expect(stateDirs()).toEqual([]);
+    expect(nodeLogs()).toContain('epilogue.parallel.log');
+    // The head's own stop then finds nothing left there.
+    expect(await stopJobHere(jobId, { config: head, layout: layoutAt(REPO), log: quiet })).toMatchObject({ kind: 'stopped', problems: [], error: null });
+  }, 60_000);
+
+  it("epilogue.parallel is bounded by pbs_mom's alarm: a libvirt that never answers leaves the rest for gc and keeps the site's exit code (a sister's failure would mark the node down)", async () => {
+    const sock = join(s.root, 'silent-libvirt.sock');
+    const sockets: import('node:net').Socket[] = [];
+    const server = createServer((c) => void sockets.push(c)).listen(sock); // accepts, never answers
+    const momConfig = join(s.momPriv, 'config');
+    writeFileSync(momConfig, '$prologalarm 21\n'); // pbs_mom kills the hook after 11 s
+    s.configure({ LIBVIRT_URI: `qemu:///system?socket=${sock}`, PROLOGUE_TIMEOUT: 10, TIMEOUT: 10 });
+    const jobId = `1203.${HOST}`;
+    mkdirSync(join(s.spool, 'jobs', jobDirName(jobId)), { recursive: true, mode: 0o711 });
+    try {
+      const t0 = Date.now();
+      const epi = await callHook(s, 'epilogue.parallel', epilogueArgv(onSister(jobId)));
+      const ms = Date.now() - t0;
+      expect(epi.rc, epi.stdout + epi.stderr).toBe(0);
+      expect(ms).toBeLessThan(11_000);
+      // This node's own agent, stuck in libvirt, is given up on (and killed) before the deadline.
+      expect(epi.stdout).toContain(`vTorque: teardown of job ${jobId} on this node failed: node ${HOST}: no answer to hello within`);
+      expect(spawnSync('pgrep', ['-f', `node-agent --name ${HOST} --config ${s.configPath}`]).status).toBe(1);
+      expect(stateDirs()).toEqual([jobDirName(jobId)]); // left for the next stop or gc
+    } finally {
+      for (const c of sockets) c.destroy();
+      server.close();
+      rmSync(momConfig, { force: true });
+    }
+  }, 30_000);
+
+  it("a sister's failed teardown is said and keeps the site's exit code; the mother superior's epilogue reports it as before", async () => {
+    s.configure({ LIBVIRT_URI: DEAD_URI });
+    const jobId = `1204.${HOST}`;
+    mkdirSync(join(s.spool, 'jobs', jobDirName(jobId)), { recursive: true, mode: 0o711 });
+    const sister = await callHook(s, 'epilogue.parallel', epilogueArgv(onSister(jobId)));
+    expect(sister.rc, sister.stdout + sister.stderr).toBe(0);
+    // Through this node's own agent, which could not open libvirt.
+    expect(sister.stdout).toMatch(new RegExp(`^vTorque: teardown of job ${jobId.replace(/\./g, '\\.')} on this node failed: node ${HOST}: its node agent ended \\(exit \\d+\\): .*libvirt open`));
+    const mother = await callHook(s, 'epilogue', epilogueArgv(onSister(jobId)));
+    expect(mother.rc).toBe(1);
+    expect(mother.stdout).toMatch(/^vTorque: teardown of job \S+ failed: libvirt open/);
+    expect(stateDirs()).toEqual([jobDirName(jobId)]);
+  }, 30_000);
+
+  it("a sister never reaches the job's other nodes, even from a record of its own that names them", async () => {
+    // This node was the head of an earlier start of the job, whose teardown was left unfinished.
+    const jobId = `1205.${HOST}`;
+    const owner = await resolveOwner(TEST_USER, TEST_USER);
+    writeJobRecord(s.config(), { version: 1, jobId, owner: { user: owner.user, uid: owner.uid }, node: HOST, sisters: ['n9'], keepLogs: false, componentStops: [], vms: ['x'], ramdisk: null, qemuUid: null, createdMs: Date.now() });
+    s.configure({ NODE_AGENT_COMMAND: ['/bin/sh', '-c', `echo "$0" >> '${s.ctl}/agents-started'; exit 3`, '{node}'] });
+    const epi = await callHook(s, 'epilogue.parallel', epilogueArgv(onSister(jobId)));
+    expect(epi.rc, epi.stdout + epi.stderr).toBe(0);
+    expect(s.ctlFile('agents-started')).toBe('');
+    expect(entries(join(s.spool, 'records'))).toEqual([]); // this node's own part is done, its record with it
+  }, 30_000);
 });

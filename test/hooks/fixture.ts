@@ -71,7 +71,7 @@ export interface HookSite {
   cleanup(): void;
 }
 
-const BASE_REQUEST: VmRequest = {
+export const BASE_REQUEST: VmRequest = {
   version: 1, img: IMAGE, distro: 'debian', arch: 'x86_64', vcpus: 1, ram: 256, vms_per_node: 1,
   vcpu_pinning: false, disk: null, vm_prologue: null, vm_epilogue: null, fs_type: 'sharedfs', metadata: null,
   vrdma: false, iocm: false, iocm_min_cores: 1, iocm_max_cores: 4, unclot: false, unclot_shmem: 1024, debug: false, trace: false,
@@ -158,7 +158,7 @@ export async function makeHookSite(): Promise<HookSite> {
       configure();
       for (const e of readdirSync(ctl)) rmSync(join(ctl, e), { recursive: true, force: true });
       rmSync(logDir, { recursive: true, force: true });
-      for (const d of ['jobs', 'attempts', 'cancel']) rmSync(join(spool, d), { recursive: true, force: true });
+      for (const d of ['jobs', 'attempts', 'cancel', 'records']) rmSync(join(spool, d), { recursive: true, force: true });
       if (!existsSync(join(pool, IMAGE))) spawnSync('qemu-img', ['create', '-q', '-f', 'qcow2', join(pool, IMAGE), '64M']);
     },
     cleanup() {
@@ -189,12 +189,13 @@ export interface DirectJob {
   readonly nodefile: string;
 }
 
-export function stageJob(s: HookSite, jobId: string, script: string, slots: number): DirectJob {
+/** `sisters`: the job's other nodes after this one in PBS_NODEFILE, each with `slots` lines too. */
+export function stageJob(s: HookSite, jobId: string, script: string, slots: number, sisters: readonly string[] = []): DirectJob {
   const sc = join(s.jobsDir, `${jobId}.SC`);
   writeFileSync(sc, script, { mode: 0o700 });
   const aux = join(s.torqueHome, 'aux');
   mkdirSync(aux, { recursive: true, mode: 0o755 });
-  writeFileSync(join(aux, jobId), `${HOST}\n`.repeat(slots), { mode: 0o644 });
+  writeFileSync(join(aux, jobId), [HOST, ...sisters].map((n) => `${n}\n`.repeat(slots)).join(''), { mode: 0o644 });
   return { jobId, sc, nodefile: `${aux}//${jobId}` };
 }
 
@@ -213,8 +214,8 @@ export function prologueArgv(job: DirectJob, withScript = true, resources = DIRE
 }
 
 /** pbs_mom's epilogue-family argv[1..11]; `withScript: false` gives older Torque's 10. */
-export function epilogueArgv(job: DirectJob, o: { session?: string; used?: string; exit?: number; withScript?: boolean } = {}): string[] {
-  const args = [job.jobId, TEST_USER, TEST_USER, 'direct', o.session ?? '0', DIRECT_RESOURCES, o.used ?? '', 'batch', '', String(o.exit ?? 0)];
+export function epilogueArgv(job: DirectJob, o: { session?: string; used?: string; exit?: number; withScript?: boolean; resources?: string } = {}): string[] {
+  const args = [job.jobId, TEST_USER, TEST_USER, 'direct', o.session ?? '0', o.resources ?? DIRECT_RESOURCES, o.used ?? '', 'batch', '', String(o.exit ?? 0)];
   return o.withScript === false ? args : [...args, job.sc];
 }
 
@@ -224,11 +225,12 @@ export function epilogueArgv(job: DirectJob, o: { session?: string; used?: strin
  * as root in mom_priv (prologue umask 077, others 022), or as the job owner in the owner's home
  * for epilogue.precancel.
  */
-export function callHook(s: HookSite, hook: 'prologue' | 'epilogue' | 'epilogue.precancel', args: readonly string[], nodefile?: string): Promise<HookCall> {
+export function callHook(s: HookSite, hook: 'prologue' | 'epilogue' | 'epilogue.parallel' | 'epilogue.precancel', args: readonly string[], nodefile?: string): Promise<HookCall> {
   const asOwner = hook === 'epilogue.precancel';
   const cwd = asOwner ? s.home : s.momPriv;
+  // A sister mom (epilogue.parallel) is node 1 of the job and gets no PBS_NODEFILE.
   const env: Record<string, string> = {
-    LANG: 'C.UTF-8', PATH: '/bin:/usr/bin', PBS_MSHOST: HOST, PBS_NODENUM: '0', PBS_NP: '2', PBS_NUM_NODES: '1', PBS_NUM_PPN: '2',
+    LANG: 'C.UTF-8', PATH: '/bin:/usr/bin', PBS_MSHOST: HOST, PBS_NODENUM: hook === 'epilogue.parallel' ? '1' : '0', PBS_NP: '2', PBS_NUM_NODES: '1', PBS_NUM_PPN: '2',
     PBS_O_WORKDIR: s.work, PBS_RESOURCE_NODES: '1:ppn=2', PWD: cwd, SHLVL: '1',
     ...(nodefile === undefined ? {} : { PBS_NODEFILE: nodefile }),
   };

@@ -1,11 +1,12 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { NODE_FILE_DIR } from '../../src/core/contract/guest-layout.v1.js';
 import { jobDirName } from '../../src/core/contract/job-state.v1.js';
+import type { SiteConfig } from '../../src/core/config/index.js';
 import { layoutAt } from '../../src/core/install/paths.js';
 import type { VmRequest } from '../../src/core/request/index.js';
-import { resolveOwner, startJob, stopJobHere, type JobContext, type JobOwner } from '../../src/lifecycle/index.js';
+import { resolveOwner, startJob, stopJobHere, stopJobPartHere, type GuestEnvInput, type JobContext, type JobOwner } from '../../src/lifecycle/index.js';
 import { agentConnector } from '../../src/lifecycle/sisters.js';
 import { connectNode, type RemoteNode } from '../../src/engine/index.js';
 import { engineSite } from '../engine/engine-harness.js';
@@ -32,8 +33,8 @@ const lines: string[] = [];
 const log = { info: () => undefined, warn: () => undefined };
 const deps = () => ({ config: s.config(), layout: layoutAt(REPO), log, say: (l: string) => void lines.push(l) });
 
-function slurmJob(jobId: string, over: Partial<JobContext> = {}): JobContext & { envAsked: { nodeFile: string; slots: number }[] } {
-  const envAsked: { nodeFile: string; slots: number }[] = [];
+function slurmJob(jobId: string, over: Partial<JobContext> = {}): JobContext & { envAsked: GuestEnvInput[] } {
+  const envAsked: GuestEnvInput[] = [];
   return {
     jobId,
     owner,
@@ -53,6 +54,11 @@ function slurmJob(jobId: string, over: Partial<JobContext> = {}): JobContext & {
   };
 }
 const stateDirs = (): string[] => entries(join(s.spool, 'jobs'));
+/** Every file a node's prepare made for the job, as text: the NoCloud seeds carry the guest's job environment verbatim. */
+function seedText(spool: string, jobId: string): string {
+  const dir = join(spool, 'jobs', jobDirName(jobId));
+  return (readdirSync(dir, { recursive: true }) as string[]).map((f) => join(dir, f)).filter((f) => statSync(f).isFile()).map((f) => readFileSync(f, 'latin1')).join('\n');
+}
 
 describe('the scheduler-neutral lifecycle', () => {
   it('starts a job from a context that names no Torque file, leaves its state for the runner, and stops it from its record alone', async () => {
@@ -62,8 +68,8 @@ describe('the scheduler-neutral lifecycle', () => {
     if (out.kind !== 'running') return;
     expect(out.vms.map((v) => [v.rank, v.node])).toEqual([[0, 'node01']]);
     expect(out.timeline.map((m) => m.phase)).toEqual(['plan', 'prepare', 'boot']);
-    // The adapter's variables, asked once with the guest's node file and the job's slots.
-    expect(job.envAsked).toEqual([{ nodeFile: `${NODE_FILE_DIR}/${jobDirName('41')}`, slots: 1 }]);
+    // The adapter's variables, asked once with the guest's node file, the job's slots and its VMs per host.
+    expect(job.envAsked).toEqual([{ nodeFile: `${NODE_FILE_DIR}/${jobDirName('41')}`, slots: 1, hosts: [{ name: 'node01', vms: 1 }] }]);
     const state = JSON.parse(readFileSync(join(s.spool, 'jobs', jobDirName('41'), 'job.json'), 'utf8')) as { user: string; vms: unknown[] };
     expect(state.user).toBe(TEST_USER);
     expect(state.vms).toHaveLength(1);
@@ -129,8 +135,10 @@ describe('the lifecycle over several nodes (the head here, the others through th
     expect(out).toMatchObject({ kind: 'running' });
     if (out.kind !== 'running') return;
     expect(out.vms.map((v) => [v.rank, v.node])).toEqual([[0, 'node01'], [1, 'node02'], [2, 'node03']]);
-    expect(job.envAsked).toEqual([{ nodeFile: `${NODE_FILE_DIR}/${jobDirName('51')}`, slots: 3 }]);
+    expect(job.envAsked).toEqual([{ nodeFile: `${NODE_FILE_DIR}/${jobDirName('51')}`, slots: 3, hosts: [{ name: 'node01', vms: 1 }, { name: 'node02', vms: 1 }, { name: 'node03', vms: 1 }] }]);
     for (const [name, config] of sites) expect(entries(join(config.SPOOL_DIR, 'jobs')), name).toEqual([jobDirName('51')]);
+    // The guest is told the layout in vTorque's own variables, whatever the scheduler: in every node's seed.
+    for (const config of [s.config(), ...sites.values()]) expect(seedText(config.SPOOL_DIR, '51')).toContain('export VTORQUE_VM_LAYOUT=node01:1,node02:1,node03:1');
     const stopped = await stopJobHere('51', { ...deps(), connect });
     expect(stopped).toMatchObject({ kind: 'stopped', problems: [], error: null });
     expect(stateDirs()).toEqual([]);
@@ -158,4 +166,39 @@ describe('the lifecycle over several nodes (the head here, the others through th
     expect(out).toMatchObject({ kind: 'failed', fault: 'job', reason: expect.stringContaining('Slurm gave this job 1 core(s) on node02') });
     expect(stateDirs()).toEqual([]);
   });
+
+  it('a node of the job that is not its head stops only its own part, from its own spool, and reaches no other node', async () => {
+    const { sites, connect } = agentsFor(['node02']);
+    const out = await startJob(slurmJob('54', { allocation: [alloc('node01'), alloc('node02')] }), { ...deps(), connect });
+    expect(out).toMatchObject({ kind: 'running' });
+    const node02 = sites.get('node02') as SiteConfig;
+    expect(entries(join(node02.SPOOL_DIR, 'jobs'))).toEqual([jobDirName('54')]);
+    // As node02's own stop (a Torque sister's epilogue.parallel) runs it: no record there, only the job state its agent prepared.
+    expect(entries(join(node02.SPOOL_DIR, 'records'))).toEqual([]);
+    const reached: string[] = [];
+    const noConnect = (name: string): Promise<RemoteNode> => (reached.push(name), Promise.reject(new Error('not to be reached')));
+    // Its VMs through its own agent (here: node02's, as a child process), never in this process's libvirt.
+    const part = await stopJobPartHere('54', { config: node02, layout: layoutAt(REPO), log, connect: noConnect, ownAgent: () => connect('node02') });
+    expect(part).toMatchObject({ kind: 'stopped', ownerUid: null, problems: [], error: null });
+    expect(entries(join(node02.SPOOL_DIR, 'jobs'))).toEqual([]);
+    expect(await stopJobPartHere('54', { config: node02, layout: layoutAt(REPO), log, connect: noConnect, ownAgent: noConnect })).toEqual({ kind: 'not-a-vm-job' });
+    // This node's own record names node02; stopped as a part (never the head's way), it still reaches nobody.
+    expect(await stopJobPartHere('54', { ...deps(), connect: noConnect })).toMatchObject({ kind: 'stopped', problems: [], error: null });
+    expect(reached).toEqual([]);
+    expect(stateDirs()).toEqual([]);
+  }, 60_000);
+
+  it('a stop is bounded by its deadline: an agent that never answers leaves the rest for gc, and the outcome says so', async () => {
+    const { connect } = agentsFor(['node02']);
+    const out = await startJob(slurmJob('55', { allocation: [alloc('node01'), alloc('node02')] }), { ...deps(), connect });
+    expect(out).toMatchObject({ kind: 'running' });
+    const hangs = (): Promise<RemoteNode> => new Promise(() => undefined);
+    const t0 = Date.now();
+    const stopped = await stopJobHere('55', { ...deps(), connect: hangs, deadlineAt: Date.now() + 500 });
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(stopped).toMatchObject({ kind: 'stopped', ownerUid: owner.uid, error: expect.stringMatching(/^the teardown of job 55 on this node: no answer within \d+ ms \(what is left stays for `vtorque gc`\)$/) });
+    // Nothing was lost: the record still names the job's nodes, and the next stop finishes.
+    expect(await stopJobHere('55', { ...deps(), connect })).toMatchObject({ kind: 'stopped', problems: [], error: null });
+    expect(stateDirs()).toEqual([]);
+  }, 60_000);
 });

@@ -87,16 +87,19 @@ describe('vsub: VM jobs', () => {
   });
 
   it.each([
-    [['-lnodes=2', '-vm', IMG], 'nodes=2'],
-    [['-l', 'nodes=2:ppn=1', '-l', 'walltime=1:00:00', '-vm', IMG], 'nodes=2:ppn=1'],
-    [['-lnodes=node1+node2:ppn=4', '-vm', IMG], 'nodes=node1+node2:ppn=4'],
-  ])('a VM job on more than one node %j is refused at submit (the prologue would refuse it)', async (argv, nodes) => {
+    [['-lnodes=2', '-vm', IMG], ['nodes=2:ppn=2,mem=5120mb']],
+    [['-l', 'nodes=2:ppn=1', '-l', 'walltime=1:00:00', '-vm', IMG], ['nodes=2:ppn=2,mem=5120mb']],
+    [['-lnodes=node1+node2:ppn=4', '-vm', IMG], ['nodes=node1:ppn=2+node2:ppn=4,mem=5120mb']],
+    [['-l', 'nodes=3:ppn=1#excl,mem=1gb', '-vm', IMG], ['nodes=3:ppn=2#excl,mem=7680mb']],
+    // Every memory limit given binds on every node: vmem is the job's total like mem, pmem per slot (ppn).
+    [['-l', 'nodes=2:ppn=4,vmem=1gb,pmem=100mb', '-vm', `${IMG},vms_per_node=2,vcpus=1,ram=256M`], ['mem=5120mb,vmem=5120mb,pmem=640mb']],
+  ])('a VM job on several nodes %j asks every node for its VMs: %j', async (argv, expected) => {
     script('job.sh', 'echo\n');
     const r = await vsub(site, [...argv, 'job.sh']);
-    expect(r.code).toBe(1);
-    expect(r.err).toContain(`-l ${nodes}: a VM job runs on one node for now`);
-    expect(r.err.trim().split('\n')).toHaveLength(1);
-    expect(r.qsub).toBeNull();
+    expect(r.code, r.err).toBe(0);
+    expect(lOf(r.qsub?.args ?? []).slice(lOf(argv).length)).toEqual(expected);
+    expect(r.err).toMatch(/vsub: (raised|requested) .* for the VMs/);
+    expect(decodeJobScript(r.qsub?.fileText ?? '', 't')?.request).toMatchObject({ img: 'debian-12-x86_64.qcow2' });
   });
 
   it.each([

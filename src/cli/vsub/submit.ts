@@ -102,14 +102,11 @@ function planSubmission(input: {
 
   const scriptLists = input.directives.flatMap((d) => d.parsed.resourceLists);
   const current = mergeResourceLists([...scriptLists, ...parsed.resourceLists]);
+  // Per node, whatever the node count: every node of the job gets vms_per_node VMs.
   const raise = computeRaise(current, {
     ppn: request.vcpus * request.vms_per_node + config.HOST_OS_CORE_COUNT + (request.iocm ? request.iocm_max_cores : 0),
     memMiBPerNode: request.ram * request.vms_per_node + config.HOST_OS_RAM_MB,
   });
-  if (raise.nodeCount > 1) {
-    // The prologue refuses it (and under real Torque its reason would reach nobody): say it now.
-    throw new VtorqueError('NOT_SUPPORTED', `-l nodes=${current.get('nodes')}: a VM job runs on one node for now (multi-node VM jobs are not supported yet); ask for nodes=1:ppn=N, or use vms_per_node for several VMs on that node`, { fault: 'job' });
-  }
   const extra: string[] = [];
   if (raise.set.size > 0) extra.push('-l', formatResourceList(raise.set));
   const hasExclusive = [parsed, ...input.directives.map((d) => d.parsed)].some((p) =>

@@ -5,7 +5,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { SiteConfig } from '../../core/config/schema.js';
 import { defaultConfig } from '../../core/config/validate.js';
 import { parseGetentIds } from '../../core/node/ids.js';
-import { qemuUidOverlapProblems, qemuUserProblems, type StatMode } from './doctor-command.js';
+import { layoutAt } from '../../core/install/paths.js';
+import { engineSite } from '../../../test/engine/engine-harness.js';
+import { agentCommand } from '../../../test/helpers/node-agents.js';
+import { REPO } from '../../../test/helpers/site.js';
+import { nodeAgentProblems, parseNodeList, qemuUidOverlapProblems, qemuUserProblems, type StatMode } from './doctor-command.js';
 
 const pool = mkdtempSync(join(tmpdir(), 'vtq-doctor-'));
 afterAll(() => rmSync(pool, { recursive: true, force: true }));
@@ -127,3 +131,54 @@ describe('vtorque doctor: qemuUidOverlapProblems', () => {
   });
 });
 
+describe('vtorque doctor --nodes: each node reached through its agent as the head of a multi-node job reaches it', () => {
+  const agents = join(pool, 'agents');
+  /** NODE_AGENT_COMMAND as a site may have it; `sh` stands in for ssh failing the way ssh fails. */
+  const failing = (script: string): SiteConfig => config({ NODE_AGENT_COMMAND: ['/bin/sh', '-c', script, '{node}'] });
+  async function check(c: SiteConfig, names: string[], seconds?: number): Promise<{ lines: string[]; problems: string[] }> {
+    const lines: string[] = [];
+    const problems = await nodeAgentProblems(c, layoutAt(REPO), names, (l) => void lines.push(l), seconds);
+    return { lines, problems };
+  }
+
+  it('a node whose agent answers is reached; one that does not resolve is named with what ssh said and what it means', async () => {
+    const c = config({ NODE_AGENT_COMMAND: agentCommand(agents, { n2: engineSite().config, n4: engineSite().config }, { n4: 'n4.cluster' }) });
+    const r = await check(c, ['n2', 'n3', 'n4']);
+    expect(r.lines).toEqual(['node agent n2: reached (domain type test)\n']);
+    expect(r.problems).toEqual([
+      "node agent n3: node n3: its node agent ended (exit 255): ssh: Could not resolve hostname n3: Name or service not known; n3 does not resolve: the scheduler's node names must be host names this node can reach",
+      'node agent n4: answers, but calls its node "n4.cluster", and the head refuses a node that reports another name: give the agent the scheduler\'s name (NODE_AGENT_COMMAND\'s --name {node})',
+    ]);
+  }, 30_000);
+
+  it.each([
+    ['ssh key refused', 'echo "root@$0: Permission denied (publickey)." >&2; exit 255', "root's ssh key is refused by n2"],
+    ['host key unknown', 'echo "No ED25519 host key is known for $0 and you have requested strict checking." >&2; echo "Host key verification failed." >&2; exit 255', "n2's ssh host key is unknown here (or changed)"],
+    ['vtorque not at the same path', 'echo "bash: line 1: /opt/vtorque/bin/node: No such file or directory" >&2; exit 127', 'vTorque is not installed at the same path on n2'],
+    ['an agent out of contract', 'echo "vtorque node-agent v0 ready"; sleep 5', "the agent on n2 does not speak this vTorque's node-ops"],
+  ])('%s: the error and its likely cause', async (_what, script, hint) => {
+    const r = await check(failing(script), ['n2']);
+    expect(r.lines).toEqual([]);
+    expect(r.problems).toHaveLength(1);
+    expect(r.problems[0]).toMatch(/^node agent n2: node n2: /);
+    expect(r.problems[0]).toContain(`; ${hint}`);
+  });
+
+  it('an agent that never answers is given up on within the bound', async () => {
+    const t0 = Date.now();
+    const r = await check(failing('exec sleep 30'), ['n2'], 1);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(r.problems).toEqual([expect.stringMatching(/^node agent n2: .*no answer.*; the agent on n2 did not answer in time/)]);
+  });
+
+  it('the program of NODE_AGENT_COMMAND missing here, and a node name that is no host name', async () => {
+    const r = await check(config({ NODE_AGENT_COMMAND: ['/nonexistent/ssh', 'root@{node}'] }), ['n2', 'n2;reboot']);
+    expect(r.problems[0]).toMatch(/^node agent n2: node n2: cannot start its node agent .*; \/nonexistent\/ssh \(NODE_AGENT_COMMAND's program\) cannot be started on this node/);
+    expect(r.problems[1]).toMatch(/^node agent n2;reboot: node name "n2;reboot" from the scheduler is not a host name/);
+  });
+
+  it('--nodes takes names separated by commas, each once', () => {
+    expect(parseNodeList('n2,n3, n2')).toEqual(['n2', 'n3']);
+    expect(() => parseNodeList('n2,,n3')).toThrow('--nodes "n2,,n3": expected node names separated by commas, e.g. --nodes n2,n3');
+  });
+});

@@ -2,12 +2,14 @@ import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig, parseUidRange, type SiteConfig } from '../../core/config/index.js';
 import { findExecutable } from '../../core/exec/which.js';
-import { appLayout } from '../../core/install/paths.js';
+import { displayValue, VtorqueError } from '../../core/errors.js';
+import { appLayout, type AppLayout } from '../../core/install/paths.js';
 import { formatSelfCheck, selfCheck } from '../../core/install/self-check.js';
 import { hostCapacity } from '../../core/node/capacity.js';
 import { kvmGroupGid, listIds, type IdEntry } from '../../core/node/ids.js';
 import { bootFilePaths, listPoolImages } from '../../core/pool/images.js';
 import { isTestUri, openLibvirt, qemuUserText } from '../../engine/index.js';
+import { probeNodeAgents } from '../../lifecycle/index.js';
 import { torqueHookLimit } from '../../torque/mom-config.js';
 
 const TOOLS: readonly [string, string][] = [
@@ -19,8 +21,16 @@ const TOOLS: readonly [string, string][] = [
   ['getent', 'libc-bin'],
 ];
 
-/** `vtorque doctor`: is this node fit to run VM jobs? Every problem with its fix; exit 1 if any. */
-export async function runDoctor(configOption: string | undefined, fromUrl: string, out: (s: string) => void): Promise<number> {
+/** How long `vtorque doctor --nodes` waits for each node's agent (ssh, the agent's start, its hello). */
+export const AGENT_PROBE_SECONDS = 20;
+
+/**
+ * `vtorque doctor`: is this node fit to run VM jobs? Every problem with its fix; exit 1 if any.
+ * With `nodes` (`--nodes n2,n3`), also whether this node, as the head of a multi-node job, reaches
+ * each of them through its node agent (NODE_AGENT_COMMAND).
+ */
+export async function runDoctor(configOption: string | undefined, fromUrl: string, out: (s: string) => void, nodes?: string): Promise<number> {
+  const nodeNames = nodes === undefined ? [] : parseNodeList(nodes);
   const problems: string[] = [];
   let loaded;
   try {
@@ -41,10 +51,40 @@ export async function runDoctor(configOption: string | undefined, fromUrl: strin
     } catch (err) {
       problems.push(`libvirt ${loaded.config.LIBVIRT_URI} does not answer: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
     }
+    if (nodeNames.length > 0) problems.push(...(await nodeAgentProblems(loaded.config, appLayout(fromUrl), nodeNames, out)));
+  } else if (nodeNames.length > 0) {
+    problems.push(`node agents of ${nodeNames.join(', ')}: not checked, NODE_AGENT_COMMAND comes from the config`);
   }
   for (const p of problems) out(`problem: ${p}\n`);
   out(problems.length === 0 ? 'this node is ready for VM jobs\n' : `${problems.length} problem(s)\n`);
   return problems.length === 0 ? 0 : 1;
+}
+
+/** `--nodes n2,n3`: node names separated by commas, each once. */
+export function parseNodeList(text: string): string[] {
+  const names = text.split(',').map((n) => n.trim());
+  if (names.some((n) => n === '')) {
+    throw new VtorqueError('USAGE', `--nodes ${displayValue(text)}: expected node names separated by commas, e.g. --nodes n2,n3`, { exitCode: 2, fault: 'job' });
+  }
+  return [...new Set(names)];
+}
+
+/**
+ * Each node's agent started as the head of a multi-node job starts it (bounded, in parallel): one
+ * line for each node reached, a problem with its likely cause and fix for each that is not.
+ */
+export async function nodeAgentProblems(config: SiteConfig, layout: AppLayout, names: readonly string[], out: (s: string) => void, seconds = AGENT_PROBE_SECONDS): Promise<string[]> {
+  const problems: string[] = [];
+  for (const p of await probeNodeAgents(config, layout, names, seconds * 1000)) {
+    if (!p.reached) {
+      problems.push(`node agent ${p.node}: ${p.error}${p.hint === null ? '' : `; ${p.hint}`}`);
+    } else if (p.calledItself !== null) {
+      problems.push(`node agent ${p.node}: answers, but calls its node ${JSON.stringify(p.calledItself)}, and the head refuses a node that reports another name: give the agent the scheduler's name (NODE_AGENT_COMMAND's --name {node})`);
+    } else {
+      out(`node agent ${p.node}: reached (domain type ${p.domainType})\n`);
+    }
+  }
+  return problems;
 }
 
 export type StatMode = (path: string) => { readonly mode: number; readonly isDirectory: boolean; readonly gid?: number } | null;

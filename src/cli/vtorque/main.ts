@@ -43,9 +43,14 @@ await runMain('vtorque', async () => {
     .command('run-local', "run one job's whole lifecycle on this machine as pbs_mom would: vtorque run-local [options] -- <vsub arguments>", runLocalOptions, async (a) => {
       code = await runLocalCommand(a, import.meta.url);
     })
-    .command('doctor', 'check this node can run VM jobs: config, own files root-only, tools, libvirt', (y) => y.option('config', { type: 'string' }), async (a) => {
-      code = await runDoctor(a.config, import.meta.url, out);
-    })
+    .command(
+      'doctor',
+      'check this node can run VM jobs: config, own files root-only, tools, libvirt (and, with --nodes, the node agents of other nodes)',
+      (y) => y.option('config', { type: 'string' }).option('nodes', { type: 'string', describe: 'other nodes to reach through NODE_AGENT_COMMAND as the head of a multi-node job would, e.g. n2,n3' }),
+      async (a) => {
+        code = await runDoctor(a.config, import.meta.url, out, a.nodes);
+      },
+    )
     .command(
       'gc',
       'reap the VMs, files, tmpfs and ARP entries of jobs pbs_mom no longer has (after a node crash); every VM prologue runs it too',

@@ -126,7 +126,7 @@ export const CONFIG_FIELDS = {
   LIBVIRT_URI: str('qemu:///system', 'libvirt URI of the local node', /^[a-z+]+:\/\/[^\s]*$/, 'a libvirt URI'),
   NODE_AGENT_COMMAND: argvTemplate(
     ['/usr/bin/ssh', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10', '-T', 'root@{node}', '{node_binary}', '{vtorque}', 'node-agent', '--name', '{node}'],
-    'how the head of a multi-node job starts the node agent on another node of the job, as root: {node} is the node\'s name from the scheduler (letters, digits, . _ - only), {node_binary} this node\'s node binary, {vtorque} this install\'s dist/vtorque.mjs (every node must have the same install at the same path). The default needs root\'s ssh key accepted by every node (vtorque doctor checks)',
+    'how the head of a multi-node job starts the node agent on another node of the job, as root: {node} is the node\'s name from the scheduler (letters, digits, . _ - only), {node_binary} this node\'s node binary, {vtorque} this install\'s dist/vtorque.mjs (every node must have the same install at the same path). The default needs root\'s ssh key accepted by every node (vtorque doctor --nodes n2,n3 checks)',
     ['node', 'node_binary', 'vtorque'],
   ),
   LIBVIRT_URI_TEMPLATE: str('qemu+ssh://root@{node}/system', 'libvirt URI of another node; {node} is replaced', /^[a-z+]+:\/\/[^\s]*\{node\}[^\s]*$/, 'a libvirt URI containing {node}'),

@@ -137,7 +137,10 @@ export async function startOnNodes(input: StartInput, nodes: readonly NodeAccess
       hostKey: factsOf(v.name).hostKeyPublic,
       persistentDisk: factsOf(v.name).persistentDisk,
     }));
-    await settleAll(nodes.map((n) => () => n.writeVmRecords(input.job.jobId, vms.filter((v) => v.node === n.name))), fanOut, many);
+    // The node of rank 0 (where the job script runs) records every VM of the job, so its runner
+    // knows the whole job (PBS_NP, the rank layout, every VM's pinned host key); each other node
+    // records its own, which is what its teardown reads.
+    await settleAll(nodes.map((n, i) => () => n.writeVmRecords(input.job.jobId, i === 0 ? vms : vms.filter((v) => v.node === n.name))), fanOut, many);
     return { plan, vms, timeline: t.marks };
   } catch (err) {
     if (made.plan === undefined) throw err; // no lock, or no plan: nothing was made

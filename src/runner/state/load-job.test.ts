@@ -97,10 +97,10 @@ describe('loadJobRun', () => {
   });
 
   it.each([
-    ['no rank 0', [{ name: 'vm1', rank: 1, ip: '10.0.0.2', hostKey: HOST_KEY }], /has no VM of rank 0/],
-    ['no address', [{ name: 'vm0', rank: 0, ip: null, hostKey: HOST_KEY }], /VM vm0 has no IP address/],
+    ['no rank 0', [{ name: 'vm1', node: 'n', rank: 1, ip: '10.0.0.2', hostKey: HOST_KEY }], /has no VM of rank 0/],
+    ['no address', [{ name: 'vm0', node: 'n', rank: 0, ip: null, hostKey: HOST_KEY }], /VM vm0 has no IP address/],
     ['a bad address', [{ name: 'vm0', rank: 0, ip: '10.0.0.1; rm', hostKey: HOST_KEY }], /0\.ip = .*expected an IP address/],
-    ['a bad host key', [{ name: 'vm0', rank: 0, ip: '10.0.0.1', hostKey: 'ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIDx6N0cXjKGtNKsqQOyl3NmjH6DV5MqYAd7MjOl8XB2y' }], /VM vm0: expected host key/],
+    ['a bad host key', [{ name: 'vm0', node: 'n', rank: 0, ip: '10.0.0.1', hostKey: 'ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIDx6N0cXjKGtNKsqQOyl3NmjH6DV5MqYAd7MjOl8XB2y' }], /VM vm0: expected host key/],
     ['no VM', [], /vms\.json: .*expected/],
   ])('refuses vms.json with %s', (_what, vms, message) => {
     const { config } = spool({ vms });

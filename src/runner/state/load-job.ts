@@ -18,6 +18,8 @@ export interface JobVm {
   /** `type base64 [comment]`, as the prologue generated it. */
   readonly hostKey: string;
   readonly vcpus: number;
+  /** The host node it runs on (the job's rank layout, for the guest's VTORQUE_* variables). */
+  readonly node: string;
 }
 
 /** Everything the runner needs from the job's state dir. */
@@ -115,6 +117,6 @@ function reachableVms(raw: unknown, source: string): JobVm[] {
     } catch (err) {
       throw stateError(source, `VM ${r.name}: ${(err as Error).message}`, err);
     }
-    return { name: r.name, rank: r.rank, ip: r.ip, hostKey: r.hostKey, vcpus: r.vcpus };
+    return { name: r.name, rank: r.rank, ip: r.ip, hostKey: r.hostKey, vcpus: r.vcpus, node: r.node };
   });
 }

@@ -8,7 +8,7 @@ const JobStateSchema = v.omit(JobStateV1Schema, ['vms']);
 export type RunnerJobState = v.InferOutput<typeof JobStateSchema>;
 
 /** One `vms.json` record as far as the runner uses it. */
-const VmSchema = v.pick(VmRecordSchema, ['name', 'rank', 'ip', 'hostKey', 'vcpus']);
+const VmSchema = v.pick(VmRecordSchema, ['name', 'rank', 'ip', 'hostKey', 'vcpus', 'node']);
 const VmsSchema = v.pipe(v.array(VmSchema), v.minLength(1));
 export type RunnerVmRecord = v.InferOutput<typeof VmSchema>;
 const OutcomeSchema = OutcomeV1Schema;

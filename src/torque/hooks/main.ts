@@ -39,12 +39,14 @@ await runMain('vtorque', async () => {
   const ctx = parseHookArgv(argv, config.TORQUE_HOME);
   const log = createLogger({ component: ctx.hook, level: config.LOG_LEVEL, logDir: config.LOG_DIR, human: config.PRINT_TO_STDOUT ? process.stdout : null }).child({ jobId: ctx.jobId });
   const layout = appLayout(import.meta.url);
+  // pbs_mom puts the same alarm on the prologue and the epilogue family.
+  const alarmSeconds = (): number => prologueAlarm(config.TORQUE_HOME).seconds;
   switch (ctx.hook) {
     case 'prologue':
-      return runPrologue(ctx, { config, layout, env: process.env, log, say, alarmSeconds: prologueAlarm(config.TORQUE_HOME).seconds });
+      return runPrologue(ctx, { config, layout, env: process.env, log, say, alarmSeconds: alarmSeconds() });
     case 'epilogue':
     case 'epilogue.parallel':
-      return runEpilogue(ctx, { config, layout, env: process.env, log, say });
+      return runEpilogue(ctx, { config, layout, env: process.env, log, say, alarmSeconds: alarmSeconds(), configPath });
     case 'prologue.parallel':
       // Blocks the sister's pbs_mom main loop: nothing slow here; the mother superior boots the VMs.
       return ctx.origRc;

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { computeRaise, formatResourceList, mergeResourceLists } from '../../cli/vsub/resources.js';
 import { allocatedMemory, localFirst, readAllocation } from './nodes.js';
 
 describe('readAllocation: every node of the job from PBS_NODEFILE', () => {
@@ -43,5 +44,45 @@ describe('allocatedMemory: what Torque gave the job on one node', () => {
     expect(allocatedMemory('', 1, 2)).toBeNull();
     expect(() => allocatedMemory('mem=lots', 1, 1)).toThrow(/mem=lots is not a Torque size/);
     expect(() => allocatedMemory('pmem=1.5gb', 1, 1)).toThrow(/pmem=1\.5gb/);
+  });
+});
+
+describe("vsub's honest raise and the prologue's check of every node agree", () => {
+  /** PBS_NODEFILE as Torque writes it for a nodes= spec: a count becomes that many nodes (n1, n2, ...), a host name itself; ppn lines each. */
+  function nodeFileFor(nodes: string): string {
+    let next = 0;
+    return nodes.replace(/#.*$/, '').split('+').flatMap((spec) => {
+      const [head = '1', ...rest] = spec.split(':');
+      const ppn = Number(rest.find((p) => p.startsWith('ppn='))?.slice(4) ?? '1');
+      const hosts = /^\d+$/.test(head) ? Array.from({ length: Number(head) }, () => `n${++next}`) : [head];
+      return hosts.flatMap((h) => Array<string>(ppn).fill(h));
+    }).join('\n');
+  }
+
+  it.each([
+    'nodes=2',
+    'nodes=2:ppn=1,mem=1gb',
+    'nodes=3:ppn=1#excl',
+    'nodes=gpu01+2:ppn=8',
+    'nodes=2:ppn=4,vmem=1gb',
+    'nodes=2:ppn=8,pmem=100mb,pvmem=1gb',
+    'nodes=4:ppn=3,mem=100gb,pmem=64mb',
+  ])('%s: what vsub asks for, Torque gives each node, and the prologue finds enough there', (asked) => {
+    const need = { ppn: 3, memMiBPerNode: 2560 };
+    const raise = computeRaise(mergeResourceLists([asked]), need);
+    const list = mergeResourceLists([asked, formatResourceList(raise.set)]);
+    const dir = mkdtempSync(join(tmpdir(), 'vtq-nodes-'));
+    try {
+      const file = join(dir, '7.srv');
+      writeFileSync(file, nodeFileFor(list.get('nodes') ?? ''));
+      const alloc = readAllocation(file, formatResourceList(list), 'n1');
+      expect(alloc.nodes).toHaveLength(raise.nodeCount);
+      for (const node of alloc.nodes) {
+        expect(node.slots, node.name).toBeGreaterThanOrEqual(need.ppn);
+        expect(node.memory?.mib, `${node.name}: ${node.memory?.basis}`).toBeGreaterThanOrEqual(need.memMiBPerNode);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,4 +1,3 @@
-import { VtorqueError } from '../../core/errors.js';
 import type { SiteConfig } from '../../core/config/index.js';
 import { decodeJobScript } from '../../core/contract/job-script.v1.js';
 import { readFileNoFollow } from '../../core/fs/index.js';
@@ -60,19 +59,16 @@ export async function runPrologue(ctx: HookContext, deps: PrologueDeps): Promise
   let active: ((jobIdOrDirName: string) => boolean) | undefined;
   try {
     owner = await resolveOwner(ctx.user, ctx.group);
+    // Every node of the job with its share; the others are reached through their node agents.
     const alloc = readAllocation(deps.env.PBS_NODEFILE, ctx.resources);
-    // The lifecycle can drive several nodes through their node agents; under Torque that path
-    // is enabled once it runs on real sister moms (the multi-node testbed), not before.
-    if (alloc.nodes.length > 1) {
-      throw new VtorqueError('NOT_SUPPORTED', `multi-node VM jobs under Torque are not enabled yet (nodes: ${alloc.nodes.map((n) => n.name).join(', ')}): submit it with -l nodes=1`, { fault: 'job' });
-    }
     job = {
       jobId: ctx.jobId,
       owner,
       request: decoded.request,
       requestSource: ctx.scriptPath,
       script: decoded.script,
-      // This node first: Torque runs the prologue on the mother superior, whose node is rank 0.
+      // This node first: Torque runs the prologue on the mother superior, whose node is rank 0;
+      // the sisters follow in PBS_NODEFILE order.
       allocation: localFirst(alloc),
       deadlineAt,
       scheduler: { name: 'Torque', submit: 'vsub' },
