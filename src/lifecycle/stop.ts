@@ -6,6 +6,7 @@ import { connectNode, jobDirPath, nodeEngine, readJobRecord, recordMadeNoVms, re
 import { reason } from './classify.js';
 import type { StopOutcome } from './job-context.js';
 import { agentConnector, stopOnSisters, type ConnectNode } from './sisters.js';
+import { awaitJobStart, releaseJobLock } from './job-lock.js';
 
 export interface StopDeps {
   readonly config: SiteConfig;
@@ -57,7 +58,21 @@ export function ownAgentConnector(layout: AppLayout, log: EngineLog, configPath:
   return (name) => connectNode({ name, argv: [process.execPath, layout.vtorqueBundle, 'node-agent', '--name', name, ...(configPath ? ['--config', configPath] : [])], callTimeoutMs, log });
 }
 
+/** How long a stop without a deadline waits for a start of the job still running here. */
+const START_WAIT_MS = 120_000;
+
 async function stopOnThisNode(jobId: string, deps: StopDeps, head: boolean): Promise<StopOutcome> {
+  // Never beside a start of the same job: it could still be making (or undoing) what we decide from.
+  const waitMs = deps.deadlineAt === undefined ? START_WAIT_MS : Math.max(1000, deps.deadlineAt - Date.now() - 1000);
+  const held = await awaitJobStart(deps.config, jobId, waitMs, deps.log);
+  try {
+    return await stopOnThisNodeHeld(jobId, deps, head);
+  } finally {
+    await releaseJobLock(deps.config, jobId, held);
+  }
+}
+
+async function stopOnThisNodeHeld(jobId: string, deps: StopDeps, head: boolean): Promise<StopOutcome> {
   const c = deps.config;
   let record: JobRecordV1 | null = null;
   let unreadable = false;

@@ -142,7 +142,7 @@ export function multinodeCluster(o: { nodes: number; user: string; imageDir: str
         const left = { domains: await domains(i), jobDirs: list(join(nl.spool, 'jobs')), records: list(join(nl.spool, 'records')), cancel: list(join(nl.spool, 'cancel')), torque: torqueFiles() };
         if (Object.values(left).some((v) => v.length > 0)) throw new Error(`job ${id} left on ${c.node(i)}: ${JSON.stringify(left)}`);
       }
-      const states = onNode(1, [torqueBin('pbsnodes'), '-a']).stdout.match(/state = (\S+)/g) ?? [];
+      const states = onNode(1, [torqueBin('pbsnodes'), '-a']).stdout.match(/^\s+state = \S+/gm)?.map((x) => x.trim()) ?? [];
       if (states.length !== tb.nodes.length || states.some((st) => st !== 'state = free')) throw new Error(`after job ${id} the nodes are not all free: ${states.join(', ')}`);
     },
     async stopLibvirtd(node) {

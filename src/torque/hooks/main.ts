@@ -4,7 +4,7 @@ import { appLayout } from '../../core/install/paths.js';
 import { formatSelfCheck, selfCheck } from '../../core/install/self-check.js';
 import { createLogger } from '../../core/log/logger.js';
 import { runMain } from '../../core/run-main.js';
-import { reason } from '../../lifecycle/index.js';
+import { reason, withJobStartLock } from '../../lifecycle/index.js';
 import { parseHookArgv } from './context.js';
 import { runEpilogue } from './epilogue.js';
 import { PROLOGUE_EXIT } from './exit-codes.js';
@@ -42,8 +42,11 @@ await runMain('vtorque', async () => {
   // pbs_mom puts the same alarm on the prologue and the epilogue family.
   const alarmSeconds = (): number => prologueAlarm(config.TORQUE_HOME).seconds;
   switch (ctx.hook) {
-    case 'prologue':
-      return runPrologue(ctx, { config, layout, env: process.env, log, say, alarmSeconds: alarmSeconds() });
+    case 'prologue': {
+      // Held to the end (the outcome left for the owner included): the epilogue waits for it.
+      const alarm = alarmSeconds();
+      return withJobStartLock(config, ctx.jobId, alarm * 1000, () => runPrologue(ctx, { config, layout, env: process.env, log, say, alarmSeconds: alarm }));
+    }
     case 'epilogue':
     case 'epilogue.parallel':
       return runEpilogue(ctx, { config, layout, env: process.env, log, say, alarmSeconds: alarmSeconds(), configPath });

@@ -87,7 +87,7 @@ export async function runPrologue(ctx: HookContext, deps: PrologueDeps): Promise
     deps.say(`vTorque: ${readySummary(outcome)}`);
     return PROLOGUE_EXIT.run;
   }
-  return failed(ctx, deps, outcome.reason, outcome.fault, owner);
+  return failed(ctx, deps, outcome.reason, outcome.fault, owner, job.allocation.length > 1 ? "on the job's nodes" : 'on this node');
 }
 
 /** The job will not get its VMs: say so in its output and leave the reason for its owner, or abort it. */
@@ -98,7 +98,7 @@ function ended(ctx: HookContext, deps: PrologueDeps, sentence: string, fault: Fa
 }
 
 /** A node fault is requeued (Torque's loop has no backoff, so at most MAX_NODE_FAULTS times); anything else ends the job. */
-function failed(ctx: HookContext, deps: PrologueDeps, why: string, fault: Fault, owner: JobOwner | null): number {
+function failed(ctx: HookContext, deps: PrologueDeps, why: string, fault: Fault, owner: JobOwner | null, where = 'on this node'): number {
   if (fault !== 'node') {
     clearAttempts(deps.config, ctx.jobId);
     return ended(ctx, deps, `the VM job cannot start: ${why}`, fault, owner);
@@ -106,7 +106,7 @@ function failed(ctx: HookContext, deps: PrologueDeps, why: string, fault: Fault,
   const attempt = countAttempt(deps.config, ctx.jobId);
   if (attempt >= MAX_NODE_FAULTS) {
     clearAttempts(deps.config, ctx.jobId);
-    return ended(ctx, deps, `the VMs failed to start on this node ${attempt} times (last: ${why})`, 'node', owner);
+    return ended(ctx, deps, `the VMs failed to start ${where} ${attempt} times (last: ${why})`, 'node', owner);
   }
   deps.say(`vTorque: the VMs failed to start (attempt ${attempt} of ${MAX_NODE_FAULTS}): ${why}. This is a problem of the node, not of the job: Torque will requeue the job.`);
   return PROLOGUE_EXIT.requeue;
