@@ -8,7 +8,7 @@ import { renderHosts, testbedLayout } from './layout.js';
 import { inNode } from './node-ns.js';
 import { resolveTestbedOptions } from './options.js';
 import { renderSshdConfig, sshArgv } from './sshd.js';
-import { daemonsOf, renderMomConfig, TESTBED_PROLOGALARM } from './torque.js';
+import { daemonsOf, isSkeleton, renderMomConfig, TESTBED_PROLOGALARM } from './torque.js';
 
 describe('testbed options and layout', () => {
   it('names nodes, addresses and guest subnets from the name and subnet', () => {
@@ -63,6 +63,14 @@ describe('what each node runs', () => {
     expect(daemonsOf(n2 as never)).toEqual(['pbs_mom']);
     expect(renderMomConfig(tb)).toContain('$pbsserver vtqtb-n1\n');
     expect(renderMomConfig(tb)).toContain(`$prologalarm ${TESTBED_PROLOGALARM}\n`);
+  });
+
+  it("a node's TORQUE_HOME takes the installed one's directories and configuration, never its runtime state", () => {
+    for (const kept of ['pbs_environment', 'server_name', 'sched_priv/sched_config', 'sched_priv/resource_group']) expect(isSkeleton(kept, false), kept).toBe(true);
+    for (const dir of ['server_priv', 'mom_priv/jobs', 'spool', 'server_logs']) expect(isSkeleton(dir, true), dir).toBe(true);
+    for (const dropped of ['server_priv/serverdb', 'server_priv/nodes', 'server_priv/jobs/3.vm.JB', 'mom_priv/prologue', 'mom_priv/mom.lock', 'spool/3.vm.OU', 'mom_logs/20261203', 'sched_priv/sched.lock']) {
+      expect(isSkeleton(dropped, false), dropped).toBe(false);
+    }
   });
 
   it("sshd listens on the node's address only and lets in root with the testbed key only", () => {

@@ -1,6 +1,6 @@
-import { cpSync, existsSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, statSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { run } from '../core/exec/run.js';
 import { netnsPids, pidInNetns, pollUntil, programOf, sleep } from '../sandbox/index.js';
 import { TestbedError } from './errors.js';
@@ -32,9 +32,22 @@ export function prepareTorqueHome(tb: Testbed, nl: NodeLayout): void {
   if (!existsSync(join(tb.torqueHome, 'server_priv'))) {
     throw new TestbedError('up', 'NOT_SUPPORTED', `no Torque home skeleton at ${tb.torqueHome} (install Torque first, e.g. ../shared/torque/install.sh)`, { fault: 'node' });
   }
-  if (!existsSync(join(nl.torqueHome, 'mom_priv'))) cpSync(tb.torqueHome, nl.torqueHome, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+  if (!existsSync(join(nl.torqueHome, 'mom_priv'))) {
+    cpSync(tb.torqueHome, nl.torqueHome, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true, filter: (src) => isSkeleton(relative(tb.torqueHome, src), statSync(src).isDirectory()) });
+  }
   writeFileSync(join(nl.torqueHome, 'server_name'), `${(tb.nodes[0] as TestbedNode).name}\n`, { mode: 0o644 });
   writeFileSync(join(nl.torqueHome, 'mom_priv', 'config'), renderMomConfig(tb), { mode: 0o644 });
+}
+
+/**
+ * What of an installed TORQUE_HOME a fresh node takes: every directory, and the files that are
+ * configuration (pbs_environment, sched_priv's), never runtime state of the Torque that runs
+ * there (a server database with its job counter and nodes, jobs, spools, logs, locks, hooks).
+ */
+export function isSkeleton(rel: string, isDir: boolean): boolean {
+  if (isDir || rel === '') return true;
+  if (/^(server_priv|server_logs|mom_logs|sched_logs|job_logs|spool|aux|undelivered|checkpoint|mom_priv)\//.test(rel)) return false;
+  return !rel.endsWith('.lock');
 }
 
 /** The live pid of a Torque daemon inside the node's netns (every process there is the testbed's). */
