@@ -19,7 +19,7 @@ function indexedFolders(dir) {
 
 // Which role may import which (core is the base and imports no role; cli holds the entry points
 // and may import any role). An edge not listed here is refused. The lifecycle is what every
-// scheduler adapter drives: an adapter (torque, later slurm) imports core and the lifecycle only.
+// scheduler adapter drives: an adapter (torque, slurm) imports core and the lifecycle only.
 const MAY_IMPORT = {
   guest: ['core'],
   image: ['core'],
@@ -31,6 +31,8 @@ const MAY_IMPORT = {
   runner: ['core', 'guest'],
   lifecycle: ['core', 'engine'],
   torque: ['core', 'lifecycle'],
+  // The Slurm adapter (sbatch's grammar now, its hooks later): the same rule as Torque's.
+  slurm: ['core', 'lifecycle'],
 };
 
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

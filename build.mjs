@@ -9,6 +9,7 @@ copyFileSync('node_modules/@unraid/libvirt/build/Release/libvirt.node', 'build/R
 
 const entries = {
   vsub: 'src/cli/vsub/main.ts',
+  vsbatch: 'src/cli/vsbatch/main.ts',
   vmgr: 'src/cli/vmgr/main.ts',
   vtorque: 'src/cli/vtorque/main.ts',
   hook: 'src/torque/hooks/main.ts',

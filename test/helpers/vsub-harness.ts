@@ -4,6 +4,7 @@ import { expect } from 'vitest';
 import { layoutAt } from '../../src/core/install/paths.js';
 import { runVsub } from '../../src/cli/vsub/submit.js';
 import { VtorqueError } from '../../src/core/errors.js';
+import type { SubmitIo } from '../../src/cli/shared/process.js';
 import { REPO, type TestSite } from './site.js';
 
 export interface VsubOutcome {
@@ -20,21 +21,10 @@ export async function vsub(site: TestSite, argv: string[], opts: { stdin?: strin
   let out = '';
   let err = '';
   let qsub: VsubOutcome['qsub'] = null;
-  let stdinRead = false;
+  const io = harnessIo(site, opts, (t) => void (out += t), (t) => void (err += t));
   try {
     const code = await runVsub(argv, {
-      env: { VTORQUE_CONFIG: site.configPath, TMPDIR: site.tmp, ...opts.env },
-      cwd: site.cwd,
-      hostname: opts.hostname ?? 'node01',
-      nodePath: '/usr/bin/node',
-      layout: layoutAt(REPO),
-      readStdin: async () => {
-        if (stdinRead) throw new Error('stdin read twice');
-        stdinRead = true;
-        return opts.stdin ?? '';
-      },
-      out: (t) => void (out += t),
-      err: (t) => void (err += t),
+      ...io,
       runQsub: async (file, args, input) => {
         const last = args[args.length - 1];
         const fileText = last && last.startsWith(site.tmp) && existsSync(last) ? readFileSync(last, 'utf8') : null;
@@ -47,6 +37,25 @@ export async function vsub(site: TestSite, argv: string[], opts: { stdin?: strin
     if (!(e instanceof VtorqueError)) throw e;
     return { code: e.exitCode, out, err: err + e.message, qsub, error: e };
   }
+}
+
+/** The process side of an in-process submit command run against a test site. */
+export function harnessIo(site: TestSite, opts: { stdin?: string; env?: Record<string, string>; hostname?: string }, out: (t: string) => void, err: (t: string) => void): SubmitIo {
+  let stdinRead = false;
+  return {
+    env: { VTORQUE_CONFIG: site.configPath, TMPDIR: site.tmp, ...opts.env },
+    cwd: site.cwd,
+    hostname: opts.hostname ?? 'node01',
+    nodePath: '/usr/bin/node',
+    layout: layoutAt(REPO),
+    readStdin: async () => {
+      if (stdinRead) throw new Error('stdin read twice');
+      stdinRead = true;
+      return opts.stdin ?? '';
+    },
+    out,
+    err,
+  };
 }
 
 /** Write a file into the site's working directory; returns its name, for the argv. */

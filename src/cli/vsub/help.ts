@@ -11,18 +11,7 @@ import type { VsubDeps } from './deps.js';
  * config that cannot be used gives the built-in defaults and one line saying why.
  */
 export async function printHelp(own: VsubOwnOptions, deps: VsubDeps): Promise<number> {
-  let config: SiteConfig;
-  let origin: string;
-  try {
-    const loaded = loadConfig({ path: own.configPath, env: deps.env });
-    config = loaded.config;
-    origin = loaded.fromFile ? `this site's (${loaded.path})` : `vTorque's built-in ones (there is no ${loaded.path})`;
-  } catch (err) {
-    config = defaultConfig();
-    const lines = (err instanceof Error ? err.message : String(err)).split('\n');
-    const more = lines.length > 1 ? ` and ${lines.length - 1} more problem(s)` : '';
-    origin = `vTorque's built-in ones, as the site config cannot be used: ${lines[0]}${more}`;
-  }
+  const { config, origin } = helpConfig(own.configPath, deps.env);
   deps.out(helpText(config, origin));
 
   let qsub = config.PBS_QSUB_ON_NODES;
@@ -45,7 +34,7 @@ export async function printHelp(own: VsubOwnOptions, deps: VsubDeps): Promise<nu
 }
 
 export function helpText(config: SiteConfig, origin: string): string {
-  const keys = REQUEST_KEYS.map((key) => `  ${`${key}=`.padEnd(17)}${ACCEPTED[key]}\n  ${''.padEnd(17)}default: ${defaultOf(key, config)}\n`).join('');
+  const keys = vmKeysHelp(config);
   return `usage: vsub [qsub options] [-vm key=value[,key=value]...] [--dry-run [--json]] [--config FILE] [script]
 
 vsub submits a Torque job exactly as qsub does. With -vm on the command line, or "#PBS -vm
@@ -70,6 +59,26 @@ Examples:
   echo hostname | vsub -vm vcpus=1          # a STDIN job
   vsub --dry-run --json -vm vcpus=2 job.sh  # what would be submitted; submits nothing
 `;
+}
+
+/**
+ * The site config help shows its defaults from: the site's, or vTorque's built-in ones with one
+ * line saying why (help needs no valid config).
+ */
+export function helpConfig(path: string | undefined, env: NodeJS.ProcessEnv): { config: SiteConfig; origin: string } {
+  try {
+    const loaded = loadConfig({ path, env });
+    return { config: loaded.config, origin: loaded.fromFile ? `this site's (${loaded.path})` : `vTorque's built-in ones (there is no ${loaded.path})` };
+  } catch (err) {
+    const lines = (err instanceof Error ? err.message : String(err)).split('\n');
+    const more = lines.length > 1 ? ` and ${lines.length - 1} more problem(s)` : '';
+    return { config: defaultConfig(), origin: `vTorque's built-in ones, as the site config cannot be used: ${lines[0]}${more}` };
+  }
+}
+
+/** Every VM request key with what it accepts and its default here, two lines each (from the parser's tables). */
+export function vmKeysHelp(config: SiteConfig): string {
+  return REQUEST_KEYS.map((key) => `  ${`${key}=`.padEnd(17)}${ACCEPTED[key]}\n  ${''.padEnd(17)}default: ${defaultOf(key, config)}\n`).join('');
 }
 
 function defaultOf(key: RequestKey, config: SiteConfig): string {

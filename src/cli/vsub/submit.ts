@@ -1,17 +1,18 @@
-import { mkdtempSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename } from 'node:path';
 import { loadConfig, type SiteConfig } from '../../core/config/index.js';
 import { displayValue, VtorqueError } from '../../core/errors.js';
-import { listPoolImages } from '../../core/pool/images.js';
 import { createRenderer } from '../../core/render/index.js';
-import { applyPolicy, buildRequest, eligibleUserMetadata, parseVmSpecs, type VmRequest, type VmSpec, type VmSpecs } from '../../core/request/index.js';
-import { optionWords, parseQsubArgs, readScriptHeader, type Directive, type ParsedQsubArgs, type ScriptHeader } from '../../torque/qsub/index.js';
+import type { VmRequest, VmSpec, VmSpecs } from '../../core/request/index.js';
+import { optionWords, parseQsubArgs, readScriptHeader, type Directive, type ParsedQsubArgs } from '../../torque/qsub/index.js';
 import { VSUB_EXIT } from './exit-codes.js';
 import { extractOwnOptions } from './own-options.js';
 import { ensureExecutable, selectQsub } from './qsub-binary.js';
 import { computeRaise, formatResourceList, mergeResourceLists } from './resources.js';
 import { buildWrapper } from './wrapper.js';
+import { readScriptFile, withPrivateFile } from '../shared/files.js';
+import { lateVmNote, printDryRun, WRAPPER_PLACEHOLDER } from '../shared/dry-run.js';
+import { needPerNode, submittedRequest } from '../shared/request.js';
 import type { VsubDeps } from './deps.js';
 
 export type { VsubDeps };
@@ -27,7 +28,7 @@ export interface SubmissionPlan {
   readonly notes: readonly string[];
 }
 
-export const WRAPPER_PLACEHOLDER = '<wrapper>';
+export { WRAPPER_PLACEHOLDER };
 
 export async function runVsub(argv: readonly string[], deps: VsubDeps): Promise<number> {
   const own = extractOwnOptions(argv);
@@ -52,13 +53,13 @@ export async function runVsub(argv: readonly string[], deps: VsubDeps): Promise<
   };
   const vmJob = specs.script.length > 0 || specs.commandLine.length > 0;
   if (header !== null) {
-    const late = lateVmNote(header, scriptName, parsed.directivePrefix, vmJob);
+    const late = lateVmNote(header.lateVmLines, header.firstCommand, scriptName, `${parsed.directivePrefix} -vm`, 'qsub', vmJob);
     if (late !== null) deps.err(`vsub: ${late}\n`);
   }
 
   if (!vmJob) {
     // Not a VM job: qsub with the argv exactly as given, and nothing printed of our own.
-    if (own.dryRun) return printDry(deps, own.json, qsub, own.qsubArgv, null, null);
+    if (own.dryRun) return printDryRun(deps.out, own.json, 'qsub', [qsub, ...own.qsubArgv], null, null);
     ensureExecutable(qsub);
     return deps.runQsub(qsub, own.qsubArgv, stdinText);
   }
@@ -75,7 +76,7 @@ export async function runVsub(argv: readonly string[], deps: VsubDeps): Promise<
 
   const plan = planSubmission({ config, qsub, parsed, directives, specs, script: scriptText ?? '', deps });
   for (const note of plan.notes) deps.err(`vsub: ${note}\n`);
-  if (own.dryRun) return printDry(deps, own.json, qsub, plan.args, plan.request, plan.wrapper);
+  if (own.dryRun) return printDryRun(deps.out, own.json, 'qsub', [qsub, ...plan.args], plan.request, plan.wrapper);
   ensureExecutable(qsub);
   return submitWrapper(plan, deps);
 }
@@ -90,23 +91,13 @@ function planSubmission(input: {
   deps: VsubDeps;
 }): SubmissionPlan {
   const { config, parsed, deps } = input;
-  const raw = parseVmSpecs(input.specs);
-  const pool = listPoolImages(config.VM_IMG_DIR).map((i) => i.name);
-  const built = buildRequest(raw.entries, config, { cwd: deps.cwd, readFile: readUserFile, poolImages: pool }, {
-    debug: isTrue(deps.env.DEBUG),
-    trace: isTrue(deps.env.TRACE),
-  });
-  const { request, warnings } = applyPolicy(built.request, config, pool);
-  // The prologue re-checks the values of the eligible cloud-config keys: refuse bad ones here already.
-  if (request.metadata) eligibleUserMetadata(request.metadata.data);
+  const { request, warnings } = submittedRequest(input.specs, config, deps.env, deps.cwd);
 
   const scriptLists = input.directives.flatMap((d) => d.parsed.resourceLists);
   const current = mergeResourceLists([...scriptLists, ...parsed.resourceLists]);
   // Per node, whatever the node count: every node of the job gets vms_per_node VMs.
-  const raise = computeRaise(current, {
-    ppn: request.vcpus * request.vms_per_node + config.HOST_OS_CORE_COUNT + (request.iocm ? request.iocm_max_cores : 0),
-    memMiBPerNode: request.ram * request.vms_per_node + config.HOST_OS_RAM_MB,
-  });
+  const need = needPerNode(request, config);
+  const raise = computeRaise(current, { ppn: need.cpus, memMiBPerNode: need.memMiB });
   const extra: string[] = [];
   if (raise.set.size > 0) extra.push('-l', formatResourceList(raise.set));
   const hasExclusive = [parsed, ...input.directives.map((d) => d.parsed)].some((p) =>
@@ -127,74 +118,19 @@ function planSubmission(input: {
   );
   const wrapperName = parsed.script === null ? null : basename(parsed.script);
   const args = [...optionWords(parsed), ...extra, ...(wrapperName === null ? [] : [WRAPPER_PLACEHOLDER])];
-  return { qsub: input.qsub, args, request, wrapper, wrapperName, notes: [...raw.warnings, ...warnings, ...raise.notes.map((n) => `${n} for the VMs`)] };
+  return { qsub: input.qsub, args, request, wrapper, wrapperName, notes: [...warnings, ...raise.notes.map((n) => `${n} for the VMs`)] };
 }
 
 /** Write the wrapper into a private directory under the script's own name, submit, clean up. */
 async function submitWrapper(plan: SubmissionPlan, deps: VsubDeps): Promise<number> {
   if (plan.wrapperName === null) return deps.runQsub(plan.qsub, plan.args, plan.wrapper);
-  let dir: string;
-  try {
-    dir = mkdtempSync(join(deps.env.TMPDIR || tmpdir(), 'vsub-'));
-  } catch (err) {
-    throw new VtorqueError('INTERNAL', `cannot create a private temporary directory for the job wrapper: ${(err as Error).message}`, { exitCode: VSUB_EXIT.tempDir, cause: err, fault: 'node' });
-  }
-  try {
-    const path = join(dir, plan.wrapperName);
-    writeFileSync(path, plan.wrapper, { mode: 0o700, flag: 'wx' });
-    return await deps.runQsub(plan.qsub, plan.args.map((a) => (a === WRAPPER_PLACEHOLDER ? path : a)), null);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  return withPrivateFile(deps.env.TMPDIR || tmpdir(), 'vsub-', plan.wrapperName, plan.wrapper, (path) =>
+    deps.runQsub(plan.qsub, plan.args.map((a) => (a === WRAPPER_PLACEHOLDER ? path : a)), null),
+  );
 }
 
-function printDry(deps: VsubDeps, json: boolean, qsub: string, args: readonly string[], request: VmRequest | null, wrapper: string | null): number {
-  if (json) {
-    deps.out(`${JSON.stringify({ qsub: [qsub, ...args], request, script: wrapper })}\n`);
-    return VSUB_EXIT.ok;
-  }
-  deps.out(`would run: ${[qsub, ...args].map((a) => JSON.stringify(a)).join(' ')}\n`);
-  if (request) deps.out(`request: ${JSON.stringify(request)}\n`);
-  if (wrapper) deps.out(`wrapper (${WRAPPER_PLACEHOLDER}):\n${wrapper}`);
-  return VSUB_EXIT.ok;
-}
 
-function readScriptFile(path: string, cwd: string): string {
-  const full = path.startsWith('/') ? path : join(cwd, path);
-  let st;
-  try {
-    st = statSync(full);
-  } catch (err) {
-    throw new VtorqueError('USAGE', `script file ${displayValue(path)} cannot be loaded - ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { fault: 'job' });
-  }
-  if (!st.isFile()) throw new VtorqueError('USAGE', `script file ${displayValue(path)} is not a regular file`, { fault: 'job' });
-  return readFileSync(full, 'utf8');
-}
-
-/** A file a -vm key names, read as the submitting user: regular files of bounded size only. */
-function readUserFile(path: string): string {
-  const st = statSync(path);
-  if (!st.isFile()) throw new Error('not a regular file');
-  if (st.size > 64 * 1024 * 1024) throw new Error('too large');
-  return readFileSync(path, 'utf8');
-}
-
-/**
- * qsub ignores every directive after the script's first command; a `-vm` one there is most likely
- * meant, so say that it is ignored (one line, however many there are).
- */
-function lateVmNote(header: ScriptHeader, scriptName: string, prefix: string, vmJob: boolean): string | null {
-  const [first, ...more] = header.lateVmLines;
-  if (first === undefined) return null;
-  const others = more.length === 0 ? '' : ` (and ${more.length} more after it)`;
-  const effect = vmJob ? 'its keys are not used' : 'this job runs on the host, without a VM';
-  return `${scriptName} line ${first}${others}: ${prefix} -vm comes after the first command (line ${header.firstCommand}), where qsub reads no more directives: ignored, ${effect}`;
-}
 
 function hasLong(parsed: ParsedQsubArgs, ...names: string[]): boolean {
   return parsed.tokens.some((t) => t.kind === 'long' && names.includes(t.raw[0] as string));
-}
-
-function isTrue(value: string | undefined): boolean {
-  return value !== undefined && /^(1|true|yes)$/i.test(value);
 }

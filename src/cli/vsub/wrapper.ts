@@ -1,4 +1,4 @@
-import { encodeRequestLine, encodeScriptLine } from '../../core/contract/job-script.v1.js';
+import { renderJobWrapper } from '../../core/contract/job-wrapper.js';
 import { displayValue, VtorqueError } from '../../core/errors.js';
 import type { Renderer } from '../../core/render/index.js';
 import type { VmRequest } from '../../core/request/index.js';
@@ -20,18 +20,8 @@ export interface WrapperInput {
  * user's directives next (qsub reads them before the first command), the user's script as data.
  */
 export function buildWrapper(input: WrapperInput, renderer: Renderer): string {
-  // Directive text is user text copied verbatim; for the wrapper's sh it is only ever comment lines.
-  const plain = directiveLines(input.directives, input.directivePrefix).map((l) => {
-    if (l.includes('\n') || !l.trimStart().startsWith('#')) throw new VtorqueError('INTERNAL', `directive line is not a comment: ${displayValue(l)}`, { fault: 'node' });
-    return l;
-  });
-  const wrapper = renderer.render('job-wrapper.sh.hbs', {
-    requestLine: encodeRequestLine(input.request),
-    directiveLines: plain,
-    scriptLine: encodeScriptLine(input.script),
-    nodePath: input.nodePath,
-    jobRunBundle: input.jobRunBundle,
-  });
+  const plain = directiveLines(input.directives, input.directivePrefix);
+  const wrapper = renderJobWrapper({ ...input, directiveLines: plain, writer: 'vsub', scheduler: 'Torque' }, renderer);
   // qsub reads the wrapper for directives too: only the user's own may start with the prefix.
   const prefix = input.directivePrefix;
   if (prefix !== '' && wrapper.split('\n').filter((l) => l.trimStart().startsWith(prefix)).length !== plain.length) {

@@ -28,6 +28,7 @@ export const CONFIG_FIELDS = {
   TORQUE_HOME: absPath('/var/spool/torque', 'Torque home (mom_priv, aux)'),
   PBS_QSUB_ON_FE: absPath('/usr/bin/qsub', 'real qsub on front-ends'),
   PBS_QSUB_ON_NODES: absPath('/usr/bin/qsub', 'real qsub on compute nodes'),
+  SLURM_SBATCH: absPath('/usr/bin/sbatch', 'real sbatch (vsbatch runs it)'),
   VM_IMG_DIR: absPath('/opt/vm-images', 'root-owned pool of authorized images'),
   WS_DIR: absPath('/workspace/.vtorque', 'shared fast workspace'),
   RAMDISK_DIR: absPath('/ramdisk', 'parent of per-job tmpfs mounts (fs_type=ramdisk)'),
@@ -129,7 +130,6 @@ export const CONFIG_FIELDS = {
     'how the head of a multi-node job starts the node agent on another node of the job, as root: {node} is the node\'s name from the scheduler (letters, digits, . _ - only), {node_binary} this node\'s node binary, {vtorque} this install\'s dist/vtorque.mjs (every node must have the same install at the same path). The default needs root\'s ssh key accepted by every node (vtorque doctor --nodes n2,n3 checks)',
     ['node', 'node_binary', 'vtorque'],
   ),
-  LIBVIRT_URI_TEMPLATE: str('qemu+ssh://root@{node}/system', 'libvirt URI of another node; {node} is replaced', /^[a-z+]+:\/\/[^\s]*\{node\}[^\s]*$/, 'a libvirt URI containing {node}'),
   MACHINE_TYPE: str('q35', 'libvirt machine type', /^[A-Za-z0-9._-]+$/, 'a machine type like q35 or pc'),
   TCG_TB_CACHE_MB: int(256, 0, 4096, 'TCG translation cache per VM in MiB when the domain type is qemu (0 = QEMU default, about 1 GiB)'),
   METADATA_ALLOWED_KEYS: list([], 'cloud-config keys users may add with -vm metadata=FILE', /^(packages|package_update|package_upgrade|timezone|locale)$/, 'keys among packages, package_update, package_upgrade, timezone, locale'),
@@ -144,6 +144,7 @@ export type SiteConfig = { readonly [K in ConfigKey]: OutputOf<(typeof CONFIG_FI
 /** Keys of the original that this design no longer needs: accepted with a warning, then ignored. */
 export const OBSOLETE_KEYS: Readonly<Record<string, string>> = {
   ARP_BIN: 'VM IPs are read from /proc/net/arp by root; no arp binary is run',
+  LIBVIRT_URI_TEMPLATE: 'the head of a multi-node job reaches the other nodes through their node agents (NODE_AGENT_COMMAND), not through remote libvirt URIs',
   SUSPENDED_IMAGE_DIR: 'suspend/resume does not exist',
   NFS_TIMEOUT: 'the hooks read Torque\'s own job script, not NFS state',
   ENABLE_DEV_MODE: 'root never sources user files',
