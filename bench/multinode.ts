@@ -54,6 +54,7 @@ function instantNode(name: string): NodeAccess {
     readNeighbours: async () => '',
     leases: null,
     consoleSize: () => null,
+    cpuTimes: async (vms) => vms.map(() => null),
     reviveVms: async () => [],
     writeVmRecords: async () => undefined,
     stopVms: async () => ({ domains: [], files: [], arp: [] }),

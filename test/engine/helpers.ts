@@ -104,6 +104,7 @@ export function spyNode(inner: LibvirtNode): LibvirtNode & { calls: { op: Op; na
     destroy: (n) => (rec('destroy', n), inner.destroy(n)),
     undefine: (n) => (rec('undefine', n), inner.undefine(n)),
     state: (n) => inner.state(n),
+    cpuTimeMs: (n) => inner.cpuTimeMs(n),
     close: () => inner.close(),
   };
 }

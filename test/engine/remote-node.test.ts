@@ -130,6 +130,27 @@ describe('engine head over node agents (node-ops v1)', () => {
     }
   }, 60_000);
 
+  it("cpuTimes over node-ops: its VMs' qemu CPU time (the test driver's grows with the clock), null for a name it did not prepare and once they are gone", async () => {
+    const { nodes, sites } = await agents(['na']);
+    const na = nodes[0] as RemoteNode;
+    try {
+      const started = await startOnNodes(startInput('306.srv', sites[0]?.baseImage as string, { vms_per_node: 2 }), [na], { config: sites[0]?.config as never, log: quiet });
+      const vms = started.vms.map((v) => v.name);
+      const first = await na.cpuTimes([...vms, 'vtq-306.srv-other-1']);
+      expect(first).toHaveLength(3);
+      expect(first[2]).toBeNull();
+      for (const ms of first.slice(0, 2)) expect(ms).toBeGreaterThan(0);
+      await new Promise((r) => setTimeout(r, 50));
+      const again = await na.cpuTimes(vms);
+      for (const [i, ms] of again.entries()) expect(ms).toBeGreaterThan(first[i] as number);
+      await na.stopVms('306.srv', { keepLogs: false });
+      expect(await na.cpuTimes(vms)).toEqual([null, null]);
+      await expect(na.cpuTimes([''])).rejects.toThrow(/node-ops cpuTimes: vms\.0/);
+    } finally {
+      await na.close();
+    }
+  }, 60_000);
+
   it('`vtorque node-agent` (the bundle a head starts over ssh) serves this node from its own config', async () => {
     const site = engineSite({ LOG_DIR: '' });
     const cfg = join(site.root, 'config.yaml');
@@ -145,6 +166,7 @@ describe('engine head over node agents (node-ops v1)', () => {
       await r.release();
       // Nothing it prepared: nothing reported (an older bundle, whose hello lists no ops, is not asked at all).
       expect(await node.reviveVms(['vtq-none.srv-n7-1'])).toEqual([]);
+      expect(await node.cpuTimes(['vtq-none.srv-n7-1'])).toEqual([null]);
       expect((await node.stopVms('none.srv', { keepLogs: false })).domains).toEqual([]);
     } finally {
       await node.close();

@@ -30,6 +30,7 @@ function fakeNode(hold: Map<string, Promise<void>> = new Map()) {
     destroy: async (n) => void (calls.push(`destroy ${n}`), running.delete(n)),
     undefine: async (n) => void (calls.push(`undefine ${n}`), defined.delete(n)),
     state: async (n) => (running.has(n) ? 'running' : defined.has(n) ? 'shutoff' : 'missing'),
+    cpuTimeMs: async () => null,
     close: async () => undefined,
   };
   return { node, defined, running, calls };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BootWatch } from './boot-watch.js';
+import { BootWatch, type CpuSample } from './boot-watch.js';
 
 const A = '52:54:00:00:00:0a';
 const B = '52:54:00:00:00:0b';
@@ -8,6 +8,7 @@ function setup(limits = { ip: 20_000, ssh: 10_000 }) {
   let now = 1000;
   const sizes = new Map<string, number | null>([['/a.log', null], ['/b.log', null]]);
   const asked: (number | undefined)[] = [];
+  const cpu = new Map<string, CpuSample>();
   const watch = new BootWatch(
     [
       { name: 'vtq-1-n01-1', node: 'n01', mac: A.toUpperCase(), consoleLog: '/a.log' },
@@ -17,13 +18,16 @@ function setup(limits = { ip: 20_000, ssh: 10_000 }) {
       startedMs: 1000,
       now: () => now,
       consoleSize: (p) => sizes.get(p) ?? null,
+      cpuTime: (vm) => cpu.get(vm) ?? null,
       limit: (phase, ipTookMs) => {
         asked.push(ipTookMs);
         return { ms: limits[phase], why: `${phase} limit` };
       },
     },
   );
-  return { watch, sizes, asked, advance: (ms: number) => (now += ms) };
+  /** The head's background reading of a VM's qemu CPU time, taken now. */
+  const readCpu = (vm: string, ms: number) => cpu.set(vm, { ms, atMs: now });
+  return { watch, sizes, asked, cpu, readCpu, advance: (ms: number) => (now += ms) };
 }
 
 describe('BootWatch', () => {
@@ -143,5 +147,63 @@ describe('BootWatch', () => {
     expect(watch.line(A)).toMatch(/seen: console 100 B \(\+100 B\); last sign of life 0.0 s ago/);
     advance(20_000);
     expect(watch.dead(A)).toMatch(/^no sign of life for 20.0 s \(last: console grew to 100 B;/);
+  });
+
+  it('a VM with no console output whose qemu keeps computing is not dead past its quiet limit; once its CPU stops growing it is', () => {
+    const { watch, readCpu, advance } = setup();
+    // A third of a core (six TCG guests on two cores): 100 s, five times the 20 s limit, without a console byte.
+    let cpuMs = 0;
+    for (let i = 0; i < 50; i++) {
+      advance(2000);
+      readCpu('vtq-1-n01-1', (cpuMs += 667));
+      readCpu('vtq-1-n01-2', 40_000); // B's qemu does not compute at all
+      watch.poll();
+      expect(watch.dead(A)).toBeNull();
+    }
+    expect(watch.dead(B)).toMatch(/^no sign of life for 100.0 s \(last: started;/);
+    expect(watch.line(A)).toMatch(/^n01 vtq-1-n01-1: waiting for its address, 100.0 s since start; seen: no console output yet, qemu busy: CPU \+32.7 s; last sign of life [0-4].\d s ago/);
+    expect(watch.line(B)).toMatch(/seen: no console output yet, qemu idle: CPU \+0.0 s; last sign/);
+    // Its CPU stops growing (a guest halted or idle): the quiet limit applies again, naming the last CPU sign.
+    for (let i = 0; i < 12; i++) {
+      advance(2000);
+      readCpu('vtq-1-n01-1', (cpuMs += 20)); // 1 % of a core: an idle guest's timer ticks
+      watch.poll();
+    }
+    expect(watch.dead(A)).toMatch(/^no sign of life for 2\d.\d s \(last: qemu busy: CPU \+\d.\d s in \d.\d s; limit 20.0 s = ip limit\)$/);
+  });
+
+  it('CPU time is judged over the window: one reading is no rate, a stale reading is no growth, none is nothing', () => {
+    const { watch, cpu, readCpu, advance } = setup();
+    readCpu('vtq-1-n01-1', 0);
+    watch.poll();
+    advance(4000);
+    readCpu('vtq-1-n01-1', 4000); // fully busy, but only 4 s into the 5 s window
+    watch.poll();
+    expect(watch.line(A)).toMatch(/last sign of life 4.0 s ago/);
+    advance(1000);
+    watch.poll(); // the reading is no newer: no window yet
+    expect(watch.line(A)).toMatch(/last sign of life 5.0 s ago/);
+    readCpu('vtq-1-n01-1', 4500);
+    watch.poll();
+    expect(watch.line(A)).toMatch(/last sign of life 0.0 s ago/);
+    cpu.delete('vtq-1-n01-1'); // not running any more: nothing read
+    advance(20_000);
+    watch.poll();
+    expect(watch.dead(A)).toMatch(/\(last: qemu busy: CPU \+4.5 s in 5.0 s;/);
+  });
+
+  it("a VM started again: its earlier qemu's readings do not count, the new qemu's count from its start", () => {
+    const { watch, readCpu, advance } = setup();
+    readCpu('vtq-1-n01-1', 9000);
+    advance(1000);
+    watch.restarted(A, 'started again after its qemu stopped');
+    advance(6000);
+    watch.poll(); // the reading of the earlier qemu, taken before the restart
+    readCpu('vtq-1-n01-1', 100);
+    watch.poll();
+    advance(5000);
+    readCpu('vtq-1-n01-1', 2100);
+    watch.poll();
+    expect(watch.line(A)).toMatch(/qemu busy: CPU \+2.0 s; last sign of life 0.0 s ago/);
   });
 });

@@ -19,7 +19,26 @@ export interface BootWatchOptions {
   readonly now?: () => number;
   /** Bytes in a console log, or null when there is none (default: lstat, never following a link). */
   readonly consoleSize?: (path: string) => number | null;
+  /** The last reading of a VM's qemu CPU time (ms) and when it was taken (now()'s clock), or null: none. */
+  readonly cpuTime?: (vm: string) => CpuSample | null;
+  /** CPU time is judged over at least this long (several readings: one late answer makes no rate); default CPU_WINDOW_MS. */
+  readonly cpuWindowMs?: number;
 }
+
+export interface CpuSample {
+  readonly ms: number;
+  readonly atMs: number;
+}
+
+/**
+ * A qemu using at least this share of one host CPU is booting, silent console or not. A guest
+ * booting on a host shared by a dozen others still gets more (6 TCG guests on 2 cores: a third
+ * each); an idle or halted guest (no OS, network never up) stays far below (a timer tick now
+ * and then), so a dead guest is not kept alive by its idle loop.
+ */
+export const CPU_BUSY_SHARE = 0.1;
+/** The window CPU time is judged over (the head reads it every ~2 s). */
+export const CPU_WINDOW_MS = 5000;
 
 interface VmState {
   readonly vm: WatchedVm;
@@ -37,10 +56,17 @@ interface VmState {
   readyMs: number | null;
   /** Why it counts as dead whatever it shows (its qemu stopped for good), or null. */
   killed: string | null;
+  /** The latest CPU reading, the start of the window it is judged over, and the reading at the last progress line. */
+  cpu: CpuSample | null;
+  cpuBase: CpuSample | null;
+  cpuAtLine: CpuSample | null;
+  /** Readings taken before this (an earlier qemu of the VM, before it was started again) do not count. */
+  cpuSince: number;
 }
 
 const kib = (n: number): string => (n < 1024 ? `${n} B` : `${(n / 1024).toFixed(1)} KiB`);
 const sec = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+const busy = (from: CpuSample, to: CpuSample): boolean => to.ms - from.ms >= CPU_BUSY_SHARE * (to.atMs - from.atMs);
 
 /** Bytes in a regular file, never following a link; null when there is none (a console log's size). */
 export function lstatSize(path: string): number | null {
@@ -54,20 +80,23 @@ export function lstatSize(path: string): number | null {
 
 /**
  * What each booting VM has shown of itself, and when it counts as dead: a VM is given up when
- * it has shown no sign of life (console output growing, an address of this boot, SSH getting
- * further) for its phase's quiet limit. `poll()` reads the console logs (one lstat each).
+ * it has shown no sign of life (console output growing, its qemu busy computing, an address of
+ * this boot, SSH getting further) for its phase's quiet limit. `poll()` reads the console logs
+ * (one lstat each) and the latest CPU readings.
  */
 export class BootWatch {
   private readonly vms = new Map<string, VmState>();
   private readonly now: () => number;
   private readonly consoleSize: (path: string) => number | null;
+  private readonly cpuWindowMs: number;
 
   constructor(vms: readonly WatchedVm[], private readonly opts: BootWatchOptions) {
     this.now = opts.now ?? (() => performance.now());
     this.consoleSize = opts.consoleSize ?? lstatSize;
+    this.cpuWindowMs = opts.cpuWindowMs ?? CPU_WINDOW_MS;
     for (const vm of vms) {
       const mac = vm.mac.toLowerCase();
-      this.vms.set(mac, { vm, state: 'ip', lastSignMs: opts.startedMs, lastSign: 'started', consoleBytes: null, consoleAtLine: 0, address: null, ssh: null, foundMs: null, sshStartMs: null, readyMs: null, killed: null });
+      this.vms.set(mac, { vm, state: 'ip', lastSignMs: opts.startedMs, lastSign: 'started', consoleBytes: null, consoleAtLine: 0, address: null, ssh: null, foundMs: null, sshStartMs: null, readyMs: null, killed: null, cpu: null, cpuBase: null, cpuAtLine: null, cpuSince: opts.startedMs });
     }
   }
 
@@ -82,14 +111,32 @@ export class BootWatch {
     s.lastSign = what;
   }
 
-  /** Read every console log; growth is a sign of life. */
+  /** Read every console log and CPU reading; console growth, and a qemu busy over the CPU window, are signs of life. */
   poll(): void {
     for (const s of this.vms.values()) {
-      if (s.vm.consoleLog === null || s.state === 'ready') continue;
+      if (s.state === 'ready') continue;
+      this.pollCpu(s);
+      // The console last: its growth is the primary sign, the one a dead VM's message names.
+      if (s.vm.consoleLog === null) continue;
       const bytes = this.consoleSize(s.vm.consoleLog);
       if (bytes !== null && bytes > (s.consoleBytes ?? 0)) this.sign(s, `console grew to ${kib(bytes)}`);
       if (bytes !== null) s.consoleBytes = bytes;
     }
+  }
+
+  private pollCpu(s: VmState): void {
+    const cpu = this.opts.cpuTime?.(s.vm.name) ?? null;
+    if (cpu === null || cpu.atMs < s.cpuSince) {
+      s.cpuBase = null; // not running (or an earlier qemu's): a window starts with the next reading
+      return;
+    }
+    s.cpu = cpu;
+    // A count that went down is another qemu's (started again): measure from it.
+    if (s.cpuAtLine === null || cpu.ms < s.cpuAtLine.ms) s.cpuAtLine = cpu;
+    if (s.cpuBase === null || cpu.ms < s.cpuBase.ms) s.cpuBase = cpu;
+    if (cpu.atMs - s.cpuBase.atMs < this.cpuWindowMs) return;
+    if (busy(s.cpuBase, cpu)) this.sign(s, `qemu busy: CPU +${sec(cpu.ms - s.cpuBase.ms)} in ${sec(cpu.atMs - s.cpuBase.atMs)}`);
+    s.cpuBase = cpu;
   }
 
   /** Its address (of this boot) is known; it waits for the other VMs' before SSH. */
@@ -142,6 +189,9 @@ export class BootWatch {
     const s = this.get(mac);
     s.consoleBytes = null;
     s.consoleAtLine = 0;
+    // Its CPU time is a new qemu's, counted from its start.
+    s.cpu = s.cpuBase = s.cpuAtLine = null;
+    s.cpuSince = this.now();
     this.sign(s, why);
   }
 
@@ -190,6 +240,10 @@ export class BootWatch {
       seen.push(`console ${kib(s.consoleBytes)}${grew > 0 ? ` (+${kib(grew)})` : ' (no new output)'}`);
       s.consoleAtLine = s.consoleBytes;
     } else if (s.vm.consoleLog !== null) seen.push('no console output yet');
+    if (s.cpu !== null && s.cpuAtLine !== null && s.cpu.atMs > s.cpuAtLine.atMs) {
+      seen.push(`qemu ${busy(s.cpuAtLine, s.cpu) ? 'busy' : 'idle'}: CPU +${sec(s.cpu.ms - s.cpuAtLine.ms)}`);
+      s.cpuAtLine = s.cpu;
+    }
     if (s.address && s.state === 'ssh') seen.push(`address from ${s.address.source}`);
     if (s.ssh) seen.push(`SSH ${s.ssh}`);
     const limit = this.limitOf(s);

@@ -1,6 +1,6 @@
 import pLimit from 'p-limit';
 import { VtorqueError } from '../../core/errors.js';
-import { BootWatch, CLOUD_INIT_DONE, HostUnreachableError, waitForIps, waitForSsh } from '../discover/index.js';
+import { BootWatch, CLOUD_INIT_DONE, type CpuSample, HostUnreachableError, waitForIps, waitForSsh } from '../discover/index.js';
 import type { NodeAccess, NodeBooted, PreparedVmFacts } from '../node/index.js';
 import { bootTimesKey, measuredPhases, quietLimit, readBootTimes, recordBootTimes, type Timeline } from '../timeline.js';
 import type { JobPlan } from '../types.js';
@@ -12,6 +12,8 @@ export const PROGRESS_EVERY_MS = 10_000;
 export const UNREACHABLE_RESOLVE_MS = 8000;
 /** The nodes are asked this often whether their waiting VMs' domains still run (a qemu that stopped early in the boot). */
 export const REVIVE_EVERY_MS = 5000;
+/** The nodes are asked this often how much CPU their waiting VMs' qemus have used (a sign of life). */
+export const CPU_EVERY_MS = 2000;
 
 export interface Booted {
   readonly plan: JobPlan;
@@ -29,12 +31,30 @@ export interface Booted {
   readonly say: (line: string) => void;
   /** How often the nodes are asked about VMs not running (default REVIVE_EVERY_MS; tests make it short). */
   readonly reviveEveryMs?: number;
+  /** How often the nodes are asked for CPU times (default CPU_EVERY_MS; the CPU window is 2.5 of these). */
+  readonly cpuEveryMs?: number;
+  /** The guests' SSH port (default 22; tests point it at a server of their own). */
+  readonly sshPort?: number;
+}
+
+/** Run `work` every `everyMs`, never two at once (a slow node delays the next round, never doubles it); returns the stop. */
+function everyNoOverlap(everyMs: number, work: () => Promise<unknown>): () => void {
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    void work().finally(() => {
+      running = false;
+    });
+  }, everyMs);
+  return () => clearInterval(timer);
 }
 
 /**
  * The addresses of this boot, then SSH, for every VM of every node. Addresses are looked up on the
  * VM's own node (its neighbour table, its DHCP leases), every node at once; SSH goes from here. A
- * VM is given up when it shows no sign of life (console output, an address, SSH getting further)
+ * VM is given up when it shows no sign of life (console output, its qemu busy computing, an
+ * address, SSH getting further)
  * for its phase's quiet limit, measured phase times with headroom (quietLimit), never past the
  * overall deadline; a progress line per waiting VM every PROGRESS_EVERY_MS. An address that
  * answers only "host unreachable" is resolved again (never the same one unless learned anew).
@@ -52,6 +72,9 @@ export async function waitUntilReachable(input: StartInput, head: HeadContext, b
   const limits = { headroom: c.BOOT_HEADROOM, minMs: c.BOOT_MIN_WAIT * 1000, unmeasuredMs: c.TIMEOUT * 1000 };
   // The watch asks by console path (the plan's); the VM's node answers by VM name.
   const vmOfConsole = new Map(plan.vms.map((v) => [v.consoleLog, v.name]));
+  // VM name → its qemu's last CPU reading, refreshed in the background (the watch is synchronous).
+  const cpu = new Map<string, CpuSample>();
+  const cpuEvery = b.cpuEveryMs ?? CPU_EVERY_MS;
   const watch = new BootWatch(
     plan.vms.map((v) => ({ name: v.name, node: v.node, mac: v.mac, consoleLog: v.consoleLog })),
     {
@@ -61,6 +84,8 @@ export async function waitUntilReachable(input: StartInput, head: HeadContext, b
         const name = vmOfConsole.get(path);
         return name === undefined ? null : b.vm(name).node.consoleSize(name);
       },
+      cpuTime: (name) => cpu.get(name) ?? null,
+      cpuWindowMs: 2.5 * cpuEvery,
     },
   );
   const ipLimit = quietLimit('ip', measured, limits);
@@ -115,14 +140,29 @@ export async function waitUntilReachable(input: StartInput, head: HeadContext, b
       watch.kill(v.mac, reason);
     }
   };
-  let reviving = false;
-  const reviver = setInterval(() => {
-    if (reviving) return; // a slow node: never two checks at once
-    reviving = true;
-    void Promise.all(b.nodes.map(revive)).finally(() => {
-      reviving = false;
-    });
-  }, b.reviveEveryMs ?? REVIVE_EVERY_MS);
+  const stopReviver = everyNoOverlap(b.reviveEveryMs ?? REVIVE_EVERY_MS, () => Promise.all(b.nodes.map(revive)));
+  // Six TCG guests on one 2-core host wrote no console byte for over a minute each, though every
+  // qemu was busy booting: a qemu that computes is alive (doc/engine.md, "signs of life").
+  const cpuFailing = new Set<string>();
+  const readCpu = async (n: NodeAccess): Promise<void> => {
+    const vms = watch.waiting().filter((w) => w.node === n.name).map((w) => w.name);
+    if (vms.length === 0) return;
+    try {
+      const times = await n.cpuTimes(vms);
+      const atMs = performance.now();
+      vms.forEach((vm, i) => {
+        const ms = times[i];
+        if (ms === null || ms === undefined) cpu.delete(vm);
+        else cpu.set(vm, { ms, atMs });
+      });
+      cpuFailing.delete(n.name);
+    } catch (err) {
+      // Logged once until it answers again; the other signs of life still count.
+      if (!over && !cpuFailing.has(n.name)) log.warn({ phase: 'wait', node: n.name, err: err instanceof Error ? err.message : String(err) }, "could not read the node's VMs' CPU times");
+      cpuFailing.add(n.name);
+    }
+  };
+  const stopCpu = everyNoOverlap(cpuEvery, () => Promise.all(b.nodes.map(readCpu)));
   const left = (): number => Math.max(1, b.deadlineAt - performance.now());
   const names = new Map(plan.vms.map((v) => [v.mac, v.name]));
   const signal = input.signal ? { signal: input.signal } : {};
@@ -168,6 +208,7 @@ export async function waitUntilReachable(input: StartInput, head: HeadContext, b
               try {
                 await waitForSsh({
                   host,
+                  ...(b.sshPort === undefined ? {} : { port: b.sshPort }),
                   user: input.job.owner.user,
                   privateKey: vm.key,
                   hostKey: vm.hostKeyPublic,
@@ -229,6 +270,7 @@ export async function waitUntilReachable(input: StartInput, head: HeadContext, b
   } finally {
     over = true;
     clearInterval(ticker);
-    clearInterval(reviver);
+    stopReviver();
+    stopCpu();
   }
 }

@@ -1,6 +1,6 @@
 import { VtorqueError, displayValue } from '../../core/errors.js';
 
-export type LibvirtOp = 'open' | 'close' | 'list' | 'xml' | 'define' | 'start' | 'create' | 'shutdown' | 'destroy' | 'undefine' | 'state';
+export type LibvirtOp = 'open' | 'close' | 'list' | 'xml' | 'define' | 'start' | 'create' | 'shutdown' | 'destroy' | 'undefine' | 'state' | 'cpu';
 
 /**
  * @unraid/libvirt passes only `virGetLastError()->message` through (its codes are always -1), so

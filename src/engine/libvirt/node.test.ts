@@ -37,6 +37,26 @@ describe('openLibvirt over the test driver', () => {
     }
   });
 
+  it("cpuTimeMs: a running domain's CPU time in ms (the test driver's grows with the clock); null when shut off or gone", async () => {
+    const lv = await openLibvirt('test:///default');
+    const name = `node-cpu-${process.pid}`;
+    try {
+      expect(await lv.cpuTimeMs(name)).toBeNull();
+      await lv.define(xml(name));
+      expect(await lv.cpuTimeMs(name)).toBeNull();
+      await lv.start(name);
+      const first = (await lv.cpuTimeMs(name)) as number;
+      expect(first).toBeGreaterThan(0);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(await lv.cpuTimeMs(name)).toBeGreaterThan(first);
+      await lv.destroy(name);
+      expect(await lv.cpuTimeMs(name)).toBeNull();
+    } finally {
+      await lv.undefine(name).catch(() => undefined);
+      await lv.close();
+    }
+  });
+
   it('gives up opening after the bounded retries, naming the URI', async () => {
     const t0 = performance.now();
     const err = await openLibvirt('qemu+tcp://127.0.0.1:1/system', { attempts: 3, retryDelayMs: 10 }).catch((e: unknown) => e);

@@ -21,6 +21,8 @@ export interface LibvirtNode {
   destroy(name: string): Promise<void>;
   undefine(name: string): Promise<void>;
   state(name: string): Promise<DomainRunState>;
+  /** CPU time its qemu has used since it started, in ms; null when the domain is not running or gone. */
+  cpuTimeMs(name: string): Promise<number | null>;
   close(): Promise<void>;
 }
 
@@ -193,6 +195,19 @@ class BindingNode implements LibvirtNode {
       return await this.onDomain('state', name, async (d) => STATES[(await d.getInfo()).state] ?? 'other');
     } catch (err) {
       if (err instanceof LibvirtError && err.notFound) return 'missing';
+      throw err;
+    }
+  }
+
+  async cpuTimeMs(name: string): Promise<number | null> {
+    try {
+      return await this.onDomain('cpu', name, async (d) => {
+        const info = await d.getInfo();
+        // virDomainInfo.cpuTime is in ns; a domain that does not run has no qemu burning it.
+        return STATES[info.state] === 'running' ? info.cpuTime / 1e6 : null;
+      });
+    } catch (err) {
+      if (err instanceof LibvirtError && err.notFound) return null;
       throw err;
     }
   }

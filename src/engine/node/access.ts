@@ -26,6 +26,12 @@ export interface NodeAccess {
   /** Bytes in the console log of a VM this node prepared (a sign of life), or null when there is none. */
   consoleSize(vm: string): number | null;
   /**
+   * CPU time (ms) each of `vms` has used in its qemu, in the order asked: a qemu that keeps
+   * computing is booting even when its console is silent (a sign of life). null for a VM not
+   * running or not prepared here (never looked at). Bounded; the head asks in the background.
+   */
+  cpuTimes(vms: readonly string[]): Promise<readonly (number | null)[]>;
+  /**
    * Of `vms` (VMs this node prepared for the start under way; any other name is never touched),
    * those whose domain is not running: one shut off is started again once per start, one that
    * stops again or is gone is given up. A VM neither running nor shut off (paused, being shut

@@ -21,6 +21,7 @@ const ArgsSchemas = {
   boot: v.object({ timeoutMs: ms }),
   leases: v.object({ mac: v.pipe(v.string(), v.regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i)) }),
   consoleSizes: v.object({ vms: v.array(v.string()) }),
+  cpuTimes: v.object({ vms: vmNames }),
   reviveVms: v.object({ vms: vmNames }),
   writeVmRecords: v.object({ jobId: v.pipe(v.string(), v.minLength(1), v.maxLength(256)), vms: v.array(VmRecordSchema) }),
   stopVms: v.object({ jobId: v.pipe(v.string(), v.minLength(1), v.maxLength(256)), keepLogs: v.boolean(), ramdisk: v.optional(v.string()) }),
@@ -100,6 +101,8 @@ export async function serveNodeOps(node: NodeAccess, input: Readable, output: Wr
         return { candidates: node.leases ? await node.leases(args('leases').mac) : [] };
       case 'consoleSizes':
         return { sizes: args('consoleSizes').vms.map((name) => node.consoleSize(name)) };
+      case 'cpuTimes':
+        return { cpuMs: await node.cpuTimes(args('cpuTimes').vms) };
       case 'reviveVms':
         return { revived: await node.reviveVms(args('reviveVms').vms) };
       case 'writeVmRecords': {

@@ -27,6 +27,8 @@ export interface LocalNodeOptions {
 
 /** Bound on one libvirt call of reviveVms: the head asks again a few seconds later. */
 const REVIVE_CALL_MS = 20_000;
+/** Bound on one libvirt CPU time read: the head asks again a couple of seconds later. */
+const CPU_CALL_MS = 10_000;
 
 /** This host as a node of a job: every node operation done here, in this process. */
 export function localNode(ctx: EngineContext, opts: LocalNodeOptions): NodeAccess {
@@ -78,6 +80,10 @@ export function localNode(ctx: EngineContext, opts: LocalNodeOptions): NodeAcces
     consoleSize: (vm) => {
       const path = consoles.get(vm);
       return path === undefined ? null : lstatSize(path);
+    },
+    async cpuTimes(vms) {
+      // Only domains this node prepared are looked at, as in reviveVms.
+      return Promise.all(vms.map((vm) => (consoles.has(vm) ? withDeadline(ctx.libvirt.cpuTimeMs(vm), CPU_CALL_MS, `node ${opts.name}: libvirt CPU time of ${vm}`) : null)));
     },
     async reviveVms(vms) {
       // Only domains this node prepared: a name it did not is never looked at, let alone started.

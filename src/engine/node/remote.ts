@@ -22,7 +22,8 @@ export interface AgentCommand {
   readonly log: EngineLog;
 }
 
-// `ops`: what the agent serves (absent: an agent from before reviveVms, which ends the session on an op it does not know).
+// `ops`: what the agent serves (absent: an agent from before reviveVms, which ends the session on an op it does not know;
+// one from before cpuTimes does not list it).
 const HelloSchema = v.object({ version: v.literal(NODE_OPS_VERSION), name: v.string(), domainType: v.picklist(['kvm', 'qemu', 'test']), leases: v.boolean(), ops: v.optional(v.pipe(v.array(v.string()), v.maxLength(256))) });
 const ReserveSchema = v.object({ state: NodeStateWireSchema, waitedMs: v.number() });
 const PreparedSchema = v.object({
@@ -34,6 +35,7 @@ const BootedSchema = v.object({ bootSince: v.number(), stale: v.array(v.string()
 const StopSchema = v.object({ domains: v.array(v.string()), files: v.array(v.string()), arp: v.array(v.string()) });
 const CandidatesSchema = v.object({ candidates: v.array(v.object({ ip: v.string(), learnedMs: v.nullable(v.number()) })) });
 const SizesSchema = v.object({ sizes: v.array(v.nullable(v.number())) });
+const CpuSchema = v.object({ cpuMs: v.array(v.nullable(v.pipe(v.number(), v.finite(), v.minValue(0)))) });
 const RevivedSchema = v.object({
   revived: v.array(
     v.object({
@@ -175,6 +177,12 @@ export async function connectNode(cmd: AgentCommand): Promise<RemoteNode> {
       if (!sizes.has(vm)) sizes.set(vm, null);
       refresh();
       return sizes.get(vm) ?? null;
+    },
+    async cpuTimes(vms): Promise<readonly (number | null)[]> {
+      if (!hello.ops?.includes('cpuTimes')) return vms.map(() => null); // an older agent: console output and addresses only
+      const { cpuMs } = fromWire(CpuSchema, await call('cpuTimes', { vms }, t), cmd.name, 'its CPU times');
+      if (cpuMs.length !== vms.length) throw new VtorqueError('INTERNAL', `node ${cmd.name}: its CPU times are not node-ops v${NODE_OPS_VERSION} (${cpuMs.length} for ${vms.length} VM(s))`, { fault: 'node' });
+      return cpuMs;
     },
     async reviveVms(vms): Promise<readonly RevivedVm[]> {
       if (!hello.ops?.includes('reviveVms')) return []; // an older agent: its VMs are left to the quiet limits

@@ -6,15 +6,15 @@ import type { NodeState } from '../types.js';
  * Node operations v1: what the head of a job sends to a node agent and what comes back, one JSON
  * object per line each way (`{id, op, args}` → `{id, ok}` or `{id, error}`). The operations are
  * those of NodeAccess; what is not plain JSON there (sets, a key) has a wire form here. `hello`
- * lists the operations an agent serves: one added later (reviveVms) is asked only of an agent that
- * lists it.
+ * lists the operations an agent serves: one added later (reviveVms, cpuTimes) is asked only of an
+ * agent that lists it.
  */
 export const NODE_OPS_VERSION = 1;
 
-export const NODE_OPS = ['hello', 'reserve', 'prepare', 'boot', 'release', 'readNeighbours', 'leases', 'consoleSizes', 'reviveVms', 'writeVmRecords', 'stopVms'] as const;
+export const NODE_OPS = ['hello', 'reserve', 'prepare', 'boot', 'release', 'readNeighbours', 'leases', 'consoleSizes', 'cpuTimes', 'reviveVms', 'writeVmRecords', 'stopVms'] as const;
 export type NodeOp = (typeof NODE_OPS)[number];
 
-/** Most VM names one reviveVms request names (a node runs far fewer VMs). */
+/** Most VM names one reviveVms or cpuTimes request names (a node runs far fewer VMs). */
 export const MAX_VMS_PER_REQUEST = 4096;
 
 /** Longest line either side accepts (a plan of many VMs with embedded scripts stays far below). */

@@ -29,6 +29,7 @@ function fakeNode(states: Record<string, DomainRunState>, fail: Partial<Record<'
       states[n] = 'missing';
     },
     state: async (n) => states[n] ?? 'missing',
+    cpuTimeMs: async () => null,
     close: async () => undefined,
   };
   return { node, calls };
