@@ -1,14 +1,30 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import { afterAll, describe, expect, it } from 'vitest';
 import { VM_KNOWN_HOSTS_PATH, VM_SSH_KEY_PATH } from '../core/contract/guest-layout.v1.js';
 import { VtorqueError } from '../core/errors.js';
 import { guestKnownHosts, writeGuestFiles } from './guest-files.js';
 
-const host = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'host' });
-const user = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'user' });
+// Keys from ssh-keygen, as the other ssh tests use: ssh2's own generateKeyPairSync now and then
+// makes an ed25519 key its Server cannot parse ("Malformed OpenSSH private key", seen in a full run).
+const keyDir = mkdtempSync(join(tmpdir(), 'vtq-guest-files-'));
+function keygen(name: string): { private: string; public: string } {
+  const file = join(keyDir, name);
+  const r = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', file], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`ssh-keygen: ${r.stderr}`);
+  return { private: readFileSync(file, 'utf8'), public: readFileSync(`${file}.pub`, 'utf8').trim() };
+}
+const host = keygen('host');
+const user = keygen('user');
 const servers: ssh2.Server[] = [];
-afterAll(() => servers.forEach((s) => s.close()));
+afterAll(() => {
+  servers.forEach((s) => s.close());
+  rmSync(keyDir, { recursive: true, force: true });
+});
 
 const { STATUS_CODE } = ssh2.utils.sftp;
 
