@@ -8,7 +8,7 @@ import { run } from '../../src/core/exec/run.js';
 import { sandboxStatus, terminate } from '../../src/sandbox/index.js';
 import { asUserArgv, testbedDown, testbedLayout, testbedNodeArgv, testbedUp, resolveTestbedOptions, type TestbedOptions } from '../../src/testbed/index.js';
 import { REPO } from '../e2e/helpers/vm-site.js';
-import { parseQstatF, type JobInfo } from '../torque/real-torque.js';
+import { parseQstatF, TORQUE_DIR, type JobInfo } from '../torque/real-torque.js';
 
 
 export interface Cluster {
@@ -56,6 +56,9 @@ export function multinodeCluster(o: { nodes: number; user: string; imageDir: str
   const c: Cluster = {
     async open() {
       if (process.getuid?.() !== 0) throw new Error('the multi-node tier needs root');
+      // Real Torque (../shared/torque's build for this machine; idempotent), as the torque tier installs it.
+      const installed = spawnSync('bash', [join(TORQUE_DIR, 'install.sh')], { encoding: 'utf8', timeout: 40 * 60_000 });
+      if (installed.status !== 0) throw new Error(`torque install.sh failed (${installed.status}): ${installed.stderr}${installed.stdout}`);
       // A run killed before its close(): take that testbed down first.
       await testbedDown(opts);
       if (spawnSync('id', ['-u', o.user]).status !== 0) spawnSync('useradd', ['--create-home', '--shell', '/bin/bash', o.user]);
