@@ -32,8 +32,8 @@ export interface StopDeps {
  * End everything the job's start recorded on this node, the head of the job: idempotent, also
  * after a failed, killed or partial start. It reads nothing the job owner can write: the decision
  * and every value come from root's record (written by the start) and libvirt; the job's other
- * nodes (the record's `sisters`) are torn down through their agents first. Never throws: what is
- * left is named.
+ * nodes (the record's `sisters`) are torn down through their agents at the same time, and the
+ * record stays until all are done. Never throws: what is left is named.
  */
 export function stopJobHere(jobId: string, deps: StopDeps): Promise<StopOutcome> {
   return stopOnThisNode(jobId, deps, true);

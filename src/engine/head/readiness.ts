@@ -58,7 +58,7 @@ function everyNoOverlap(everyMs: number, work: () => Promise<unknown>): () => vo
  * for its phase's quiet limit, measured phase times with headroom (quietLimit), never past the
  * overall deadline; a progress line per waiting VM every PROGRESS_EVERY_MS. An address that
  * answers only "host unreachable" is resolved again (never the same one unless learned anew).
- * Every REVIVE_EVERY_MS the nodes are asked which waiting VMs are not running: a domain whose
+ * Every REVIVE_EVERY_MS the nodes are asked which waiting VMs that the CPU poll did not see running are not running: a domain whose
  * qemu stopped is started again once by its node; one that stops again counts as dead at once.
  * Records the phase times when done (not for a boot with a VM started again).
  */
@@ -74,6 +74,8 @@ export async function waitUntilReachable(input: StartInput, head: HeadContext, b
   const vmOfConsole = new Map(plan.vms.map((v) => [v.consoleLog, v.name]));
   // VM name → its qemu's last CPU reading, refreshed in the background (the watch is synchronous).
   const cpu = new Map<string, CpuSample>();
+  /** Nodes whose last CPU read failed (logged once until they answer again). */
+  const cpuFailing = new Set<string>();
   const cpuEvery = b.cpuEveryMs ?? CPU_EVERY_MS;
   const watch = new BootWatch(
     plan.vms.map((v) => ({ name: v.name, node: v.node, mac: v.mac, consoleLog: v.consoleLog })),
@@ -111,7 +113,10 @@ export async function waitUntilReachable(input: StartInput, head: HeadContext, b
   let restarts = 0;
   let over = false;
   const revive = async (n: NodeAccess): Promise<void> => {
-    const vms = watch.waiting().filter((w) => w.node === n.name && watch.dead(w.mac) === null).map((w) => w.name);
+    // Only VMs the CPU poll did not see running (no reading: not running, not read yet, or the
+    // node's CPU times fail): a running qemu needs no second libvirt question.
+    const unseen = (name: string): boolean => cpuFailing.has(n.name) || !cpu.has(name);
+    const vms = watch.waiting().filter((w) => w.node === n.name && watch.dead(w.mac) === null && unseen(w.name)).map((w) => w.name);
     if (vms.length === 0) return;
     let revived;
     try {
@@ -143,7 +148,6 @@ export async function waitUntilReachable(input: StartInput, head: HeadContext, b
   const stopReviver = everyNoOverlap(b.reviveEveryMs ?? REVIVE_EVERY_MS, () => Promise.all(b.nodes.map(revive)));
   // Six TCG guests on one 2-core host wrote no console byte for over a minute each, though every
   // qemu was busy booting: a qemu that computes is alive (doc/engine.md, "signs of life").
-  const cpuFailing = new Set<string>();
   const readCpu = async (n: NodeAccess): Promise<void> => {
     const vms = watch.waiting().filter((w) => w.node === n.name).map((w) => w.name);
     if (vms.length === 0) return;
