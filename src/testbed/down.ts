@@ -1,4 +1,4 @@
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { netnsExists, netnsPids, pidInNetns, programOf, sandboxDown, terminate } from '../sandbox/index.js';
 import { testbedLayout } from './layout.js';
 import { holderPid, libvirtLog } from './node-ns.js';
@@ -24,7 +24,8 @@ export async function testbedDown(opts: TestbedOptions): Promise<TestbedStatus> 
   requireTestbedTools(base, 'down');
   const l0 = testbedLayout(base);
   // Every node up made, even when down is called without --nodes (or with fewer).
-  const recorded = readRecord(l0.stateFile)?.nodes ?? 0;
+  const record = readRecord(l0.stateFile);
+  const recorded = record?.nodes ?? 0;
   let count = Math.max(recorded, opts.nodes ?? 0);
   if (count === 0) for (let i = MAX_NODES; i >= 1 && count === 0; i--) if (await netnsExists(`${base.name}-n${i}`)) count = i;
   const tb = resolveTestbedOptions({ ...opts, nodes: Math.max(count, 1) });
@@ -55,8 +56,11 @@ export async function testbedDown(opts: TestbedOptions): Promise<TestbedStatus> 
   }
   const gone = await removeInterconnect(tb, nodes);
   if (gone.length > 0) say(`deleted netns ${gone.join(', ')}`);
-  rmSync(tb.stateDir, { recursive: true, force: true });
-  say(`removed ${tb.stateDir}`);
+  // Only a directory up made (its record names this testbed): --state-dir is a path an admin typed.
+  if (record?.name === tb.name) {
+    rmSync(tb.stateDir, { recursive: true, force: true });
+    say(`removed ${tb.stateDir}`);
+  } else if (existsSync(tb.stateDir)) say(`left ${tb.stateDir}: it holds no record of testbed ${tb.name} (${l0.stateFile}), so up did not make it`);
   const status = await collectTestbedStatus(tb);
   return status;
 }
