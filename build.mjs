@@ -13,6 +13,7 @@ const entries = {
   vmgr: 'src/cli/vmgr/main.ts',
   vtorque: 'src/cli/vtorque/main.ts',
   hook: 'src/torque/hooks/main.ts',
+  'slurm-hook': 'src/slurm/hooks/main.ts',
   // The job runner alone (the job user's process): no libvirt, no root or admin code.
   'job-run': 'src/runner/main.ts',
 };

@@ -2,7 +2,7 @@
 // owner, over a scheduler-neutral job context. Adapters map its outcomes to their exit codes.
 export type { GuestEnvInput, JobContext, JobOwner, NodeAllocation, StartOutcome, StopOutcome } from './job-context.js';
 export { startJob, readySummary, dropCancelSignal, type LifecycleDeps } from './start.js';
-export { stopJobHere, stopJobPartHere, type StopDeps } from './stop.js';
+export { startRecordedHere, stopJobHere, stopJobPartHere, type StopDeps } from './stop.js';
 export { withJobStartLock } from './job-lock.js';
 export { collectGarbage, formatReap } from './gc.js';
 export { probeNodeAgents, type AgentProbe } from './agent-probe.js';

@@ -53,6 +53,13 @@ export interface JobContext {
   readonly guestEnv: (guest: GuestEnvInput) => Record<string, string>;
   /** Whether a job id (or job dir name) is still the scheduler's on this node: what gc may not reap. */
   readonly isActive: (jobIdOrDirName: string) => boolean;
+  /**
+   * For a scheduler that tells no hook of a cancel (Slurm runs a Prolog to its end after scancel):
+   * asked while the VMs boot, true once the job is no longer wanted, which aborts the start.
+   */
+  readonly cancelProbe?: () => Promise<boolean>;
+  /** Milliseconds between two cancel probes (default 2000). */
+  readonly cancelPollMs?: number;
 }
 
 /** How a start ended. A start that failed has undone what it made (what it could not stays recorded for the stop). */

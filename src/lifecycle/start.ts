@@ -42,6 +42,7 @@ export async function startJob(job: JobContext, deps: LifecycleDeps): Promise<St
   const connect = deps.connect ?? agentConnector(c, deps.layout, deps.log);
   const cancel = new AbortController();
   let poll: NodeJS.Timeout | undefined;
+  let stopProbe = (): void => undefined;
   try {
     const request = applyPolicy(job.request, c, listPoolImages(c.VM_IMG_DIR).map((i) => i.name), job.requestSource).request;
     const here = checkAllocation(request, job, c);
@@ -57,6 +58,7 @@ export async function startJob(job: JobContext, deps: LifecycleDeps): Promise<St
     poll = setInterval(() => {
       if (cancelRequested(c, job.jobId)) cancel.abort(cancelled('the job was cancelled while its VMs were booting'));
     }, 1000);
+    if (job.cancelProbe) stopProbe = probeCancel(job.cancelProbe, job.cancelPollMs ?? CANCEL_PROBE_MS, cancel, deps.log);
 
     const opened = await nodeEngine(c, deps.layout, deps.log, say);
     engine = opened;
@@ -103,8 +105,41 @@ export async function startJob(job: JobContext, deps: LifecycleDeps): Promise<St
   } finally {
     await closeAll(sisters);
     if (poll) clearInterval(poll);
+    stopProbe();
     await engine?.libvirt.close().catch(() => undefined);
   }
+}
+
+/** How often a scheduler's cancel probe is asked (each answer awaited before the next). */
+const CANCEL_PROBE_MS = 2000;
+
+/**
+ * Ask the adapter's probe, one call at a time, until it says the job is no longer wanted (then
+ * abort the start) or the start ends. A probe that fails is only logged: the scheduler still
+ * ends a job it cancelled, and the stop tears down what the start made.
+ */
+function probeCancel(probe: () => Promise<boolean>, everyMs: number, cancel: AbortController, log: EngineLog): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  let done = false;
+  const tick = (): void => {
+    timer = setTimeout(() => {
+      probe().then(
+        (gone) => {
+          if (gone) cancel.abort(cancelled('the job was cancelled while its VMs were booting'));
+          else if (!done) tick();
+        },
+        (err: unknown) => {
+          log.warn({ err: reason(err) }, "the scheduler's cancel probe failed");
+          if (!done) tick();
+        },
+      );
+    }, everyMs);
+  };
+  tick();
+  return () => {
+    done = true;
+    if (timer) clearTimeout(timer);
+  };
 }
 
 /** One line for the job's output once its VMs are up: how long each phase took, where the job runs. */

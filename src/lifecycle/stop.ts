@@ -53,6 +53,19 @@ export function stopJobPartHere(jobId: string, deps: StopDeps): Promise<StopOutc
   return stopOnThisNode(jobId, deps, false);
 }
 
+/**
+ * Whether this node is where the job's start was recorded (its head): for a scheduler that runs
+ * the same hook on every node (Slurm's Epilog), which of the two stops above applies. An
+ * unreadable record counts as here: the head's stop reports it.
+ */
+export function startRecordedHere(c: SiteConfig, jobId: string): boolean {
+  try {
+    return readJobRecord(c, jobId) !== null;
+  } catch {
+    return true;
+  }
+}
+
 /** This install's own node agent on this node, as a child process (bounded: each answer within `callTimeoutMs`). */
 export function ownAgentConnector(layout: AppLayout, log: EngineLog, configPath: string | undefined, callTimeoutMs: number): ConnectNode {
   return (name) => connectNode({ name, argv: [process.execPath, layout.vtorqueBundle, 'node-agent', '--name', name, ...(configPath ? ['--config', configPath] : [])], callTimeoutMs, log });

@@ -2,13 +2,13 @@ import { OUTCOME_EXIT } from '../core/contract/job-state.v1.js';
 
 /** How `vtorque job-run` ends when the job script's own exit code is not what it reports. */
 export const RUNNER_EXIT = {
-  /** Not started as a Torque job (no PBS_JOBID) or a bad option. */
+  /** Not started as a Torque or Slurm job (no PBS_JOBID, no valid SLURM_JOB_ID) or a bad option. */
   usage: 2,
   /** The job could not be started: unreadable or invalid job state, a failed upload. */
   setup: 1,
   /** SSH failed: no connection, a refused host key, or the connection lost (as ssh(1) does). */
   ssh: 255,
-  /** Torque sent SIGTERM (qdel, walltime): 128 + 15; also a job cancelled while its VMs booted. */
+  /** The scheduler sent SIGTERM (qdel, scancel, a time limit): 128 + 15; also a job cancelled while its VMs booted. */
   aborted: 143,
   /** The VM job was refused: its request, the site policy or its allocation (sysexits EX_DATAERR). */
   refused: OUTCOME_EXIT.job,

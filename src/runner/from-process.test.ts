@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { jobRunArgs } from './from-process.js';
+import { currentDir, jobRunArgs } from './from-process.js';
 
 describe('jobRunArgs', () => {
   it('is everything after the command word, options and all, untouched', () => {
@@ -9,5 +9,19 @@ describe('jobRunArgs', () => {
 
   it('refuses an argv without the command', () => {
     expect(() => jobRunArgs(['node', 'vtorque.mjs'])).toThrow(/job-run/);
+  });
+});
+
+describe('currentDir', () => {
+  it('is the process cwd', () => {
+    expect(currentDir()).toEqual({ cwd: process.cwd() });
+  });
+
+  it('is nothing when the directory is gone, so the guest starts at home', () => {
+    expect(
+      currentDir(() => {
+        throw Object.assign(new Error('ENOENT: process.cwd failed'), { code: 'ENOENT' });
+      }),
+    ).toEqual({});
   });
 });

@@ -15,7 +15,8 @@ export function jobRunArgs(argv: readonly string[]): string[] {
 /**
  * The job runner as the job wrapper starts it (`node job-run.mjs "$@"`, or `vtorque job-run "$@"`
  * in wrappers written before the runner had its own bundle): process env, the job's arguments,
- * stdout and stderr; SIGTERM (and SIGINT) from Torque cancel the job. Returns the exit code.
+ * its cwd (where Slurm started the job), stdout and stderr; SIGTERM (and SIGINT) from the
+ * scheduler cancel the job. Returns the exit code.
  */
 export async function runJobFromProcess(args: readonly string[]): Promise<number> {
   const { config } = loadConfig({ env: process.env });
@@ -28,6 +29,7 @@ export async function runJobFromProcess(args: readonly string[]): Promise<number
     return await runJob({
       config,
       env: process.env,
+      ...currentDir(),
       args,
       stdout: process.stdout,
       stderr: process.stderr,
@@ -37,5 +39,14 @@ export async function runJobFromProcess(args: readonly string[]): Promise<number
   } finally {
     process.off('SIGTERM', cancel);
     process.off('SIGINT', cancel);
+  }
+}
+
+/** process.cwd(), or nothing when the directory is gone (uv_cwd fails): the guest then starts at home. */
+export function currentDir(cwd: () => string = () => process.cwd()): { cwd?: string } {
+  try {
+    return { cwd: cwd() };
+  } catch {
+    return {};
   }
 }

@@ -6,7 +6,8 @@ export const messages = {
   epilogueFailed: (code: number, jobCode: number) => `vm_epilogue exited ${code}; the job's exit code ${jobCode} stands`,
   epilogueNotRun: (reason: string, jobCode: number) => `vm_epilogue could not run: ${reason}; the job's exit code ${jobCode} stands`,
   killedBy: (what: string, vm: string, signal: string) => `${what} in ${vm} was killed by ${/^[A-Z0-9]{1,12}$/.test(signal) ? `SIG${signal}` : `signal ${displayValue(signal, 40)}`}`,
-  cancelled: (vm: string) => `cancelled (SIGTERM from Torque): stopped the job in ${vm}`,
-  cancelledBeforeStart: 'cancelled (SIGTERM from Torque) before the job script started',
+  /** `from`: the scheduler's name (Torque, Slurm), or 'the scheduler' before it is known. */
+  cancelled: (vm: string, from: string) => `cancelled (SIGTERM from ${from}): stopped the job in ${vm}`,
+  cancelledBeforeStart: (from: string) => `cancelled (SIGTERM from ${from}) before the job script started`,
   notPassed: (names: readonly string[]) => `not passed into the VM (not shell variable names): ${names.map((n) => displayValue(n, 40)).join(', ')}`,
 } as const;

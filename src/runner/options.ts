@@ -1,3 +1,4 @@
+import { isAbsolute } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { SiteConfig } from '../core/config/index.js';
 import { VtorqueError } from '../core/errors.js';
@@ -7,15 +8,21 @@ import type { SshLimits } from './ssh/index.js';
 
 export interface RunJobOptions {
   readonly config: SiteConfig;
-  /** The job's environment as Torque set it (PBS_JOBID, PBS_O_WORKDIR, PBS_JOBNAME, …). */
+  /** The job's environment as its scheduler set it (Torque: PBS_JOBID, PBS_O_WORKDIR, …; Slurm: SLURM_JOB_ID, …). */
   readonly env: NodeJS.ProcessEnv;
-  /** `qsub -F` arguments, passed to the job script as "$1" "$2" … */
+  /**
+   * The directory the runner was started in (runJobFromProcess: process.cwd()): under Slurm the
+   * job's working directory (sbatch --chdir), where the job starts in the guest. Torque ignores it
+   * (PBS_O_WORKDIR). Absent = the user's home in the guest; must be absolute.
+   */
+  readonly cwd?: string;
+  /** The job script's arguments (`qsub -F`, sbatch's after the script), passed as "$1" "$2" … */
   readonly args: readonly string[];
   readonly stdout: Writable;
   readonly stderr: Writable;
   /** Renderer over the app's root-owned `templates/` (guest-env.sh.hbs). */
   readonly renderTemplates: Renderer;
-  /** Aborted when Torque sends SIGTERM (qdel, walltime). */
+  /** Aborted when the scheduler sends SIGTERM (qdel, scancel, a time limit). */
   readonly signal?: AbortSignal;
   /**
    * TESTS ONLY. Replaces the guest's `/var/spool/torque` (vm/ and aux/ below it), so a test can
@@ -31,6 +38,7 @@ export interface RunJobOptions {
 
 export interface RunnerSettings {
   readonly guestRoot: string;
+  readonly cwd: string | undefined;
   readonly port: number;
   readonly graceMs: number;
   readonly ssh: SshLimits;
@@ -44,8 +52,10 @@ export function runnerSettings(o: RunJobOptions): RunnerSettings {
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw usage('port', 'an integer 1..65535', port);
   const grace = o.termGraceSeconds ?? 5;
   if (!Number.isFinite(grace) || grace < 0 || grace > 60) throw usage('termGraceSeconds', 'a number of seconds 0..60', grace);
+  if (o.cwd !== undefined && !isAbsolute(o.cwd)) throw usage('cwd', 'an absolute path', o.cwd);
   return {
     guestRoot: o.guestRoot ?? '',
+    cwd: o.cwd,
     port,
     graceMs: grace * 1000,
     ssh: { readyTimeoutMs: o.config.SSH_TIMEOUT * 1000, keepaliveIntervalMs: 15_000, keepaliveCountMax: 4 },

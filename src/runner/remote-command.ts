@@ -1,7 +1,7 @@
 import { shellQuote } from '../core/render/index.js';
 
 export interface RemoteCommandSpec {
-  /** PBS_O_WORKDIR; '' or undefined = the user's home. */
+  /** The job's working directory (Torque's PBS_O_WORKDIR, Slurm's batch step cwd); '' or undefined = the user's home. */
   readonly workdir: string | undefined;
   readonly envFile: string;
   readonly program: string;

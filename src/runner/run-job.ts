@@ -4,10 +4,11 @@ import { buildJobEnv } from '../guest/index.js';
 import { RUNNER_EXIT, signalExitCode } from './exit-codes.js';
 import { closeFleet, openFleet, writeEnvEverywhere } from './fleet.js';
 import { guestPaths, type GuestPaths } from './guest-paths.js';
-import { jobGuestEnv } from './guest-env.js';
+import { schedulerGuestEnv } from './guest-env.js';
 import { messages } from './messages.js';
 import { runnerSettings, type RunJobOptions, type RunnerSettings } from './options.js';
 import { remoteCommand } from './remote-command.js';
+import { guestWorkdir, jobScheduler, type JobScheduler } from './scheduler-env.js';
 import { loadJobRun, readOutcome, type JobRun } from './state/index.js';
 import { execStreaming, openSftp, replaceFile, type RemoteExit, type VmSession } from './ssh/index.js';
 
@@ -15,6 +16,7 @@ import { execStreaming, openSftp, replaceFile, type RemoteExit, type VmSession }
 interface RankZero {
   readonly o: RunJobOptions;
   readonly settings: RunnerSettings;
+  readonly scheduler: JobScheduler;
   readonly job: JobRun;
   readonly paths: GuestPaths;
   readonly session: VmSession;
@@ -25,18 +27,23 @@ interface RankZero {
 }
 
 /**
- * The job wrapper's body, run as the job user on the mother superior: put the job's environment
+ * The job wrapper's body, run as the job user on the job's first node (Torque's mother superior,
+ * Slurm's batch step), started by Torque or Slurm (told by the job env): put the job's environment
  * into every VM, then run vm_prologue, the job script and vm_epilogue in the rank-0 VM over SSH,
  * streaming their output. Returns the job script's exit code (128 + n when a signal killed it),
  * 255 when SSH failed, 143 when cancelled. Failures are one `vTorque: …` line on stderr.
  */
 export async function runJob(o: RunJobOptions): Promise<number> {
   const say = (line: string): void => void o.stderr.write(`vTorque: ${line}\n`);
+  let from = 'the scheduler';
   try {
-    return await runJobSteps(o, say);
+    const settings = runnerSettings(o);
+    const scheduler = jobScheduler(o.env);
+    from = scheduler.name;
+    return await runJobSteps(o, settings, scheduler, say);
   } catch (err) {
     if (o.signal?.aborted) {
-      say(messages.cancelledBeforeStart);
+      say(messages.cancelledBeforeStart(from));
       return RUNNER_EXIT.aborted;
     }
     if (err instanceof VtorqueError) {
@@ -47,18 +54,17 @@ export async function runJob(o: RunJobOptions): Promise<number> {
   }
 }
 
-async function runJobSteps(o: RunJobOptions, say: (line: string) => void): Promise<number> {
-  const settings = runnerSettings(o);
-  // The prologue could not start the VMs and let the job run only to say why (Torque delivers
-  // nothing of an aborted prologue): say it where the owner reads it, end with its exit code.
-  const outcome = readOutcome(o.config, o.env);
+async function runJobSteps(o: RunJobOptions, settings: RunnerSettings, scheduler: JobScheduler, say: (line: string) => void): Promise<number> {
+  // The prologue could not start the VMs and let the job run only to say why (the scheduler
+  // delivers nothing of an aborted prologue): say it where the owner reads it, end with its exit code.
+  const outcome = readOutcome(o.config, scheduler);
   if (outcome) {
     say(outcome.reason);
     return outcome.exitCode;
   }
-  const job = loadJobRun(o.config, o.env);
+  const job = loadJobRun(o.config, scheduler);
   const paths = guestPaths(settings.guestRoot, job.guestJobDir);
-  const guestEnv = jobGuestEnv(o.env, paths.nodeFile, job.vms);
+  const guestEnv = schedulerGuestEnv(scheduler, o.env, paths.nodeFile, job.vms);
   if (guestEnv.skipped.length > 0) say(messages.notPassed(guestEnv.skipped));
   const envFile = buildJobEnv(guestEnv.vars, o.renderTemplates);
   const fleet = await openFleet(job, settings, o.signal);
@@ -71,7 +77,7 @@ async function runJobSteps(o: RunJobOptions, say: (line: string) => void): Promi
     if (o.signal?.aborted) onAbort();
     await writeEnvEverywhere(fleet, paths.envFile, envFile, settings.parallel);
     const sftp = await openSftp(fleet.rank0);
-    rank0 = { o, settings, job, paths, session: fleet.rank0, sftp, say, executing: false };
+    rank0 = { o, settings, scheduler, job, paths, session: fleet.rank0, sftp, say, executing: false };
     return await runOnRankZero(rank0);
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
@@ -114,7 +120,7 @@ async function runEpilogue(r: RankZero, content: string, jobCode: number): Promi
 async function runScript(r: RankZero, path: string, content: string | Buffer, args: readonly string[]): Promise<RemoteExit> {
   if (r.o.signal?.aborted) return { kind: 'aborted' };
   await replaceFile(r.session, r.sftp, path, content, 0o700);
-  const command = remoteCommand({ workdir: r.o.env.PBS_O_WORKDIR, envFile: r.paths.envFile, program: path, args });
+  const command = remoteCommand({ workdir: guestWorkdir(r.scheduler, r.o.env, r.settings.cwd), envFile: r.paths.envFile, program: path, args });
   r.executing = true;
   try {
     return await execStreaming(r.session, command, { stdout: r.o.stdout, stderr: r.o.stderr, signal: r.o.signal, graceMs: r.settings.graceMs });
@@ -132,6 +138,6 @@ function exitCode(r: RankZero, what: string, result: RemoteExit): number | null 
 }
 
 function cancelled(r: RankZero): number {
-  r.say(messages.cancelled(r.session.vm));
+  r.say(messages.cancelled(r.session.vm, r.scheduler.name));
   return RUNNER_EXIT.aborted;
 }

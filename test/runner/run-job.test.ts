@@ -152,7 +152,7 @@ describe.skipIf(!canRunSshd)('runJob against a real OpenSSH sshd', () => {
     const o = runOptions({ fixture, port: sshd.port }, stdout, stderr);
     const code = await runJob({ ...o, env: { ...o.env, PBS_JOBID: undefined } });
     expect(code).toBe(2);
-    expect(stderr.text).toMatch(/^vTorque: PBS_JOBID is not set: /);
+    expect(stderr.text).toMatch(/^vTorque: PBS_JOBID is not set, nor SLURM_JOB_ID: /);
   });
 
   it('returns 143 without running anything when already cancelled', async () => {

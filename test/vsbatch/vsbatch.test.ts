@@ -92,9 +92,10 @@ describe('vsbatch --vm: a VM job', () => {
     expect(r.code).toBe(0);
     const args = r.sbatch?.args ?? [];
     // HOST_OS_CORE_COUNT 1 and HOST_OS_RAM_MB 2048 by default: 2+1 CPUs, 1G+2G per node
-    expect(args.slice(0, 4)).toEqual(['-N', '2', '--cpus-per-task=3', '--mem=3G']);
-    expect(args[4]).toMatch(new RegExp(`^${site.tmp}/vsbatch-[^/]+/job\\.sh$`));
-    expect(args.slice(5)).toEqual(['a1', 'a 2']);
+    // The comment marks the VM job for the nodes' Prolog (slurmd passes it, and little else).
+    expect(args.slice(0, 5)).toEqual(['-N', '2', '--cpus-per-task=3', '--mem=3G', '--comment=vtorque-vm']);
+    expect(args[5]).toMatch(new RegExp(`^${site.tmp}/vsbatch-[^/]+/job\\.sh$`));
+    expect(args.slice(6)).toEqual(['a1', 'a 2']);
     expect(r.err).toBe('vsbatch: requested --cpus-per-task=3 (1 task(s) per node × 3 ≥ 3 CPUs per node) for the VMs\nvsbatch: requested --mem=3G (per node) for the VMs\n');
     const text = r.sbatch?.fileText ?? '';
     expect(text.split('\n').slice(0, 4)).toEqual(['#!/bin/sh', expect.stringMatching(/^#VTORQUE-REQUEST v1 /), '#SBATCH -J myjob', '#SBATCH --time=10']);
@@ -152,9 +153,19 @@ describe('vsbatch --vm: a VM job', () => {
     expect(r.sbatch?.args).not.toContain('--wrap');
     expect(decodeJobScript(r.sbatch?.fileText ?? '', 'w')?.script).toBe('#!/bin/sh\nhostname\n');
   });
+  it("keeps the user's own comment (command line over #SBATCH) after the VM marker, and says so", async () => {
+    script('c.sh', '#!/bin/sh\n#SBATCH --comment="from script"\nhostname\n');
+    const fromScript = await vsbatch(site, ['--vm', 'vcpus=1', 'c.sh']);
+    expect(fromScript.sbatch?.args).toContain('--comment=vtorque-vm from script');
+    expect(fromScript.err).toContain('the job\'s comment is "vtorque-vm from script"');
+    const fromLine = await vsbatch(site, ['--comment', 'mine', '--vm', 'vcpus=1', 'c.sh']);
+    expect(fromLine.sbatch?.args.filter((a) => a.startsWith('--comment='))).toEqual(['--comment=vtorque-vm mine']);
+    const plain = await vsbatch(site, ['--comment', 'mine', 'c.sh']);
+    expect(plain.sbatch?.args).toEqual(['--comment', 'mine', 'c.sh']);
+  });
   it('a STDIN VM job: the wrapper goes to sbatch on stdin', async () => {
     const r = await vsbatch(site, ['--vm', 'vcpus=1'], { stdin: '#!/bin/sh\n#SBATCH -J s\nhostname\n' });
-    expect(r.sbatch?.args).toEqual(['--cpus-per-task=2', '--mem=2560M']);
+    expect(r.sbatch?.args).toEqual(['--cpus-per-task=2', '--mem=2560M', '--comment=vtorque-vm']);
     expect(r.sbatch?.input).toMatch(/^#!\/bin\/sh\n#VTORQUE-REQUEST v1 \S+\n#SBATCH -J s\n/);
   });
   it('--dry-run --json prints the sbatch argv, the request and the wrapper; submits nothing', async () => {
@@ -162,7 +173,7 @@ describe('vsbatch --vm: a VM job', () => {
     const r = await vsbatch(site, ['--dry-run', '--json', '-N', '2-4', '--vm', `${IMG},vcpus=2`, 'job.sh']);
     expect(r.sbatch).toBeNull();
     const j = JSON.parse(r.out);
-    expect(j.sbatch).toEqual([site.sbatch, '-N', '2-4', '--cpus-per-task=3', '--mem=2560M', '<wrapper>']);
+    expect(j.sbatch).toEqual([site.sbatch, '-N', '2-4', '--cpus-per-task=3', '--mem=2560M', '--comment=vtorque-vm', '<wrapper>']);
     expect(j.request).toMatchObject({ version: 1, vcpus: 2, ram: 512, img: 'debian-12-x86_64.qcow2' });
     expect(j.script).toMatch(/^#!\/bin\/sh\n#VTORQUE-REQUEST v1 /);
   });

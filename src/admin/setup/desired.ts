@@ -35,6 +35,9 @@ export interface DesiredState {
   notes: string[];
 }
 
+/** The config schema's defaults, for callers that pass no site config. */
+const DEFAULT_HOOK_TIMEOUTS = { prologue: 280, teardown: 60 };
+
 const OWNED_DIR = 0o555;
 const SHARED_DIR = 0o755;
 const DATA_FILE = 0o444;
@@ -46,27 +49,28 @@ export function buildDesiredState(options: SetupOptions, layout: InstallLayout, 
   // Which config this installation uses, for entry points that get no say in their environment (the hooks).
   files.push({ path: join(layout.libDir, 'config-path'), mode: DATA_FILE, content: Buffer.from(`${options.configPath}\n`) });
   // The scheduler's hook scripts, from its adapter (Torque: one sh front per mom_priv hook).
-  const hookFiles = hooks.hookFiles(
-    {
-      hookDir: options.momPriv ?? join(options.torqueHome, 'mom_priv'),
-      schedulerHome: options.torqueHome,
-      nodePath: options.nodePath,
-      hookBundle: layout.hookBundle,
-      spoolDir: options.spoolDir ?? '/var/spool/vtorque',
-    },
-    renderer,
-  );
+  const hookCtx = {
+    hookDir: options.momPriv ?? join(options.torqueHome, 'mom_priv'),
+    schedulerHome: options.torqueHome,
+    nodePath: options.nodePath,
+    hookBundle: layout.hookBundle,
+    spoolDir: options.spoolDir ?? '/var/spool/vtorque',
+    installHooksDir: layout.hooksDir,
+    timeouts: options.timeouts ?? DEFAULT_HOOK_TIMEOUTS,
+  };
+  const hookFiles = hooks.hookFiles(hookCtx, renderer);
   for (const hook of hookFiles) files.push({ path: join(layout.hooksDir, hook.name), mode: hook.mode, content: hook.content });
-  for (const name of BIN_NAMES) {
+  const commands = [...BIN_NAMES, ...(hooks.commands ?? []).filter((n) => !(BIN_NAMES as readonly string[]).includes(n))];
+  for (const name of commands) {
     const bundle = join(layout.distDir, `${name}.mjs`);
     files.push({ path: join(layout.binDir, name), mode: 0o555, content: Buffer.from(shimScript(options.nodePath, bundle)) });
   }
   const profile = join(options.profileDir, PROFILE_NAME);
   files.push({ path: profile, mode: DATA_FILE, content: Buffer.from(profileSnippet(layout.binDir)) });
 
-  const notes = [...sources.notes];
+  const notes = [...sources.notes, ...(hooks.installNotes?.(hookCtx) ?? [])];
   const bundles = new Set(sources.files.map((f) => f.rel));
-  for (const name of BIN_NAMES) {
+  for (const name of commands) {
     if (!bundles.has(`dist/${name}.mjs`)) notes.push(`warning: ${options.sourceRoot}/dist/${name}.mjs is missing; ${layout.binDir}/${name} will fail until it is built`);
   }
   return {

@@ -20,6 +20,8 @@ export interface SetupOptions {
   torqueHome: string;
   /** The site's SPOOL_DIR (the precancel front drops cancel markers in `<spoolDir>/cancel`); default /var/spool/vtorque. */
   spoolDir?: string;
+  /** The site's PROLOGUE_TIMEOUT and TEARDOWN_TIMEOUT (a Slurm include's PrologEpilogTimeout follows them); default the schema's. */
+  timeouts?: { prologue: number; teardown: number };
 }
 
 export const DEFAULT_PROFILE_DIR = '/etc/profile.d';

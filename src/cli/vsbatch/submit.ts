@@ -18,6 +18,7 @@ import {
   type SbatchScriptHeader,
   type SbatchToken,
 } from '../../slurm/sbatch/index.js';
+import { VM_COMMENT_MARKER } from '../../slurm/hook-names.js';
 import { isExecutable } from '../vsub/qsub-binary.js';
 import { VSUB_EXIT } from '../vsub/exit-codes.js';
 import { readScriptFile, withPrivateFile } from '../shared/files.js';
@@ -194,7 +195,7 @@ function planSubmission(input: {
 
   const lines = directives.flatMap((d) => directiveLine(d.line, d.parsed.tokens, `${d.source} line ${d.lineNo}`));
   const wrapper = renderJobWrapper(
-    { request, script: input.script, directiveLines: lines, nodePath: deps.nodePath, jobRunBundle: deps.layout.jobRunBundle, writer: 'vsbatch', scheduler: 'Slurm' },
+    { request, script: input.script, directiveLines: lines, nodePath: deps.nodePath, jobRunBundle: deps.layout.jobRunBundle, writer: 'vsbatch', scheduler: 'Slurm', schedulerEnv: 'slurm' },
     createRenderer(deps.layout.templates),
   );
   // sbatch reads the wrapper's header for directives: only the user's own may look like one.
@@ -203,8 +204,23 @@ function planSubmission(input: {
 
   const options = sbatchWords(input.tokens.filter((t) => !(t.kind === 'option' && t.name === 'wrap')));
   const wrapperName = input.wrap ? 'wrap' : input.scriptName === 'STDIN' ? null : basename(input.scriptName);
-  const args = [...options, ...raise.add, ...(wrapperName === null ? [] : [WRAPPER_PLACEHOLDER, ...input.scriptArgs])];
-  return { sbatch: input.sbatch, args, request, wrapper, wrapperName, notes: [...warnings, ...raise.notes.map((n) => `${n} for the VMs`)] };
+  const comment = vmComment(input.tokens, directives.flatMap((d) => d.parsed.tokens));
+  const args = [...options, ...raise.add, `--comment=${comment.value}`, ...(wrapperName === null ? [] : [WRAPPER_PLACEHOLDER, ...input.scriptArgs])];
+  const notes = [...warnings, ...raise.notes.map((n) => `${n} for the VMs`), ...(comment.note === null ? [] : [comment.note])];
+  return { sbatch: input.sbatch, args, request, wrapper, wrapperName, notes };
+}
+
+/**
+ * The job's comment with vTorque's marker first: slurmd gives its Prolog the comment and little
+ * else of the job, so this is how the node tells a VM job from a plain one without asking the
+ * controller (the controller's copy of the script then decides). The user's own comment follows.
+ */
+function vmComment(commandLine: readonly SbatchToken[], script: readonly SbatchToken[]): { value: string; note: string | null } {
+  // sbatch: the command line wins over #SBATCH lines, the last of each wins.
+  const own = lastValue(commandLine, 'comment') ?? lastValue(script, 'comment') ?? '';
+  if (own === '' || own === null) return { value: VM_COMMENT_MARKER, note: null };
+  if (own.startsWith(VM_COMMENT_MARKER)) return { value: own, note: null };
+  return { value: `${VM_COMMENT_MARKER} ${own}`, note: `the job's comment is "${VM_COMMENT_MARKER} ${own}": a VM job's comment starts with ${VM_COMMENT_MARKER}, which tells the nodes to boot its VMs` };
 }
 
 /** A directive for the wrapper: as written, or without its --vm words (sbatch does not know them); none when nothing is left. */

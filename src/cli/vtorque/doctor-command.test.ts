@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -9,7 +9,7 @@ import { layoutAt } from '../../core/install/paths.js';
 import { engineSite } from '../../../test/engine/engine-harness.js';
 import { agentCommand } from '../../../test/helpers/node-agents.js';
 import { REPO } from '../../../test/helpers/site.js';
-import { nodeAgentProblems, parseNodeList, qemuUidOverlapProblems, qemuUserProblems, type StatMode } from './doctor-command.js';
+import { nodeAgentProblems, parseNodeList, qemuUidOverlapProblems, qemuUserProblems, slurmHookPaths, slurmHookProblems, type StatMode } from './doctor-command.js';
 
 const pool = mkdtempSync(join(tmpdir(), 'vtq-doctor-'));
 afterAll(() => rmSync(pool, { recursive: true, force: true }));
@@ -180,5 +180,75 @@ describe('vtorque doctor --nodes: each node reached through its agent as the hea
   it('--nodes takes names separated by commas, each once', () => {
     expect(parseNodeList('n2,n3, n2')).toEqual(['n2', 'n3']);
     expect(() => parseNodeList('n2,,n3')).toThrow('--nodes "n2,,n3": expected node names separated by commas, e.g. --nodes n2,n3');
+  });
+});
+
+describe('vtorque doctor --slurm: slurmd runs this install\'s Slurm hooks as they need', () => {
+  // A real `scontrol show config` of Slurm 22.05.8, trimmed (src/slurm/testdata), with the lines a case changes replaced.
+  const REAL = readFileSync(new URL('../../slurm/testdata/show-config-22.05.txt', import.meta.url), 'utf8');
+  const install = layoutAt(join(pool, 'install'));
+  const hooks = slurmHookPaths(install);
+  mkdirSync(join(install.root, 'hooks'), { recursive: true });
+  writeFileSync(hooks.prolog, '');
+  writeFileSync(hooks.epilog, '');
+  const slurmConfig = config({ SLURM_SCONTROL: '/usr/bin/scontrol', SLURM_CONF: '', PROLOGUE_TIMEOUT: 280, TEARDOWN_TIMEOUT: 60 });
+  const showConfig = (over: Record<string, string>): string =>
+    Object.entries(over).reduce((text, [key, value]) => text.replace(new RegExp(`^${key.replace(/[[\]]/g, '\\$&')} += .*$`, 'm'), `${key.padEnd(23)} = ${value}`), REAL);
+  async function doctor(text: string | Error): Promise<{ lines: string[]; problems: string[] }> {
+    const lines: string[] = [];
+    const problems = await slurmHookProblems(slurmConfig, install, (l) => void lines.push(l), () => (text instanceof Error ? Promise.reject(text) : Promise.resolve(text)));
+    return { lines, problems };
+  }
+
+  it('the hook paths are the install\'s own: <lib dir>/hooks/slurm-prolog and slurm-epilog', () => {
+    expect(slurmHookPaths(layoutAt('/opt/vtorque/lib/vtorque'))).toEqual({ prolog: '/opt/vtorque/lib/vtorque/hooks/slurm-prolog', epilog: '/opt/vtorque/lib/vtorque/hooks/slurm-epilog' });
+  });
+
+  it('a fit slurmd: no problem; what is fine printed, the unlimited PrologEpilogTimeout (the default) as a warning', async () => {
+    const r = await doctor(showConfig({ Prolog: hooks.prolog, Epilog: hooks.epilog }));
+    expect(r.problems).toEqual([]);
+    expect(r.lines).toEqual([
+      'slurm 22.05.8: configuration of /tmp/slx/slurm.conf read\n',
+      'slurm: SlurmdUser root(0): slurmd runs the Prolog and Epilog as root\n',
+      'slurm: PrologFlags Alloc: the Prolog runs at allocation\n',
+      `slurm: Prolog ${hooks.prolog}: vTorque's prolog\n`,
+      `slurm: Epilog ${hooks.epilog}: vTorque's epilog\n`,
+      "warning: slurm: PrologEpilogTimeout is unlimited: a hung Prolog or Epilog would hold the node forever; vTorque's prolog ends itself at PROLOGUE_TIMEOUT (280 s) and its epilog at TEARDOWN_TIMEOUT (60 s), so PrologEpilogTimeout=295 would be a safe bound for every hook\n",
+    ]);
+  });
+
+  it('every misfit is a problem (doctor then exits 1): not root, no Alloc, foreign hooks, a timeout that kills the prolog', async () => {
+    const r = await doctor(showConfig({ SlurmdUser: 'slurm(64030)', PrologFlags: '(null)', Prolog: '/tmp/slx/hooks/prolog', Epilog: '(null)', PrologEpilogTimeout: '120' }));
+    expect(r.problems).toEqual([
+      expect.stringMatching(/^slurm: SlurmdUser is "slurm\(64030\)", not root: .*vTorque's prolog must run as root/),
+      expect.stringMatching(/^slurm: PrologFlags is empty, without Alloc: .*the job's VMs would not be booted before the batch script starts/),
+      `slurm: Prolog is /tmp/slx/hooks/prolog, not vTorque's prolog (${hooks.prolog}): set Prolog=${hooks.prolog} in slurm.conf, or, to keep the site's own prolog, a directory glob (Prolog=/etc/slurm/prolog.d/*) with both linked into it; then scontrol reconfigure`,
+      expect.stringMatching(/^slurm: Epilog is not set, so slurmd runs none: set Epilog=/),
+      "slurm: PrologEpilogTimeout 120 s is below PROLOGUE_TIMEOUT 280 s + 15: slurmd would SIGTERM vTorque's prolog while the job's VMs boot and drain the node; set PrologEpilogTimeout=295 (or more) in slurm.conf",
+    ]);
+    expect(r.lines).toEqual(['slurm 22.05.8: configuration of /tmp/slx/slurm.conf read\n']);
+  });
+
+  it('glob hooks: the directory read, ours found through the admin\'s link, or the ln to run', async () => {
+    const prologD = join(pool, 'prolog.d');
+    const epilogD = join(pool, 'epilog.d');
+    mkdirSync(prologD);
+    mkdirSync(epilogD);
+    writeFileSync(join(prologD, '10-site'), '');
+    symlinkSync(hooks.prolog, join(prologD, '50-vtorque'));
+    writeFileSync(join(epilogD, '10-site'), '');
+    const r = await doctor(showConfig({ Prolog: `${prologD}/*`, Epilog: `${epilogD}/*`, PrologEpilogTimeout: '300' }));
+    expect(r.lines).toContain(`slurm: Prolog is the glob ${prologD}/*; it matches vTorque's prolog (${prologD}/50-vtorque → ${hooks.prolog})\n`);
+    expect(r.lines).toContain('slurm: PrologEpilogTimeout 300 s covers PROLOGUE_TIMEOUT 280 s + 15 and TEARDOWN_TIMEOUT 60 s + 5\n');
+    expect(r.problems).toEqual([
+      `slurm: Epilog is the glob ${epilogD}/*, and the admin must link vTorque's epilog into that directory: it matches ${epilogD}/10-site, not vTorque's epilog; fix: ln -s ${hooks.epilog} ${epilogD}/vtorque`,
+    ]);
+  });
+
+  it('scontrol failing, or printing nothing, is one problem', async () => {
+    expect((await doctor(new Error("cannot read Slurm's configuration: /usr/bin/scontrol show config: exit code 1: slurm_load_ctl_conf error: Unable to contact slurm controller (connect failure); check ..."))).problems).toEqual([
+      "slurm: cannot read Slurm's configuration: /usr/bin/scontrol show config: exit code 1: slurm_load_ctl_conf error: Unable to contact slurm controller (connect failure); check ...",
+    ]);
+    expect(await doctor('')).toEqual({ lines: [], problems: ['slurm: /usr/bin/scontrol show config printed no settings'] });
   });
 });

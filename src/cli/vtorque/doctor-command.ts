@@ -11,6 +11,7 @@ import { bootFilePaths, listPoolImages } from '../../core/pool/images.js';
 import { isTestUri, openLibvirt, qemuUserText } from '../../engine/index.js';
 import { probeNodeAgents } from '../../lifecycle/index.js';
 import { torqueHookLimit } from '../../torque/mom-config.js';
+import { checkSlurmSettings, parseShowConfig, runShowConfig, slurmHookSettings, type HookFs } from '../../slurm/slurm-config.js';
 
 const TOOLS: readonly [string, string][] = [
   ['qemu-img', 'qemu-utils'],
@@ -24,17 +25,22 @@ const TOOLS: readonly [string, string][] = [
 /** How long `vtorque doctor --nodes` waits for each node's agent (ssh, the agent's start, its hello). */
 export const AGENT_PROBE_SECONDS = 20;
 
+/** How long `vtorque doctor --slurm` waits for `scontrol show config` (it retries an unreadable slurm.conf for 60 s). */
+export const SHOW_CONFIG_SECONDS = 20;
+
 /**
  * `vtorque doctor`: is this node fit to run VM jobs? Every problem with its fix; exit 1 if any.
  * With `nodes` (`--nodes n2,n3`), also whether this node, as the head of a multi-node job, reaches
- * each of them through its node agent (NODE_AGENT_COMMAND).
+ * each of them through its node agent (NODE_AGENT_COMMAND). With `slurm` (`--slurm`), also whether
+ * slurmd runs this install's Slurm hooks as they need (slurmHookProblems).
  */
-export async function runDoctor(configOption: string | undefined, fromUrl: string, out: (s: string) => void, nodes?: string): Promise<number> {
+export async function runDoctor(configOption: string | undefined, fromUrl: string, out: (s: string) => void, nodes?: string, slurm = false): Promise<number> {
   const nodeNames = nodes === undefined ? [] : parseNodeList(nodes);
   const problems: string[] = [];
   let loaded;
   try {
-    loaded = loadConfig({ path: configOption, env: process.env, node: hostCapacity(), hookLimit: torqueHookLimit });
+    // A Slurm node's hooks keep to PrologEpilogTimeout (checked below), not to a pbs_mom's $prologalarm.
+    loaded = loadConfig({ path: configOption, env: process.env, node: hostCapacity(), ...(slurm ? {} : { hookLimit: torqueHookLimit }) });
     out(`config ${loaded.path}: ${loaded.fromFile ? 'valid, and its VM defaults fit this node' : 'absent, built-in defaults apply'}\n`);
   } catch (err) {
     problems.push(`config: ${err instanceof Error ? err.message : String(err)}`);
@@ -52,8 +58,10 @@ export async function runDoctor(configOption: string | undefined, fromUrl: strin
       problems.push(`libvirt ${loaded.config.LIBVIRT_URI} does not answer: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
     }
     if (nodeNames.length > 0) problems.push(...(await nodeAgentProblems(loaded.config, appLayout(fromUrl), nodeNames, out)));
-  } else if (nodeNames.length > 0) {
-    problems.push(`node agents of ${nodeNames.join(', ')}: not checked, NODE_AGENT_COMMAND comes from the config`);
+    if (slurm) problems.push(...(await slurmHookProblems(loaded.config, appLayout(fromUrl), out)));
+  } else {
+    if (nodeNames.length > 0) problems.push(`node agents of ${nodeNames.join(', ')}: not checked, NODE_AGENT_COMMAND comes from the config`);
+    if (slurm) problems.push('slurm hooks: not checked, SLURM_SCONTROL, SLURM_CONF and the timeouts come from the config');
   }
   for (const p of problems) out(`problem: ${p}\n`);
   out(problems.length === 0 ? 'this node is ready for VM jobs\n' : `${problems.length} problem(s)\n`);
@@ -83,6 +91,42 @@ export async function nodeAgentProblems(config: SiteConfig, layout: AppLayout, n
     } else {
       out(`node agent ${p.node}: reached (domain type ${p.domainType})\n`);
     }
+  }
+  return problems;
+}
+
+/** This install's Slurm hooks: what slurm.conf's Prolog and Epilog must name (or a glob must match). */
+export function slurmHookPaths(layout: AppLayout): { readonly prolog: string; readonly epilog: string } {
+  return { prolog: join(layout.root, 'hooks', 'slurm-prolog'), epilog: join(layout.root, 'hooks', 'slurm-epilog') };
+}
+
+/**
+ * `--slurm`: slurmd's hook settings as `scontrol show config` reports them, checked against this
+ * install's hooks and the config's timeouts. Prints what is fine and the warnings; returns the
+ * failures as problems. `showConfig` and `fs` stand in for scontrol and the disk in tests.
+ */
+export async function slurmHookProblems(
+  config: Pick<SiteConfig, 'SLURM_SCONTROL' | 'SLURM_CONF' | 'PROLOGUE_TIMEOUT' | 'TEARDOWN_TIMEOUT'>,
+  layout: AppLayout,
+  out: (s: string) => void,
+  showConfig: () => Promise<string> = () => runShowConfig(config.SLURM_SCONTROL, config.SLURM_CONF, SHOW_CONFIG_SECONDS * 1000),
+  fs?: HookFs,
+): Promise<string[]> {
+  let text: string;
+  try {
+    text = await showConfig();
+  } catch (err) {
+    return [`slurm: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`];
+  }
+  const map = parseShowConfig(text);
+  if (map.size === 0) return [`slurm: ${config.SLURM_SCONTROL} show config printed no settings`];
+  out(`slurm ${map.get('SLURM_VERSION') ?? '(version not shown)'}: configuration of ${map.get('SLURM_CONF') ?? 'slurmctld'} read\n`);
+  const hooks = slurmHookPaths(layout);
+  const expect = { prologPath: hooks.prolog, epilogPath: hooks.epilog, prologueTimeoutSeconds: config.PROLOGUE_TIMEOUT, teardownTimeoutSeconds: config.TEARDOWN_TIMEOUT };
+  const problems: string[] = [];
+  for (const f of checkSlurmSettings(slurmHookSettings(map), expect, fs)) {
+    if (f.level === 'fail') problems.push(`slurm: ${f.message}`);
+    else out(`${f.level === 'warn' ? 'warning: ' : ''}slurm: ${f.message}\n`);
   }
   return problems;
 }

@@ -45,10 +45,14 @@ await runMain('vtorque', async () => {
     })
     .command(
       'doctor',
-      'check this node can run VM jobs: config, own files root-only, tools, libvirt (and, with --nodes, the node agents of other nodes)',
-      (y) => y.option('config', { type: 'string' }).option('nodes', { type: 'string', describe: 'other nodes to reach through NODE_AGENT_COMMAND as the head of a multi-node job would, e.g. n2,n3' }),
+      "check this node can run VM jobs: config, own files root-only, tools, libvirt (and, with --nodes, the node agents of other nodes; with --slurm, slurmd's Prolog/Epilog settings)",
+      (y) =>
+        y
+          .option('config', { type: 'string' })
+          .option('nodes', { type: 'string', describe: 'other nodes to reach through NODE_AGENT_COMMAND as the head of a multi-node job would, e.g. n2,n3' })
+          .option('slurm', { type: 'boolean', default: false, describe: "check that slurmd runs vTorque's Slurm hooks as they need (scontrol show config: SlurmdUser, PrologFlags, Prolog, Epilog, PrologEpilogTimeout)" }),
       async (a) => {
-        code = await runDoctor(a.config, import.meta.url, out, a.nodes);
+        code = await runDoctor(a.config, import.meta.url, out, a.nodes, a.slurm);
       },
     )
     .command(

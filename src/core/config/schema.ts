@@ -29,6 +29,8 @@ export const CONFIG_FIELDS = {
   PBS_QSUB_ON_FE: absPath('/usr/bin/qsub', 'real qsub on front-ends'),
   PBS_QSUB_ON_NODES: absPath('/usr/bin/qsub', 'real qsub on compute nodes'),
   SLURM_SBATCH: absPath('/usr/bin/sbatch', 'real sbatch (vsbatch runs it)'),
+  SLURM_SCONTROL: absPath('/usr/bin/scontrol', "real scontrol: the Slurm Prolog reads the controller's copy of a VM job's script, its allocation and state with it, and requeues a job after a node fault"),
+  SLURM_CONF: absPath('', 'slurm.conf the Slurm hooks and `vtorque doctor` pass to scontrol ("" = what slurmd gives the hooks in SLURM_CONF, else Slurm\'s default)', true),
   VM_IMG_DIR: absPath('/opt/vm-images', 'root-owned pool of authorized images'),
   WS_DIR: absPath('/workspace/.vtorque', 'shared fast workspace'),
   RAMDISK_DIR: absPath('/ramdisk', 'parent of per-job tmpfs mounts (fs_type=ramdisk)'),

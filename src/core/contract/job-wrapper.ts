@@ -15,6 +15,8 @@ export interface JobWrapperInput {
   /** Who wrote it and which scheduler runs it, for the wrapper's own comment ("vsub", "Torque"). */
   readonly writer: string;
   readonly scheduler: string;
+  /** VTORQUE_SCHEDULER for the runner ('slurm'), when the job's environment may carry another scheduler's job id; omitted: none. */
+  readonly schedulerEnv?: 'slurm';
 }
 
 /**
@@ -35,5 +37,6 @@ export function renderJobWrapper(input: JobWrapperInput, renderer: Renderer): st
     jobRunBundle: input.jobRunBundle,
     writer: input.writer,
     scheduler: input.scheduler,
+    schedulerEnv: input.schedulerEnv ?? '',
   });
 }

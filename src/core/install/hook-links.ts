@@ -76,6 +76,10 @@ export interface HookInstallContext {
   readonly hookBundle: string;
   /** The site's SPOOL_DIR (root's records, state and cancel directories). */
   readonly spoolDir: string;
+  /** The install's own hooks directory, where the hook files end up (lib/vtorque/hooks). */
+  readonly installHooksDir: string;
+  /** The site's PROLOGUE_TIMEOUT and TEARDOWN_TIMEOUT in seconds, for a scheduler's own hook timeout. */
+  readonly timeouts: { readonly prologue: number; readonly teardown: number };
 }
 
 /** One hook script setup installs in the app's hooks directory (and links into the hook directory). */
@@ -96,4 +100,8 @@ export interface SchedulerHooks {
   planInstall(links: readonly ManifestLink[], state: ObservedState, previousRenames: readonly ManifestRename[]): { actions: Action[]; renames: ManifestRename[] };
   /** Undo exactly what `installed` records, keeping whatever the admin changed since (said in notes). */
   planUninstall(installed: InstalledHooks, state: ObservedState): { actions: Action[]; notes: string[] };
+  /** Commands the scheduler's users need on PATH besides vTorque's own (Slurm: vsbatch). */
+  readonly commands?: readonly string[];
+  /** What the admin must still do by hand after an install (printed), e.g. the line to add to the scheduler's config. */
+  installNotes?(ctx: HookInstallContext): string[];
 }

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { defaultConfig } from '../../core/config/validate.js';
-import { loadJobRun } from './load-job.js';
+import { jobScheduler } from '../scheduler-env.js';
+import { loadJobRun, readOutcome } from './load-job.js';
 
 const sandbox = mkdtempSync(join(tmpdir(), 'vtq-load-job-'));
 afterAll(() => rmSync(sandbox, { recursive: true, force: true }));
@@ -15,9 +16,9 @@ const HOST_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDx6N0cXjKGtNKsqQOyl3NmjH6
 const JOB = '7[3].srv';
 const DIR = '7_3_.srv';
 
-function spool(over: { job?: object; vms?: unknown; key?: string } = {}): { config: ReturnType<typeof defaultConfig>; dir: string } {
+function spool(over: { job?: object; vms?: unknown; key?: string } = {}, dirName = DIR): { config: ReturnType<typeof defaultConfig>; dir: string } {
   const root = mkdtempSync(join(sandbox, 'spool-'));
-  const dir = join(root, 'jobs', DIR);
+  const dir = join(root, 'jobs', dirName);
   mkdirSync(join(dir, 'ssh'), { recursive: true });
   const job = { version: 1, jobId: JOB, user: 'alice', guestJobDir: DIR, vms: [], vmPrologue: null, vmEpilogue: 'echo bye\n', ...over.job };
   const vms = over.vms ?? [
@@ -39,7 +40,7 @@ function privateKey(): string {
 }
 const KEY = privateKey();
 
-const load = (config: ReturnType<typeof defaultConfig>, jobId = JOB) => loadJobRun(config, { PBS_JOBID: jobId }, uid);
+const load = (config: ReturnType<typeof defaultConfig>, jobId = JOB) => loadJobRun(config, jobScheduler({ PBS_JOBID: jobId }), uid);
 
 describe('loadJobRun', () => {
   it('reads the state files, VMs in rank order, the script byte for byte', () => {
@@ -51,9 +52,19 @@ describe('loadJobRun', () => {
     expect(run.privateKey.toString()).toBe(KEY);
   });
 
-  it('needs PBS_JOBID', () => {
-    const { config } = spool();
-    expect(() => loadJobRun(config, {}, uid)).toThrow(/PBS_JOBID is not set/);
+  it('reads a Slurm job\'s state by SLURM_JOB_ID and names that variable when it is another job\'s', () => {
+    const { config } = spool({ job: { jobId: '4242', guestJobDir: '4242' } }, '4242');
+    expect(loadJobRun(config, jobScheduler({ SLURM_JOB_ID: '4242' }), uid)).toMatchObject({ jobId: '4242', guestJobDir: '4242' });
+    const other = spool({ job: { jobId: '4243', guestJobDir: '4242' } }, '4242');
+    expect(() => loadJobRun(other.config, jobScheduler({ SLURM_JOB_ID: '4242' }), uid)).toThrow(/is for job "4243", not SLURM_JOB_ID "4242"/);
+  });
+
+  it('reads no outcome when the prologue left none, and refuses one of another job by the scheduler\'s variable', () => {
+    const { config, dir } = spool({ job: { jobId: '4242', guestJobDir: '4242' } }, '4242');
+    const slurm = jobScheduler({ SLURM_JOB_ID: '4242' });
+    expect(readOutcome(config, slurm, uid)).toBeNull();
+    writeFileSync(join(dir, 'outcome.json'), JSON.stringify({ version: 1, jobId: '4241', fault: 'job', reason: 'r', exitCode: 65 }), { mode: 0o400 });
+    expect(() => readOutcome(config, slurm, uid)).toThrow(/outcome\.json: is for job "4241", not SLURM_JOB_ID "4242"/);
   });
 
   it('says which file is missing and why that may be', () => {

@@ -1,12 +1,11 @@
 import { existsSync } from 'node:fs';
 import ssh2 from 'ssh2';
 import type { SiteConfig } from '../../core/config/index.js';
-import { VtorqueError } from '../../core/errors.js';
 import { parseHostKey } from '../../core/ssh/host-key.js';
 import { jobDirName, statePath as contractStatePath, type OutcomeV1 } from '../../core/contract/job-state.v1.js';
+import type { JobScheduler } from '../scheduler-env.js';
 
 const statePath = (config: SiteConfig, jobId: string, file: Parameters<typeof contractStatePath>[2]): string => contractStatePath(config.SPOOL_DIR, jobId, file);
-import { RUNNER_EXIT } from '../exit-codes.js';
 import { readStateFile, stateError } from './read-state-file.js';
 import { parseJobState, parseOutcome, parseVmRecords, type RunnerJobState } from './schema.js';
 
@@ -38,27 +37,15 @@ export interface JobRun {
 
 const LIMITS = { json: 16 * 1024 * 1024, script: 64 * 1024 * 1024, key: 64 * 1024 } as const;
 
-/** The Torque job id; the runner is started only by a job wrapper, where Torque always sets it. */
-export function jobIdFromEnv(env: NodeJS.ProcessEnv): string {
-  const id = env.PBS_JOBID;
-  if (!id) {
-    throw new VtorqueError('USAGE', 'PBS_JOBID is not set: `vtorque job-run` runs only inside a Torque job, started by the job wrapper vsub writes', {
-      exitCode: RUNNER_EXIT.usage,
-      fault: 'job',
-    });
-  }
-  return id;
-}
-
 /**
  * Read and check the job's state: job.json, job-script and the key (the job owner's), vms.json
  * (root's: the VM addresses and host keys are taken only from there). Each file is re-parsed here.
  */
-export function loadJobRun(config: SiteConfig, env: NodeJS.ProcessEnv, uid?: number): JobRun {
-  const jobId = jobIdFromEnv(env);
+export function loadJobRun(config: SiteConfig, scheduler: JobScheduler, uid?: number): JobRun {
+  const { jobId } = scheduler;
   const jobFile = statePath(config, jobId, 'job');
   const state = parseJobState(readJson(jobFile, 'self', uid), jobFile);
-  checkIdentity(state, jobId, jobFile);
+  checkIdentity(state, scheduler, jobFile);
   const vmsFile = statePath(config, jobId, 'vms');
   return {
     jobId,
@@ -83,14 +70,14 @@ function readJson(path: string, owner: 'root' | 'self', uid: number | undefined)
 
 /**
  * Why the prologue did not start the job's VMs (OutcomeV1), or null when it did: the job's
- * owner reads it here because Torque delivers nothing of an aborted prologue.
+ * owner reads it here because the scheduler delivers nothing of an aborted prologue.
  */
-export function readOutcome(config: SiteConfig, env: NodeJS.ProcessEnv, uid?: number): OutcomeV1 | null {
-  const jobId = jobIdFromEnv(env);
+export function readOutcome(config: SiteConfig, scheduler: JobScheduler, uid?: number): OutcomeV1 | null {
+  const { jobId } = scheduler;
   const path = statePath(config, jobId, 'outcome');
   if (!existsSync(path)) return null;
   const outcome = parseOutcome(readJson(path, 'self', uid), path);
-  if (outcome.jobId !== jobId) throw stateError(path, `is for job ${JSON.stringify(outcome.jobId)}, not PBS_JOBID ${JSON.stringify(jobId)}`);
+  if (outcome.jobId !== jobId) throw stateError(path, `is for job ${JSON.stringify(outcome.jobId)}, not ${scheduler.idVariable} ${JSON.stringify(jobId)}`);
   return outcome;
 }
 
@@ -102,8 +89,8 @@ function readKey(path: string, uid: number | undefined): Buffer {
   return key;
 }
 
-function checkIdentity(state: RunnerJobState, jobId: string, source: string): void {
-  if (state.jobId !== jobId) throw stateError(source, `is for job ${JSON.stringify(state.jobId)}, not PBS_JOBID ${JSON.stringify(jobId)}`);
+function checkIdentity(state: RunnerJobState, { jobId, idVariable }: JobScheduler, source: string): void {
+  if (state.jobId !== jobId) throw stateError(source, `is for job ${JSON.stringify(state.jobId)}, not ${idVariable} ${JSON.stringify(jobId)}`);
   if (state.guestJobDir !== jobDirName(jobId)) throw stateError(source, `guestJobDir ${JSON.stringify(state.guestJobDir)} does not belong to job ${jobId}`);
 }
 

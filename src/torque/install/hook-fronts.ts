@@ -48,7 +48,7 @@ export interface HookFrontVars {
 }
 
 
-export function hookFrontVars(name: HookName, ctx: HookInstallContext): HookFrontVars {
+export function hookFrontVars(name: HookName, ctx: Pick<HookInstallContext, 'hookDir' | 'schedulerHome' | 'nodePath' | 'hookBundle' | 'spoolDir'>): HookFrontVars {
   const isPrologue = name.startsWith('prologue');
   return {
     hookName: name,
