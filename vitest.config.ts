@@ -5,7 +5,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
-    exclude: ['test/e2e/**', 'test/security/**', 'test/faults/**', 'test/torque/**', 'test/multinode/**', 'node_modules/**'],
+    exclude: ['test/e2e/**', 'test/security/**', 'test/faults/**', 'test/torque/**', 'test/multinode/**', 'test/slurm/**', 'node_modules/**'],
     testTimeout: 30_000,
     pool: 'forks',
   },

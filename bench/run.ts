@@ -7,6 +7,7 @@ const benches: Record<string, () => Promise<void>> = {
   torque: async () => (await import('./torque.js')).benchTorque(),
   boot: async () => (await import('./boot.js')).benchBoot(),
   multinode: async () => (await import('./multinode.js')).benchMultinode(),
+  slurm: async () => (await import('./slurm.js')).benchSlurm(),
 };
 
 const names = process.argv.slice(2);

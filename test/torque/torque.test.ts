@@ -4,8 +4,7 @@ import { chmodSync, existsSync, lstatSync, readdirSync, readFileSync, rmSync, wr
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeRequestLine, encodeScriptLine } from '../../src/core/contract/job-script.v1.js';
-import type { VmRequest } from '../../src/core/request/types.js';
+import { forgedJobScript } from '../helpers/forged-job.js';
 import { createVmSite, REPO, type VmSite } from '../e2e/helpers/vm-site.js';
 import { QSUB, realTorque, TORQUE_HOME, TORQUE_PREFIX, type JobInfo } from './real-torque.js';
 
@@ -80,15 +79,6 @@ async function nothingLeft(id: string): Promise<void> {
   expect(node.message).not.toMatch(/ERROR/);
 }
 
-/** A job script as vsub writes it, with a request vsub would never write (for plain qsub). */
-function forgedScript(request: Partial<VmRequest>): string {
-  const base: VmRequest = {
-    version: 1, img: 'debian-12-x86_64.qcow2', distro: 'debian', arch: 'x86_64', vcpus: 1, ram: 1024, vms_per_node: 1,
-    vcpu_pinning: false, disk: null, vm_prologue: null, vm_epilogue: null, fs_type: 'sharedfs', metadata: null,
-    vrdma: false, iocm: false, iocm_min_cores: 1, iocm_max_cores: 4, unclot: false, unclot_shmem: 1024, debug: false, trace: false,
-  };
-  return `#!/bin/sh\n${encodeRequestLine({ ...base, ...request })}\n${encodeScriptLine('#!/bin/sh\necho "JOB must not run"\n')}\nexec ${process.execPath} ${join(site.prefix, 'lib', 'vtorque', 'dist', 'job-run.mjs')} "$@"\n`;
-}
 
 describe.skipIf(!isRoot)('the installed hooks under real Torque 6.1.3 daemons (slow: TCG guests)', () => {
   beforeAll(async () => {
@@ -164,7 +154,7 @@ describe.skipIf(!isRoot)('the installed hooks under real Torque 6.1.3 daemons (s
   }, BOOT_MS);
 
   it('a forged request (plain qsub) and a missing image: no VM, the reason delivered in .o and .e, exit 65', async () => {
-    site.writeUserFile('forged.sh', forgedScript({ img: '/etc/shadow' }), 0o755);
+    site.writeUserFile('forged.sh', forgedJobScript(site.prefix, { img: '/etc/shadow' }), 0o755);
     const forged = torque.asUser(USER, [QSUB, '-N', 'tq-forged', '-l', 'nodes=1:ppn=2,mem=3gb', 'forged.sh'], { cwd: site.work }).stdout.trim();
     const f = await finished(forged, 'forged', 120_000);
     expect(f.info.exit_status).toBe('65');

@@ -35,6 +35,8 @@ export interface VmSiteOptions {
    * scratch one under `root`: setup links into its mom_priv, uninstall restores it.
    */
   readonly torqueHome?: string;
+  /** `slurm`: setup --slurm (the Slurm hook fronts and include, vsbatch) instead of the mom_priv links. */
+  readonly scheduler?: 'torque' | 'slurm';
 }
 
 /** What a job can leave behind; every list is empty after a clean run. */
@@ -110,7 +112,7 @@ export function createVmSite(opts: VmSiteOptions): VmSite {
   const spoolDir = join(root, 'spool');
   const poolDir = join(root, 'pool');
   const sandbox: SandboxOptions = { name: opts.name, stateDir: join(root, 'sandbox'), network: opts.network, log: (l) => opts.log(`sandbox: ${l}`) };
-  const setupArgs = ['setup', '--prefix', prefix, '--mom-priv', momPriv, '--config', configPath, '--profile-dir', profileDir];
+  const setupArgs = ['setup', '--prefix', prefix, ...(opts.scheduler === 'slurm' ? ['--slurm'] : ['--mom-priv', momPriv]), '--config', configPath, '--profile-dir', profileDir];
   const cli = (args: readonly string[]): { status: number | null; stdout: string; stderr: string } => sh(process.execPath, [join(REPO, 'dist', 'vtorque.mjs'), ...args]);
   let started = false;
   let home = '';
@@ -145,7 +147,7 @@ export function createVmSite(opts: VmSiteOptions): VmSite {
       started = true;
       site.uri = (await sandboxUp(sandbox)).uri;
 
-      if (opts.torqueHome === undefined) {
+      if (opts.torqueHome === undefined && opts.scheduler !== 'slurm') {
         mkdirSync(join(momPriv, 'jobs'), { recursive: true, mode: 0o751 });
         chmodSync(torqueHome, 0o755);
         chmodSync(momPriv, 0o751);
