@@ -4,9 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Build and default test tier, then the e2e tier (a real libvirtd in a network namespace, TCG
-# guests, the debootstrap-built image).
+# guests, the debootstrap-built image), then the Slurm tier's daemons (Debian's slurm-wlm 22.05
+# and munge; nothing starts them but the tier).
 need=(libvirt-dev pkg-config g++ make python3 libvirt-clients qemu-utils libxml2-utils genisoimage cloud-image-utils
-  libvirt-daemon-system qemu-system-x86 dnsmasq-base debootstrap e2fsprogs iproute2 openssh-client openssh-server iptables)
+  libvirt-daemon-system qemu-system-x86 dnsmasq-base debootstrap e2fsprogs iproute2 openssh-client openssh-server iptables
+  slurmctld slurmd slurm-client munge)
 missing=()
 for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then
