@@ -7,6 +7,7 @@ import { requireTestbedTools } from './preconditions.js';
 import { readRecord } from './record.js';
 import { sshdPid } from './sshd.js';
 import { collectTestbedStatus, type TestbedStatus } from './status.js';
+import { slurmPid, stopOurMunged } from './slurm.js';
 import { torquePid, type TorqueDaemon } from './torque.js';
 import { removeInterconnect } from './topology.js';
 
@@ -33,6 +34,13 @@ export async function testbedDown(opts: TestbedOptions): Promise<TestbedStatus> 
   const started = performance.now();
   const say = (line: string): void => tb.log(`[testbed down +${((performance.now() - started) / 1000).toFixed(1)}s] ${line}`);
   const nodes = count === 0 ? [] : tb.nodes;
+  // The controller first (no new starts), then every slurmd; a Torque testbed has none of them.
+  for (const program of ['slurmctld', 'slurmd'] as const) {
+    for (const node of nodes) {
+      const pid = await slurmPid(node, program);
+      if (pid !== null) say(`${node.name}: ${program} pid ${pid}: ${await terminate(pid)}`);
+    }
+  }
   for (const program of TORQUE_ORDER) {
     for (const node of nodes) {
       const pid = await torquePid(node, program);
@@ -54,6 +62,8 @@ export async function testbedDown(opts: TestbedOptions): Promise<TestbedStatus> 
     }
     if (holder !== null) say(`${node.name}: namespace holder pid ${holder}: ${await terminate(holder)}`);
   }
+  const munged = await stopOurMunged(l);
+  if (munged !== null) say(munged);
   const gone = await removeInterconnect(tb, nodes);
   if (gone.length > 0) say(`deleted netns ${gone.join(', ')}`);
   // Only a directory up made (its record names this testbed): --state-dir is a path an admin typed.

@@ -22,6 +22,7 @@ import { holderPid, inNode } from './node-ns.js';
 import { resolveTestbedOptions, type TestbedOptions } from './options.js';
 import { requireTestbedTools } from './preconditions.js';
 import { readRecord } from './record.js';
+import { slurmPaths } from './slurm.js';
 import { collectTestbedStatus, type TestbedStatus } from './status.js';
 
 export { testbedUp } from './up.js';
@@ -34,9 +35,9 @@ export { inNode } from './node-ns.js';
 
 /** The node count up recorded (status and exec need no --nodes). */
 function recordedOptions(opts: TestbedOptions): TestbedOptions {
-  if (opts.nodes !== undefined) return opts;
   const base = resolveTestbedOptions({ ...opts, nodes: 1 });
-  return { ...opts, nodes: readRecord(testbedLayout(base).stateFile)?.nodes ?? 1 };
+  const record = readRecord(testbedLayout(base).stateFile);
+  return { ...opts, nodes: opts.nodes ?? record?.nodes ?? 1, scheduler: opts.scheduler ?? record?.scheduler ?? 'torque' };
 }
 
 export async function testbedStatus(opts: TestbedOptions): Promise<TestbedStatus> {
@@ -65,7 +66,10 @@ export async function asUserArgv(opts: TestbedOptions, user: string, argv: reado
   const pw = (await run('getent', ['passwd', user], { timeoutMs: 10_000, reject: false })).stdout.trim().split(':');
   if (pw.length < 7) throw new TestbedError('exec', 'USAGE', `--user ${user}: no such user`, { fault: 'job' });
   const l = testbedLayout(tb);
-  const env = { HOME: pw[5] as string, USER: user, LOGNAME: user, SHELL: pw[6] as string, LANG: 'C.UTF-8', PATH: `${join(l.installDir, 'bin')}:${join(tb.torquePrefix, 'bin')}:/usr/local/bin:/usr/bin:/bin` };
+  const env = {
+    HOME: pw[5] as string, USER: user, LOGNAME: user, SHELL: pw[6] as string, LANG: 'C.UTF-8', PATH: `${join(l.installDir, 'bin')}:${join(tb.torquePrefix, 'bin')}:/usr/local/bin:/usr/bin:/bin`,
+    ...(tb.scheduler === 'slurm' ? { SLURM_CONF: slurmPaths(l).conf } : {}),
+  };
   return ['setpriv', `--reuid=${pw[2]}`, `--regid=${pw[3]}`, '--init-groups', '--', 'env', '-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...argv];
 }
 

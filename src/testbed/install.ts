@@ -46,9 +46,10 @@ export async function installOnNode(tb: Testbed, nl: NodeLayout, l: TestbedLayou
   writeFileSync(join(etc, 'config.yaml'), yaml.dump(nodeConfig(tb, nl, l)), { mode: 0o644 });
   if (existsSync(join(nl.install, 'lib', 'vtorque', 'install-manifest.json'))) return 'present';
   if (tb.sourceRoot === null) throw new TestbedError('up', 'USAGE', 'no vTorque source tree to install from (sourceRoot)', { fault: 'job' });
+  const scheduler = tb.scheduler === 'slurm' ? ['--slurm'] : ['--mom-priv', join(tb.torqueHome, 'mom_priv')];
   const argv = inNode(holder, [
     process.execPath, join(tb.sourceRoot, 'dist', 'vtorque.mjs'), 'setup',
-    '--prefix', l.installDir, '--mom-priv', join(tb.torqueHome, 'mom_priv'), '--config', l.configPath, '--profile-dir', l.profileDir,
+    '--prefix', l.installDir, ...scheduler, '--config', l.configPath, '--profile-dir', l.profileDir,
   ]);
   const r = await run(argv[0] as string, argv.slice(1), { timeoutMs: 120_000, reject: false });
   if (r.exitCode !== 0) throw new TestbedError('up', 'COMMAND_FAILED', `vtorque setup on ${nodeName} failed (${r.exitCode}): ${(r.stderr || r.stdout).trim().slice(0, 400)}`, { fault: 'node' });

@@ -79,7 +79,7 @@ export function testbedLayout(tb: Testbed): TestbedLayout {
         sshdPidFile: join(dir, 'sshd', 'sshd.pid'),
         binds: [
           { source: at('hosts'), target: '/etc/hosts' },
-          { source: torqueHome, target: tb.torqueHome },
+          ...(tb.scheduler === 'torque' ? [{ source: torqueHome, target: tb.torqueHome }] : []),
           { source: install, target: installDir },
           { source: tmp, target: '/tmp' },
         ],

@@ -14,6 +14,7 @@ import { ValidationError, type Issue } from '../core/errors.js';
  * | torqueHome   | '/var/spool/torque-ref'            | the TORQUE_HOME compiled into that Torque: each node binds its own copy there |
  * | imageDir     | '/var/cache/vtorque/image'         | the guest image (`vtorque image build`), hard-linked into the pool |
  * | sourceRoot   | required for up                    | the vTorque tree whose dist/ `vtorque setup` installs on every node |
+ * | scheduler    | 'torque'                           | 'torque': pbs_server/pbs_mom; 'slurm': slurmctld on the head, a slurmd on every node (Debian's slurm-wlm) |
  * | log          | no-op                              | one human-readable line per step                     |
  */
 export interface TestbedOptions {
@@ -25,8 +26,12 @@ export interface TestbedOptions {
   readonly torqueHome?: string;
   readonly imageDir?: string;
   readonly sourceRoot?: string;
+  readonly scheduler?: TestbedScheduler;
   readonly log?: (line: string) => void;
 }
+
+export const TESTBED_SCHEDULERS = ['torque', 'slurm'] as const;
+export type TestbedScheduler = (typeof TESTBED_SCHEDULERS)[number];
 
 /** One node: a network, mount and UTS namespace of its own, joined to the others by the hub's bridge. */
 export interface TestbedNode {
@@ -48,6 +53,7 @@ export interface Testbed {
   readonly torqueHome: string;
   readonly imageDir: string;
   readonly sourceRoot: string | null;
+  readonly scheduler: TestbedScheduler;
   readonly log: (line: string) => void;
   readonly nodes: readonly TestbedNode[];
   /** The netns holding the interconnect bridge. */
@@ -91,6 +97,7 @@ export function resolveTestbedOptions(opts: TestbedOptions = {}): Testbed {
     torqueHome: (opts.torqueHome ?? TESTBED_DEFAULTS.torqueHome).replace(/\/+$/, ''),
     imageDir: (opts.imageDir ?? TESTBED_DEFAULTS.imageDir).replace(/\/+$/, ''),
     sourceRoot: opts.sourceRoot ?? null,
+    scheduler: opts.scheduler ?? 'torque',
     log: opts.log ?? (() => undefined),
     nodes: Number.isInteger(count) && count >= 1 && count <= MAX_NODES
       ? Array.from({ length: count }, (_, i) => ({ index: i + 1, name: nodeName(name, i + 1), address: `${subnet}.0.${11 + i}`, guestSubnet: `${subnet}.${i + 1}` }))
@@ -105,6 +112,7 @@ export function resolveTestbedOptions(opts: TestbedOptions = {}): Testbed {
   check(NAME.test(name), 'name', name, 'a-z first, then a-z 0-9, at most 10 characters');
   check(tb.nodes.length > 0, 'nodes', count, `an integer 1-${MAX_NODES}`);
   check(SUBNET.test(subnet), 'subnet', subnet, 'the first two octets of a /16, e.g. 10.215');
+  check((TESTBED_SCHEDULERS as readonly string[]).includes(tb.scheduler), 'scheduler', tb.scheduler, TESTBED_SCHEDULERS.join(' or '));
   for (const [key, path] of [['stateDir', tb.stateDir], ['torquePrefix', tb.torquePrefix], ['torqueHome', tb.torqueHome], ['imageDir', tb.imageDir]] as const) {
     check(SAFE_PATH.test(path) && !path.split('/').includes('..') && path !== '/', key, path, 'an absolute path of A-Z a-z 0-9 . _ - /');
   }

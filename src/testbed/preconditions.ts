@@ -18,6 +18,11 @@ export function requireTestbedTools(tb: Testbed, op: TestbedOp): void {
     throw new TestbedError(op, 'NOT_SUPPORTED', `missing ${missing.map((t) => t.file).join(', ')}; install with apt-get install ${[...new Set(missing.map((t) => t.pkg))].join(' ')}`, { fault: 'node' });
   }
   if (op !== 'up') return;
+  if (tb.scheduler === 'slurm') {
+    const slurm = ['/usr/sbin/slurmctld', '/usr/sbin/slurmd', '/usr/sbin/munged', '/usr/bin/sbatch', '/usr/bin/scontrol'].filter((f) => !existsSync(f));
+    if (slurm.length > 0) throw new TestbedError(op, 'NOT_SUPPORTED', `Slurm is not installed (missing ${slurm.join(', ')}); install it with apt-get install slurmctld slurmd slurm-client munge`, { fault: 'node' });
+    return;
+  }
   const torque = ['sbin/pbs_server', 'sbin/pbs_mom', 'sbin/pbs_sched', 'sbin/trqauthd', 'bin/qmgr', 'bin/qsub', 'bin/pbsnodes'].filter((f) => !existsSync(join(tb.torquePrefix, f)));
   if (torque.length > 0) {
     throw new TestbedError(op, 'NOT_SUPPORTED', `Torque is not installed at ${tb.torquePrefix} (missing ${torque.join(', ')}); install it (../shared/torque/install.sh) or pass --torque-prefix`, { fault: 'node' });

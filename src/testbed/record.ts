@@ -8,6 +8,8 @@ const RecordSchema = v.object({
   name: v.string(),
   nodes: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_NODES)),
   subnet: v.string(),
+  /** Absent in records of testbeds made before Slurm: Torque. */
+  scheduler: v.optional(v.picklist(['torque', 'slurm'])),
   createdAt: v.string(),
 });
 export type TestbedRecord = v.InferOutput<typeof RecordSchema>;

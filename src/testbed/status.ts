@@ -4,6 +4,7 @@ import { testbedLayout } from './layout.js';
 import { holderPid } from './node-ns.js';
 import type { Testbed } from './options.js';
 import { sshdPid } from './sshd.js';
+import { slurmDaemonsOf, slurmNodeStates, slurmPid } from './slurm.js';
 import { daemonsOf, nodeStates, torquePid } from './torque.js';
 
 export interface TestbedNodeStatus {
@@ -15,6 +16,7 @@ export interface TestbedNodeStatus {
   /** Program → pid (null: not running) of every daemon the node should run. */
   readonly pids: Readonly<Record<string, number | null>>;
   /** pbsnodes' state of the node, from the head's server ('' when unknown). */
+  /** The node's state as its scheduler reports it (Torque: pbsnodes, `free`; Slurm: sinfo, `idle`). */
   readonly torqueState: string;
   /** libvirt's socket for clients in the root namespace: `qemu:///system?socket=…`. */
   readonly uri: string;
@@ -22,6 +24,7 @@ export interface TestbedNodeStatus {
 
 export interface TestbedStatus {
   readonly name: string;
+  readonly scheduler: 'torque' | 'slurm';
   readonly stateDir: string;
   readonly hub: { readonly ns: string; readonly netns: boolean; readonly bridge: boolean; readonly bridgeInRootNs: boolean };
   readonly nodes: readonly TestbedNodeStatus[];
@@ -33,14 +36,16 @@ export async function collectTestbedStatus(tb: Testbed): Promise<TestbedStatus> 
   const l = testbedLayout(tb);
   const hubNs = await netnsExists(tb.hub.ns);
   const headHolder = tb.nodes[0] ? holderPid(tb.nodes[0], l.node(tb.nodes[0])) : null;
-  const states = headHolder !== null ? await nodeStates(tb, headHolder) : {};
+  const slurm = tb.scheduler === 'slurm';
+  const states = headHolder === null ? {} : slurm ? await slurmNodeStates(l, headHolder) : await nodeStates(tb, headHolder);
   const nodes: TestbedNodeStatus[] = [];
   for (const node of tb.nodes) {
     const nl = l.node(node);
     const netns = await netnsExists(node.name);
     const libvirt = await sandboxStatus({ name: node.name, stateDir: nl.libvirtStateDir, network: { name: tb.vmNetwork.name, bridge: tb.vmNetwork.bridge } });
     const pids: Record<string, number | null> = { libvirtd: libvirt.pids.libvirtd, virtlogd: libvirt.pids.virtlogd, sshd: netns ? sshdPid(node, nl) : null };
-    for (const d of daemonsOf(node)) pids[d] = netns ? await torquePid(node, d) : null;
+    if (slurm) for (const d of slurmDaemonsOf(node)) pids[d] = netns ? await slurmPid(node, d) : null;
+    else for (const d of daemonsOf(node)) pids[d] = netns ? await torquePid(node, d) : null;
     nodes.push({
       name: node.name,
       address: node.address,
@@ -52,9 +57,10 @@ export async function collectTestbedStatus(tb: Testbed): Promise<TestbedStatus> 
       uri: libvirt.uri,
     });
   }
-  const ready = nodes.every((n) => n.holder !== null && Object.values(n.pids).every((p) => p !== null) && n.torqueState === 'free');
+  const ready = nodes.every((n) => n.holder !== null && Object.values(n.pids).every((p) => p !== null) && n.torqueState === (slurm ? 'idle' : 'free'));
   return {
     name: tb.name,
+    scheduler: tb.scheduler,
     stateDir: existsSync(tb.stateDir) ? tb.stateDir : `${tb.stateDir} (absent)`,
     hub: { ns: tb.hub.ns, netns: hubNs, bridge: hubNs && (await linkExists(tb.hub.ns, tb.hub.bridge)), bridgeInRootNs: await linkExists(null, tb.hub.bridge) },
     nodes,
@@ -68,7 +74,7 @@ export function formatTestbedStatus(s: TestbedStatus): string[] {
     `testbed ${s.name}: ${s.ready ? 'ready' : 'not ready'} (state ${s.stateDir})`,
     `  interconnect: netns ${s.hub.ns} ${s.hub.netns ? 'present' : 'absent'}, bridge ${s.hub.bridge ? 'up' : 'absent'}${s.hub.bridgeInRootNs ? ' (ALSO IN THE ROOT NAMESPACE)' : ''}`,
     ...s.nodes.flatMap((n) => [
-      `  ${n.name}: ${n.address}, guests ${n.guestSubnet}, netns ${n.netns ? 'present' : 'absent'}, holder ${pid(n.holder)}, torque ${n.torqueState || 'unknown'}`,
+      `  ${n.name}: ${n.address}, guests ${n.guestSubnet}, netns ${n.netns ? 'present' : 'absent'}, holder ${pid(n.holder)}, ${s.scheduler} ${n.torqueState || 'unknown'}`,
       `    ${Object.entries(n.pids).map(([k, p]) => `${k} ${pid(p)}`).join(', ')}`,
       `    uri: ${n.uri}`,
     ]),

@@ -8,6 +8,7 @@ import { renderHosts, testbedLayout } from './layout.js';
 import { inNode } from './node-ns.js';
 import { resolveTestbedOptions } from './options.js';
 import { renderSshdConfig, sshArgv } from './sshd.js';
+import { renderSlurmConf, slurmDaemonsOf } from './slurm.js';
 import { daemonsOf, isSkeleton, renderMomConfig, TESTBED_PROLOGALARM } from './torque.js';
 
 describe('testbed options and layout', () => {
@@ -32,6 +33,7 @@ describe('testbed options and layout', () => {
     [{ stateDir: 'relative' }, 'stateDir'],
     [{ stateDir: `/${'a'.repeat(70)}` }, 'stateDir'],
     [{ torquePrefix: '/opt/../etc' }, 'torquePrefix'],
+    [{ scheduler: 'pbspro' as never }, 'scheduler'],
   ])('refuses %j naming %s', (opts, key) => {
     try {
       resolveTestbedOptions(opts);
@@ -98,5 +100,22 @@ describe('what each node runs', () => {
     expect(xml).toContain("<forward mode='route'/>");
     expect(xml).not.toContain('nat');
     expect(buildNetworkXml(resolveSandboxOptions({}).network)).not.toContain('<forward');
+  });
+});
+
+describe('a Slurm testbed', () => {
+  const tb = resolveTestbedOptions({ nodes: 2, scheduler: 'slurm', stateDir: '/var/lib/vtorque/testbed/vtqtb' });
+  const l = testbedLayout(tb);
+  it('binds no Torque home into the nodes, runs slurmctld on the head and a slurmd everywhere', () => {
+    expect(l.node(tb.nodes[0] as never).binds.map((b) => b.target)).toEqual(['/etc/hosts', l.installDir, '/tmp']);
+    expect(tb.nodes.map((n) => slurmDaemonsOf(n))).toEqual([['slurmctld', 'slurmd'], ['slurmd']]);
+  });
+  it("writes slurm.conf with the head as controller, each node at its interconnect address, vTorque's include from the nodes' install", () => {
+    const conf = renderSlurmConf(tb, l).split('\n');
+    expect(conf).toContain('SlurmctldHost=vtqtb-n1(10.215.0.11)');
+    expect(conf.filter((x) => x.startsWith('NodeName='))).toEqual([expect.stringMatching(/^NodeName=vtqtb-n1 NodeAddr=10\.215\.0\.11 CPUs=\d+ RealMemory=4000/), expect.stringMatching(/^NodeName=vtqtb-n2 NodeAddr=10\.215\.0\.12 /)]);
+    expect(conf).toContain('SlurmdSpoolDir=/var/lib/vtorque/testbed/vtqtb/slurm/nodes/%n/spool');
+    expect(conf).toContain(`Include ${l.installDir}/lib/vtorque/hooks/slurm.conf`);
+    expect(conf.some((x) => x.startsWith('PrologFlags'))).toBe(false); // the include's
   });
 });

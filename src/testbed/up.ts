@@ -10,6 +10,7 @@ import { writeRecord } from './record.js';
 import { prepareKeys, startSshd } from './sshd.js';
 import { collectTestbedStatus, type TestbedStatus } from './status.js';
 import { checkAgentChannel } from './channel.js';
+import { slurmPaths, startSlurm, waitSlurmIdle } from './slurm.js';
 import { prepareTorqueHome, startTorque, waitNodesFree } from './torque.js';
 import { ensureInterconnect } from './topology.js';
 
@@ -27,7 +28,7 @@ export async function testbedUp(opts: TestbedOptions): Promise<TestbedStatus> {
   const step = (line: string): void => tb.log(`[testbed +${((performance.now() - started) / 1000).toFixed(1)}s] ${line}`);
   mkdirSync(tb.stateDir, { recursive: true, mode: 0o755 });
   for (const dir of [l.poolDir, l.installDir]) mkdirSync(dir, { recursive: true, mode: 0o755 });
-  writeRecord(l.stateFile, { version: 1, name: tb.name, nodes: tb.nodes.length, subnet: tb.subnet, createdAt: new Date().toISOString() });
+  writeRecord(l.stateFile, { version: 1, name: tb.name, nodes: tb.nodes.length, subnet: tb.subnet, scheduler: tb.scheduler, createdAt: new Date().toISOString() });
   writeFileSync(l.hostsFile, renderHosts(tb), { mode: 0o644 });
   for (const node of tb.nodes) makeNodeDirs(l.node(node));
   await prepareKeys(tb, l);
@@ -41,7 +42,7 @@ export async function testbedUp(opts: TestbedOptions): Promise<TestbedStatus> {
   for (const node of tb.nodes) {
     const nl = l.node(node);
     step(`node ${node.name} (${node.address}, guests ${node.guestSubnet}.0/24)`);
-    prepareTorqueHome(tb, nl);
+    if (tb.scheduler === 'torque') prepareTorqueHome(tb, nl);
     const holder = await startHolder(node, nl, step);
     holders.set(node.name, holder);
     await sandboxUp({
@@ -54,12 +55,18 @@ export async function testbedUp(opts: TestbedOptions): Promise<TestbedStatus> {
     step(`node ${node.name}: sshd pid ${await startSshd(tb, node, nl, l, holder)} on ${node.address}:22`);
     step(`node ${node.name}: vtorque ${await installOnNode(tb, nl, l, holder, node.name)} in ${l.installDir}`);
   }
-  // The server first (the moms report to it), then every node's pbs_mom.
-  for (const node of tb.nodes) await startTorque({ ...tb, log: step }, node, l.node(node), holders.get(node.name) as number);
   const head = tb.nodes[0];
   const headHolder = holders.get(head?.name ?? '') as number;
-  const states = await waitNodesFree(tb, headHolder);
-  step(`Torque: ${Object.entries(states).map(([n, s]) => `${n} ${s}`).join(', ')}`);
+  if (tb.scheduler === 'slurm') {
+    await startSlurm({ ...tb, log: step }, l, holders);
+    const states = await waitSlurmIdle(tb, l, headHolder);
+    step(`Slurm (${slurmPaths(l).conf}): ${Object.entries(states).map(([n, s]) => `${n} ${s}`).join(', ')}`);
+  } else {
+    // The server first (the moms report to it), then every node's pbs_mom.
+    for (const node of tb.nodes) await startTorque({ ...tb, log: step }, node, l.node(node), holders.get(node.name) as number);
+    const states = await waitNodesFree(tb, headHolder);
+    step(`Torque: ${Object.entries(states).map(([n, s]) => `${n} ${s}`).join(', ')}`);
+  }
   for (const line of await checkAgentChannel(tb, l, headHolder)) step(line);
   const status = await collectTestbedStatus(tb);
   step(`testbed ${tb.name} up: ${tb.nodes.length} node(s)`);

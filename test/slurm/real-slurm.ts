@@ -26,6 +26,7 @@ import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readd
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { JobInfo, Run } from '../torque/real-torque.js';
+import { slurmLocalSettings } from '../../src/testbed/slurm.js';
 
 export interface RealSlurmOptions {
   /** Network namespace (/run/netns/<ns>) the daemons and clients run in. */
@@ -235,20 +236,8 @@ export function realSlurm(opts: RealSlurmOptions): RealSlurm {
       `SlurmdLogFile=${paths.slurmdLog}`,
       'SlurmctldDebug=info',
       'SlurmdDebug=info',
-      // The default (/usr/bin/mail) is not installed: an error at every start otherwise.
-      'MailProg=/bin/true',
-      'ProctrackType=proctrack/linuxproc',
-      'TaskPlugin=task/none',
-      'JobAcctGatherType=jobacct_gather/none',
-      'SelectType=select/cons_tres',
-      'SelectTypeParameters=CR_Core_Memory',
-      'AccountingStorageType=accounting_storage/none',
-      // Completion records without slurmdbd: `sacct -c` reads this file (sacctExit).
-      'JobCompType=jobcomp/filetxt',
-      `JobCompLoc=${paths.jobcomp}`,
-      'SchedulerParameters=batch_sched_delay=0',
-      'ReturnToService=2',
-      'MpiDefault=none',
+      // Completion records without slurmdbd: `sacct -c` reads paths.jobcomp (sacctExit).
+      ...slurmLocalSettings(paths.jobcomp),
       // The hooks include (vtorque setup --slurm's) sets PrologFlags itself: twice is an error in the logs.
       ...(opts.hooksInclude === '' ? ['PrologFlags=Alloc'] : []),
       ...(opts.prologEpilogTimeout === undefined ? [] : [`PrologEpilogTimeout=${opts.prologEpilogTimeout}`]),

@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forgedJobScript } from '../helpers/forged-job.js';
-import { createVmSite, type VmSite } from '../e2e/helpers/vm-site.js';
+import { createVmSite, REPO, type VmSite } from '../e2e/helpers/vm-site.js';
 import { realSlurm, type JobInfo } from './real-slurm.js';
 
 // The installed hooks under the real Slurm 22.05 daemons (slurmctld, slurmd, munge from Debian),
@@ -201,10 +201,20 @@ describe.skipIf(!isRoot)('the installed hooks under real Slurm 22.05 daemons (sl
     }
   }, 12 * 60_000);
 
-  it("uninstall takes our files away and leaves Slurm's own config as it was", () => {
+  it("uninstall refuses while slurmd runs our hooks; once Slurm no longer names them it takes our files away, Slurm's own config as it was", async () => {
     const hooks = join(site.prefix, 'lib', 'vtorque', 'hooks');
     expect(readdirSync(hooks).sort()).toEqual(['slurm-epilog', 'slurm-prolog', 'slurm.conf']);
     expect(statSync(join(hooks, 'slurm-prolog')).mode & 0o777).toBe(0o500);
+    const uninstall = [process.execPath, join(REPO, 'dist', 'vtorque.mjs'), 'setup', '--slurm', '--uninstall', '--prefix', site.prefix, '--config', site.configPath, '--profile-dir', join(site.opts.root, 'profile.d')];
+    const refused = slurm.asRoot(uninstall);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toMatch(/Slurm still runs this install's hooks \(Prolog=.*slurm-prolog, Epilog=.*slurm-epilog\): without them slurmd drains the node; take the Include line out of slurm\.conf and run scontrol reconfigure first/);
+    expect(existsSync(join(hooks, 'slurm-prolog'))).toBe(true);
+    await slurm.down();
+    const done = slurm.asRoot(uninstall);
+    expect(done.status, done.stderr).toBe(0);
+    expect(existsSync(join(site.prefix, 'lib'))).toBe(false);
+    expect(existsSync(join(site.prefix, 'bin', 'vsbatch'))).toBe(false);
     expect(slurmConfSnapshot()).toBe(confBefore);
   });
 });

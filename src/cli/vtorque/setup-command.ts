@@ -1,5 +1,7 @@
 import { existsSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
+import { isInside } from '../../core/install/hook-links.js';
+import { parseShowConfig, runShowConfig, slurmHookSettings } from '../../slurm/slurm-config.js';
 import type { Argv } from 'yargs';
 import { runSetup } from '../../admin/setup/index.js';
 import { slurmHooks } from '../../slurm/install/index.js';
@@ -24,7 +26,7 @@ export function setupOptions<T>(y: Argv<T>) {
 
 type SetupArgs = Awaited<ReturnType<typeof setupOptions>['argv']>;
 
-export function runSetupCommand(a: SetupArgs, fromUrl: string): Promise<number> {
+export async function runSetupCommand(a: SetupArgs, fromUrl: string): Promise<number> {
   const momPriv = a['mom-priv'] ?? null;
   if (a.slurm && momPriv !== null) throw new VtorqueError('USAGE', '--slurm and --mom-priv: one install serves one scheduler; expected --slurm or --mom-priv DIR', { fault: 'job', exitCode: 2 });
   const torqueHome = a['torque-home'] ?? (momPriv ? dirname(momPriv) : DEFAULT_TORQUE_HOME);
@@ -37,6 +39,7 @@ export function runSetupCommand(a: SetupArgs, fromUrl: string): Promise<number> 
       { fault: 'job', exitCode: 2 },
     );
   }
+  if (a.slurm && a.uninstall) await refuseWhileSlurmdUsesUs(a.prefix, site);
   return runSetup(
     {
       prefix: a.prefix,
@@ -56,8 +59,32 @@ export function runSetupCommand(a: SetupArgs, fromUrl: string): Promise<number> 
   );
 }
 
+/**
+ * slurmd drains a node whose Prolog or Epilog path is missing, and a running controller hands
+ * this install's paths to every slurmd: while it names a hook inside the prefix, uninstall stops
+ * with what to do first. A controller that does not answer (stopped, not configured here) cannot
+ * run our hooks on the next job either: uninstall goes on.
+ */
+async function refuseWhileSlurmdUsesUs(prefix: string, site: { SLURM_SCONTROL: string; SLURM_CONF: string } | null): Promise<void> {
+  let text: string;
+  try {
+    text = await runShowConfig(site?.SLURM_SCONTROL ?? '/usr/bin/scontrol', site?.SLURM_CONF ?? '', 5000);
+  } catch {
+    return;
+  }
+  const s = slurmHookSettings(parseShowConfig(text));
+  const inPrefix = (p: string | null): boolean => p !== null && isInside(resolve(prefix), resolve(p));
+  const ours = [['Prolog', s.prolog], ['Epilog', s.epilog]].filter(([, p]) => inPrefix(p ?? null));
+  if (ours.length === 0) return;
+  throw new VtorqueError(
+    'USAGE',
+    `Slurm still runs this install's hooks (${ours.map(([k, p]) => `${k}=${p}`).join(', ')}): without them slurmd drains the node; take the Include line out of slurm.conf and run scontrol reconfigure first`,
+    { fault: 'job', exitCode: 2 },
+  );
+}
+
 /** The site config setup will leave in place, or null when there is none yet (or it does not load). */
-function siteConfig(configPath: string): { SPOOL_DIR: string; TORQUE_HOME: string; PROLOGUE_TIMEOUT: number; TEARDOWN_TIMEOUT: number } | null {
+function siteConfig(configPath: string): { SPOOL_DIR: string; TORQUE_HOME: string; PROLOGUE_TIMEOUT: number; TEARDOWN_TIMEOUT: number; SLURM_SCONTROL: string; SLURM_CONF: string } | null {
   if (!existsSync(configPath)) return null;
   try {
     return loadConfig({ path: configPath }).config;

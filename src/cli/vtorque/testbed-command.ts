@@ -16,7 +16,9 @@ export function testbedCommand<T>(y: Argv<T>) {
     .option('torque-prefix', { type: 'string', describe: 'installed Torque (default /opt/torque-ref)' })
     .option('image-dir', { type: 'string', describe: 'up: guest image directory, built when missing (default /var/cache/vtorque/image)' })
     .option('user', { type: 'string', describe: 'exec: run as this user (his uid, gid, groups; a login-like environment)' })
+    .option('scheduler', { choices: ['torque', 'slurm'] as const, describe: 'up: the scheduler the nodes run (default torque; slurm: slurmctld on the head, slurmd on every node)' })
     .example('vtorque testbed up --nodes 3', 'three nodes; node vtqtb-n1 runs pbs_server')
+    .example('vtorque testbed up --nodes 2 --scheduler slurm', 'two Slurm nodes; vtqtb-n1 runs slurmctld, vsbatch on the head submits VM jobs')
     .example("vtorque testbed exec vtqtb-n1 --user alice -- vsub -l nodes=2:ppn=1 -vm vcpus=1 job.sh", 'submit a 2-node VM job on the head as alice')
     .example('vtorque testbed exec 2 -- virsh list --all', "the guests of node 2's libvirtd")
     .example('vtorque testbed down', 'end everything by PID, delete the namespaces and the state');
@@ -31,6 +33,7 @@ type TestbedArgs = {
   'torque-prefix'?: string | undefined;
   'image-dir'?: string | undefined;
   user?: string | undefined;
+  scheduler?: 'torque' | 'slurm' | undefined;
   '--'?: (string | number)[] | undefined;
 };
 
@@ -41,6 +44,7 @@ export async function runTestbedCommand(a: TestbedArgs, fromUrl: string): Promis
     ...(a['state-dir'] ? { stateDir: a['state-dir'] } : {}),
     ...(a['torque-prefix'] ? { torquePrefix: a['torque-prefix'] } : {}),
     ...(a['image-dir'] ? { imageDir: a['image-dir'] } : {}),
+    ...(a.scheduler ? { scheduler: a.scheduler } : {}),
     sourceRoot: appLayout(fromUrl).root,
     log: say,
   };
