@@ -1,4 +1,4 @@
-import { lstatSync } from 'node:fs';
+import { existsSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig, parseUidRange, type SiteConfig } from '../../core/config/index.js';
 import { findExecutable } from '../../core/exec/which.js';
@@ -34,8 +34,10 @@ export const SHOW_CONFIG_SECONDS = 20;
  * each of them through its node agent (NODE_AGENT_COMMAND). With `slurm` (`--slurm`), also whether
  * slurmd runs this install's Slurm hooks as they need (slurmHookProblems).
  */
-export async function runDoctor(configOption: string | undefined, fromUrl: string, out: (s: string) => void, nodes?: string, slurm = false): Promise<number> {
+export async function runDoctor(configOption: string | undefined, fromUrl: string, out: (s: string) => void, nodes?: string, slurmFlag = false): Promise<number> {
   const nodeNames = nodes === undefined ? [] : parseNodeList(nodes);
+  // An install made with setup --slurm is a Slurm node's whether or not --slurm is given.
+  const slurm = slurmFlag || existsSync(slurmHookPaths(appLayout(fromUrl)).prolog);
   const problems: string[] = [];
   let loaded;
   try {
