@@ -132,6 +132,8 @@ describe.skipIf(!isRoot)('the installed hooks under real Slurm 22.05 daemons (sl
     expect(info.ExitCode).toBe('3:0');
     expect(info.Restarts).toBe('0');
     expect(slurm.sacctExit(id)).toBe('3:0');
+    // The start's last word, for `scontrol show job` while it booted and after.
+    expect(info.AdminComment).toMatch(/^vTorque: 1 VM\(s\) ready in \d+/);
     expect(out).toMatch(new RegExp(`JOB in vvtqsl1-1 as ${USER}, SLURM_JOB_ID=${id} nodes=${SUBNET.replace(/\./g, '\\.')}\\.\\d+`));
     expect(out).toMatch(new RegExp(`^${SUBNET.replace(/\./g, '\\.')}\\.\\d+$`, 'm'));
     expect(out).toContain('JOB to stderr');

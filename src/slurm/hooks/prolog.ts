@@ -9,6 +9,7 @@ import { parseShowConfig, slurmHookSettings } from '../slurm-config.js';
 import { slurmAllocation } from './allocation.js';
 import type { SlurmHookContext } from './context.js';
 import { MAX_NODE_FAULTS, PROLOG_MARGIN_SECONDS, SLURM_HOOK_EXIT } from './exit-codes.js';
+import { adminCommentProgress } from './progress-note.js';
 import { STARTING_STATES, type SlurmClient } from './slurm-client.js';
 
 export interface PrologDeps {
@@ -86,11 +87,15 @@ export async function runSlurmProlog(ctx: SlurmHookContext, deps: PrologDeps): P
     deps.log.warn({ err: reason(err), fault: faultOf(err) }, 'the job context cannot be made');
     return failed(ctx, deps, reason(err), faultOf(err), owner ?? fallbackOwner, limits);
   }
-  const outcome = await startJob(job, { config: c, layout: deps.layout, log: deps.log, say: deps.say });
+  // While it boots, `scontrol show job` shows the owner how far it got (AdminComment).
+  const note = adminCommentProgress(slurm, ctx.jobId);
+  const outcome = await startJob(job, { config: c, layout: deps.layout, log: deps.log, say: (line) => { deps.say(line); note.line(line); } });
   if (outcome.kind === 'running') {
     deps.say(readySummary(outcome));
+    await note.flush(readySummary(outcome));
     return SLURM_HOOK_EXIT.ok;
   }
+  await note.flush(`the VMs did not start: ${outcome.reason}`.slice(0, 400));
   return failed(ctx, deps, outcome.reason, outcome.fault, owner, limits, job.allocation.length > 1 ? "on the job's nodes" : `on ${ctx.node}`);
 }
 
