@@ -1,15 +1,19 @@
 import type { SiteConfig } from '../core/config/index.js';
 import type { AppLayout } from '../core/install/paths.js';
 import { nodeEngine, reapOrphans, type EngineLog, type ReapResult } from '../engine/index.js';
+import { recordMetrics } from './metrics.js';
 
 /** `vtorque gc`: reap what the scheduler no longer has on this node (`isActive` says what it has). */
 export async function collectGarbage(config: SiteConfig, layout: AppLayout, log: EngineLog, opts: { isActive: (jobIdOrDirName: string) => boolean; dryRun?: boolean }): Promise<ReapResult> {
   const engine = await nodeEngine(config, layout, log, () => undefined);
+  let reaped: ReapResult;
   try {
-    return await reapOrphans(engine, { isActive: opts.isActive, ...(opts.dryRun ? { dryRun: true } : {}) });
+    reaped = await reapOrphans(engine, { isActive: opts.isActive, ...(opts.dryRun ? { dryRun: true } : {}) });
   } finally {
     await engine.libvirt.close().catch(() => undefined);
   }
+  if (!opts.dryRun) await recordMetrics(config, log, { kind: 'gc', reaped });
+  return reaped;
 }
 
 /** One line per reaped job and marker, for the admin. */

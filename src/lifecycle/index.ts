@@ -5,6 +5,7 @@ export { startJob, readySummary, dropCancelSignal, type LifecycleDeps } from './
 export { startRecordedHere, stopJobHere, stopJobPartHere, type StopDeps } from './stop.js';
 export { withJobStartLock } from './job-lock.js';
 export { collectGarbage, formatReap } from './gc.js';
+export { recordMetrics, renderMetrics, METRICS_STATE_FILE, type MetricsEvent } from './metrics.js';
 export { probeNodeAgents, type AgentProbe } from './agent-probe.js';
 export { leaveOutcome } from './outcome.js';
 export { clearAttempts, countAttempt } from './job-state.js';

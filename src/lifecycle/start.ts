@@ -8,11 +8,12 @@ import { listPoolImages, poolImagePath } from '../core/pool/images.js';
 import { applyPolicy, type VmRequest } from '../core/request/index.js';
 import {
   bootFilesFor, cancelRequested, componentStops, jobDirName, nodeEngine, openCancelSignal, ramdiskPath, reapOrphans, removeCancelSignal,
-  startComponents, startOnNodes, localNode, stopJob, updateJobRecord, vmNodeFile, withDeadline, writeJobRecord, type EngineContext, type EngineLog, type JobRecordV1, type RemoteNode, type StopContext,
+  startComponents, startOnNodes, localNode, stopJob, updateJobRecord, vmNodeFile, withDeadline, writeJobRecord, type EngineContext, type EngineLog, type JobRecordV1, type ReapResult, type RemoteNode, type StopContext,
 } from '../engine/index.js';
 import { cancelled, faultOf, reason, type Fault } from './classify.js';
 import type { JobContext, NodeAllocation, StartOutcome } from './job-context.js';
 import { writeJobState } from './job-state.js';
+import { recordMetrics } from './metrics.js';
 import { agentConnector, closeAll, connectSisters, stopOnSisters, type ConnectNode } from './sisters.js';
 
 export interface LifecycleDeps {
@@ -32,9 +33,17 @@ const MIN_START_SECONDS = 10;
  * Start a VM job on its nodes: re-validate the request against policy and the allocation, record
  * what teardown will need, boot the VMs by `job.deadlineAt`, leave the job state for the runner.
  * Never throws for the job's, the node's or a cancel's reasons: a failed start is undone and
- * returned as an outcome the scheduler adapter maps to its own exit codes.
+ * returned as an outcome the scheduler adapter maps to its own exit codes (and added to this
+ * node's metrics, METRICS_FILE).
  */
 export async function startJob(job: JobContext, deps: LifecycleDeps): Promise<StartOutcome> {
+  const reaped: ReapResult[] = [];
+  const outcome = await startJobHere(job, deps, reaped);
+  await recordMetrics(deps.config, deps.log, { kind: 'start', scheduler: job.scheduler.name, outcome, reaped }, { deadlineAt: job.deadlineAt });
+  return outcome;
+}
+
+async function startJobHere(job: JobContext, deps: LifecycleDeps, reaped: ReapResult[]): Promise<StartOutcome> {
   const { config: c, say } = deps;
   let engine: EngineContext | undefined;
   let record: JobRecordV1 | undefined;
@@ -63,7 +72,7 @@ export async function startJob(job: JobContext, deps: LifecycleDeps): Promise<St
     const opened = await nodeEngine(c, deps.layout, deps.log, say);
     engine = opened;
     const secondsLeft = (): number => Math.floor((job.deadlineAt - Date.now()) / 1000);
-    await reapFinishedJobs(opened, job, deps, Math.min(30, Math.floor(secondsLeft() / 4)));
+    await reapFinishedJobs(opened, job, deps, Math.min(30, Math.floor(secondsLeft() / 4)), reaped);
     await startComponents(c, component, deps.log);
     // The other nodes of the job, through their node agents: all reached, or the start fails naming them.
     if (sisterNames.length > 0) {
@@ -209,9 +218,10 @@ export function dropCancelSignal(c: SiteConfig, jobId: string, log: EngineLog): 
  * A node that crashed (or lost a job) before a stop left VMs and files of finished jobs:
  * reap them first, bounded and best effort; they would hold the CPUs and memory this job needs.
  */
-async function reapFinishedJobs(engine: EngineContext, job: JobContext, deps: LifecycleDeps, seconds: number): Promise<void> {
+async function reapFinishedJobs(engine: EngineContext, job: JobContext, deps: LifecycleDeps, seconds: number, results: ReapResult[]): Promise<void> {
   try {
     const reaped = await withDeadline(reapOrphans(engine, { isActive: job.isActive }), Math.max(5, seconds) * 1000, 'gc of finished jobs');
+    results.push(reaped);
     const done = reaped.jobs.filter((j) => j.error === null);
     if (done.length > 0) deps.say(`vTorque: reaped the leftovers of ${done.length} finished job(s) on this node first`);
   } catch (err) {

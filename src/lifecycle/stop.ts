@@ -7,6 +7,7 @@ import { reason } from './classify.js';
 import type { StopOutcome } from './job-context.js';
 import { agentConnector, stopOnSisters, type ConnectNode } from './sisters.js';
 import { awaitJobStart, releaseJobLock } from './job-lock.js';
+import { recordMetrics } from './metrics.js';
 
 export interface StopDeps {
   readonly config: SiteConfig;
@@ -78,11 +79,14 @@ async function stopOnThisNode(jobId: string, deps: StopDeps, head: boolean): Pro
   // Never beside a start of the same job: it could still be making (or undoing) what we decide from.
   const waitMs = deps.deadlineAt === undefined ? START_WAIT_MS : Math.max(1000, deps.deadlineAt - Date.now() - 1000);
   const held = await awaitJobStart(deps.config, jobId, waitMs, deps.log);
+  let stopped: StopOutcome;
   try {
-    return await stopOnThisNodeHeld(jobId, deps, head);
+    stopped = await stopOnThisNodeHeld(jobId, deps, head);
   } finally {
     await releaseJobLock(deps.config, jobId, held);
   }
+  if (stopped.kind === 'stopped') await recordMetrics(deps.config, deps.log, { kind: 'stop' }, deps.deadlineAt === undefined ? {} : { deadlineAt: deps.deadlineAt });
+  return stopped;
 }
 
 async function stopOnThisNodeHeld(jobId: string, deps: StopDeps, head: boolean): Promise<StopOutcome> {

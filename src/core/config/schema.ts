@@ -101,6 +101,7 @@ export const CONFIG_FIELDS = {
   LOG_DIR: absPath('/var/log/vtorque', 'root-side JSON logs (never the user\'s home)'),
   LOG_LEVEL: oneOf('info', ['error', 'warn', 'info', 'debug', 'trace'] as const, 'root-side log level'),
   PRINT_TO_STDOUT: bool(false, 'also print log lines to the job output'),
+  METRICS_FILE: absPath('', 'Prometheus text file (node_exporter\'s textfile collector format) that the root hooks keep up to date after every VM start, stop and gc on this node: VM jobs started and failed, VM boot phase times, VMs running, what gc reaped. Put it in the directory node_exporter reads with --collector.textfile.directory, named *.prom (e.g. /var/lib/prometheus/node-exporter/vtorque.prom); every directory on its path must be root\'s and writable by root only, else it is not written (a warning in LOG_DIR, never a failed job). The counts are kept in SPOOL_DIR/metrics.json ("" = off; doc/admin.md, Metrics)', true),
 
   // --- node components (the original IOcm / vRDMA / Snap slots, as admin commands)
   IOCM_ENABLED: bool(false, 'global IOcm switch'),
