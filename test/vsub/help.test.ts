@@ -36,7 +36,7 @@ describe('vsub --help', () => {
       if (from !== null && typeof config[from] === 'number' && !SIZE_KEYS.includes(key)) expect(m?.[1]).toMatch(new RegExp(`^${config[from]} `));
     }
     expect(r.out).toContain('default: 512M (RAM_DEFAULT)');
-    expect(r.out).toMatch(/\nExamples:\n  vsub .*-vm /);
+    expect(r.out).toMatch(/\nExamples:\n  # .*\n  vsub .*-vm /);
     const last = r.out.trimEnd().split('\n').at(-1) as string;
     expect(last).toContain('man qsub');
     expect(last).toContain('/nonexistent/qsub');

@@ -28,8 +28,13 @@ RAM plus what the host keeps (HOST_OS_CORE_COUNT, HOST_OS_RAM_MB); vsbatch says 
 --vm keys (case-insensitive); the defaults are ${origin}:
 ${vmKeysHelp(config)}
 Examples:
-  vsbatch -N 2 -t 60 --vm img=debian-12-x86_64.qcow2,vcpus=2,ram=4G job.sh
-  vsbatch --wrap hostname --vm vcpus=1
+  # a batch job in one VM (2 vCPUs, 4 GiB) from the pool's Debian 12 image
+  vsbatch -t 60 --vm img=debian-12-x86_64.qcow2,vcpus=2,ram=4G job.sh arg1
+  # a STDIN job, as sbatch takes one (its first line must be a #! line)
+  printf '#!/bin/sh\\nhostname\\n' | vsbatch --vm vcpus=1
+  # 2 nodes, 2 VMs on each (--cpus-per-task and --mem are raised to hold them)
+  vsbatch -N 2 --vm vcpus=2,vms_per_node=2 job.sh
+  # the sbatch command, the request and the job wrapper as JSON; submits nothing
   vsbatch --dry-run --json --vm vcpus=2 job.sh
 `);
   const sbatch = config.SLURM_SBATCH;

@@ -55,9 +55,14 @@ Booleans take true/false, yes/no, enabled/disabled, on/off or auto in any case, 
 digits, where 0 means enabled and 1 disabled. Files that keys name are read when you submit.
 
 Examples:
+  # a batch job in one VM (2 vCPUs, 4 GiB) from the pool's Debian 12 image
   vsub -l walltime=1:00:00 -vm img=debian-12-x86_64.qcow2,vcpus=2,ram=4G job.sh
-  echo hostname | vsub -vm vcpus=1          # a STDIN job
-  vsub --dry-run --json -vm vcpus=2 job.sh  # what would be submitted; submits nothing
+  # a STDIN job, as qsub takes one
+  echo hostname | vsub -vm vcpus=1
+  # 2 nodes, 2 VMs on each (4 ranks; ppn and mem are raised to hold them)
+  vsub -l nodes=2 -vm vcpus=2,vms_per_node=2 job.sh
+  # the qsub command, the request and the job wrapper as JSON; submits nothing
+  vsub --dry-run --json -vm vcpus=2 job.sh
 `;
 }
 

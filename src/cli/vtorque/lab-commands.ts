@@ -3,16 +3,22 @@ import { addImage } from '../../admin/pool/manage.js';
 import { loadConfig } from '../../core/config/index.js';
 import { buildImage } from '../../image/index.js';
 import { formatSandboxStatus, sandboxDown, sandboxStatus, sandboxUp, type SandboxOptions } from '../../sandbox/index.js';
+import { withExamples } from './examples.js';
 
 const say = (line: string): void => void process.stderr.write(`${line}\n`);
 
 /** `vtorque sandbox up|down|status`: libvirtd + an isolated network inside a network namespace. */
 export function sandboxCommand<T>(y: Argv<T>) {
-  return y
+  const options = y
     .positional('action', { choices: ['up', 'down', 'status'] as const, demandOption: true })
     .option('name', { type: 'string', describe: 'network namespace name (default vtq)' })
     .option('state-dir', { type: 'string', describe: 'state directory (default /var/lib/vtorque/sandbox/<name>)' })
     .option('delete-netns', { type: 'boolean', default: false, describe: 'down: also delete the namespace' });
+  return withExamples(options, [
+    ['vtorque sandbox up', 'libvirtd and an isolated network in netns vtq (as root)'],
+    ['vtorque sandbox status', 'what runs, and the LIBVIRT_URI and HYPERVISOR to put in a config'],
+    ['vtorque sandbox down --delete-netns', 'end what up started, by PID, and delete the namespace too'],
+  ]);
 }
 
 export async function runSandboxCommand(a: { action: 'up' | 'down' | 'status'; name?: string | undefined; 'state-dir'?: string | undefined; 'delete-netns': boolean }): Promise<number> {
@@ -24,12 +30,17 @@ export async function runSandboxCommand(a: { action: 'up' | 'down' | 'status'; n
 
 /** `vtorque image build [--out DIR]`: the Debian bookworm guest image, rebuilt only when its inputs change. */
 export function imageCommand<T>(y: Argv<T>) {
-  return y
+  const options = y
     .positional('action', { choices: ['build'] as const, demandOption: true })
     .option('out', { type: 'string', default: '/var/cache/vtorque/image', describe: 'output directory' })
     .option('force', { type: 'boolean', default: false, describe: 'rebuild even when the inputs are unchanged' })
     .option('register', { type: 'boolean', default: false, describe: 'add it to the image pool (VM_IMG_DIR) as vmgr add does' })
     .option('config', { type: 'string', describe: 'site config for --register' });
+  return withExamples(options, [
+    ['vtorque image build', 'debian-12-x86_64.qcow2 in /var/cache/vtorque/image (as root; cached)'],
+    ['vtorque image build --register', "and add it to the site's image pool (VM_IMG_DIR), as vmgr add does"],
+    ['vtorque image build --force --out /srv/vtorque/image', 'rebuild even though its inputs are unchanged, into another directory'],
+  ]);
 }
 
 export async function runImageCommand(a: { out: string; force: boolean; register: boolean; config?: string | undefined }): Promise<number> {

@@ -10,6 +10,7 @@ import { runGcCommand } from './gc-command.js';
 import { runNodeAgent } from './node-agent-command.js';
 import { runTestbedCommand, testbedCommand } from './testbed-command.js';
 import { jobRunArgs, runJobFromProcess } from '../../runner/index.js';
+import { withExamples } from './examples.js';
 
 const out = (s: string): void => void process.stdout.write(s);
 
@@ -20,22 +21,39 @@ if (process.argv[2] === 'job-run') await runMain('vtorque', () => runJobFromProc
 
 await runMain('vtorque', async () => {
   let code = 0;
-  await yargs(process.argv.slice(2))
-    .scriptName('vtorque')
+  await withExamples(yargs(process.argv.slice(2)).scriptName('vtorque'), [
+    ['vtorque setup --prefix /opt/vtorque --mom-priv /var/spool/torque/mom_priv', 'install on a Torque node (as root); vtorque setup --help: Slurm, uninstall'],
+    ['vtorque config check --node', 'check the site config, and that its VM defaults fit this node'],
+    ['vtorque doctor', 'check this node can run VM jobs, each problem with its fix'],
+    ['vtorque run-local --user alice -- -vm vcpus=1 job.sh', "run alice's VM job here through the installed hooks, as pbs_mom would"],
+  ])
     .parserConfiguration({ 'populate--': true })
     .strict()
     .demandCommand(1, 'name a command')
-    .command('setup', 'install (or --uninstall) vTorque and link its hooks into mom_priv', setupOptions, async (a) => {
+    .command('setup', 'install (or --uninstall) vTorque and link its hooks into mom_priv', (y) => withExamples(setupOptions(y), [
+      ['vtorque setup --prefix /opt/vtorque --mom-priv /var/spool/torque/mom_priv', "install on a Torque node (as root): hooks linked into pbs_mom's mom_priv"],
+      ['vtorque setup --slurm --prefix /opt/vtorque', 'install for Slurm; then Include its slurm.conf part (doc/slurm.md)'],
+      ['vtorque setup --uninstall --dry-run --prefix /opt/vtorque', 'what an uninstall would change; drop --dry-run to do it'],
+      ['vtorque setup --uninstall --slurm --prefix /opt/vtorque', 'uninstall for Slurm: take the Include line out of slurm.conf first'],
+    ]), async (a) => {
       code = await runSetupCommand(a, import.meta.url);
     })
     .command(
       'config <action>',
       'check the site config (every problem at once), show the effective values, or print a documented example',
       (y) =>
-        y
-          .positional('action', { choices: ['check', 'show', 'example'] as const, demandOption: true })
-          .option('config', { type: 'string', describe: 'config file (default $VTORQUE_CONFIG or /etc/vtorque/config.yaml)' })
-          .option('node', { type: 'boolean', default: false, describe: 'also check the VM defaults fit this node' }),
+        withExamples(
+          y
+            .positional('action', { choices: ['check', 'show', 'example'] as const, demandOption: true })
+            .option('config', { type: 'string', describe: 'config file (default $VTORQUE_CONFIG or /etc/vtorque/config.yaml)' })
+            .option('node', { type: 'boolean', default: false, describe: 'also check the VM defaults fit this node' }),
+          [
+            ['vtorque config check', 'every problem of /etc/vtorque/config.yaml ($VTORQUE_CONFIG) at once'],
+            ['vtorque config check --node --config ./config.yaml', "a new config, and whether its VM defaults fit this node's cores and RAM"],
+            ['vtorque config show', "the effective value of every key: the file's, else the built-in default"],
+            ['vtorque config example > config.yaml', 'every key commented with its default and accepted form: a config to edit'],
+          ],
+        ),
       (a) => {
         code = runConfigCommand({ action: a.action, config: a.config, node: a.node }, out);
       },
@@ -47,10 +65,17 @@ await runMain('vtorque', async () => {
       'doctor',
       "check this node can run VM jobs: config, own files root-only, tools, libvirt (and, with --nodes, the node agents of other nodes; with --slurm, slurmd's Prolog/Epilog settings)",
       (y) =>
-        y
-          .option('config', { type: 'string' })
-          .option('nodes', { type: 'string', describe: 'other nodes to reach through NODE_AGENT_COMMAND as the head of a multi-node job would, e.g. n2,n3' })
-          .option('slurm', { type: 'boolean', default: false, describe: "check that slurmd runs vTorque's Slurm hooks as they need (scontrol show config: SlurmdUser, PrologFlags, Prolog, Epilog, PrologEpilogTimeout)" }),
+        withExamples(
+          y
+            .option('config', { type: 'string' })
+            .option('nodes', { type: 'string', describe: 'other nodes to reach through NODE_AGENT_COMMAND as the head of a multi-node job would, e.g. n2,n3' })
+            .option('slurm', { type: 'boolean', default: false, describe: "check that slurmd runs vTorque's Slurm hooks as they need (scontrol show config: SlurmdUser, PrologFlags, Prolog, Epilog, PrologEpilogTimeout)" }),
+          [
+            ['vtorque doctor', 'check this node, each problem with its fix; exit 1 when anything is wrong'],
+            ['vtorque doctor --nodes n2,n3', "also start n2's and n3's node agents as a multi-node job's head would"],
+            ['vtorque doctor --slurm', "also check slurmd's settings for the hooks (scontrol show config)"],
+          ],
+        ),
       async (a) => {
         code = await runDoctor(a.config, import.meta.url, out, a.nodes, a.slurm);
       },
@@ -58,7 +83,11 @@ await runMain('vtorque', async () => {
     .command(
       'gc',
       'reap the VMs, files, tmpfs and ARP entries of jobs pbs_mom no longer has (after a node crash); every VM prologue runs it too',
-      (y) => y.option('config', { type: 'string' }).option('dry-run', { type: 'boolean', default: false, describe: 'list what would be reaped, change nothing' }),
+      (y) =>
+        withExamples(y.option('config', { type: 'string' }).option('dry-run', { type: 'boolean', default: false, describe: 'list what would be reaped, change nothing' }), [
+          ['vtorque gc --dry-run', 'list the VMs, files, tmpfs and ARP entries of gone jobs; change nothing'],
+          ['vtorque gc', 'reap them (as root, e.g. after a node crash); exit 1 if a reap failed'],
+        ]),
       async (a) => {
         code = await runGcCommand({ config: a.config, dryRun: a.dryRun }, import.meta.url, out);
       },
@@ -66,7 +95,24 @@ await runMain('vtorque', async () => {
     .command(
       'node-agent',
       false, // run by the head of a multi-node job over ssh, not by people
-      (y) => y.option('config', { type: 'string' }).option('name', { type: 'string', describe: "this node's name as the scheduler knows it (default: the short host name)" }),
+      (y) =>
+        withExamples(
+          // One usage() per line: yargs would lay out a text with newlines in columns of its own.
+          [
+            '$0 node-agent [--name NODE] [--config FILE]',
+            '',
+            'internal, not for people: the head of a multi-node job starts it on this node',
+            'as root over ssh (NODE_AGENT_COMMAND) and asks it for node operations on its',
+            'stdin/stdout; `vtorque doctor --nodes` checks that channel',
+          ]
+            .reduce((u, line) => u.usage(line), y)
+            .option('config', { type: 'string' })
+            .option('name', { type: 'string', describe: "this node's name as the scheduler knows it (default: the short host name)" }),
+          [
+            ['ssh -T root@n2 /opt/vtorque/bin/vtorque node-agent --name n2', "internal: in effect what a multi-node job's head runs on node n2"],
+            ['vtorque doctor --nodes n2,n3', 'what an admin runs instead: checks the agents of n2 and n3 from this head'],
+          ],
+        ),
       async (a) => {
         code = await runNodeAgent({ config: a.config, name: a.name }, import.meta.url);
       },

@@ -3,10 +3,11 @@ import type { Argv } from 'yargs';
 import { loadConfig } from '../../core/config/index.js';
 import { appLayout } from '../../core/install/paths.js';
 import { formatLiveEvent, runLocal, runLocalExitCode } from '../../torque/run-local/index.js';
+import { withExamples } from './examples.js';
 
 /** `vtorque run-local [options] -- <vsub arguments>`: one job's whole lifecycle, exactly as pbs_mom runs it. */
 export function runLocalOptions<T>(y: Argv<T>) {
-  return y
+  const options = y
     .option('prologalarm', { type: 'number', describe: "override the mom's $prologalarm (s)" })
     .option('user', { type: 'string', describe: 'job owner (default: SUDO_USER; never root)' })
     .option('netns', { type: 'string', describe: 'run hooks and job inside this network namespace (e.g. the sandbox)' })
@@ -16,6 +17,12 @@ export function runLocalOptions<T>(y: Argv<T>) {
     .option('keep', { type: 'boolean', default: false, describe: 'keep the .SC, node file and spool files' })
     .option('live', { type: 'boolean', default: true, describe: "print each step and the job's spool lines on stderr as they are written (--no-live: only the end)" })
     .option('config', { type: 'string', describe: 'site config (default $VTORQUE_CONFIG or /etc/vtorque/config.yaml)' });
+  return withExamples(options, [
+    ['vtorque run-local --user alice -- -vm vcpus=2,ram=4G job.sh', "run alice's VM job (as root) through the hooks in TORQUE_HOME/mom_priv"],
+    ['vtorque run-local --user alice --netns vtq -- -vm vcpus=1 job.sh', 'the hooks and the job inside the sandbox (vtorque sandbox up)'],
+    ['vtorque run-local --user alice --cancel-after 30 -- -vm vcpus=1 job.sh', 'qdel the job 30 s after it starts: the epilogue.precancel path'],
+    ['vtorque run-local --user alice --keep --no-live -- -vm vcpus=1 job.sh', 'print only the end (.o, .e, verdict); keep the .SC, node and spool files'],
+  ]);
 }
 
 type Args = Awaited<ReturnType<typeof runLocalOptions>['argv']> & { _: (string | number)[]; '--'?: (string | number)[] };

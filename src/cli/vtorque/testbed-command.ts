@@ -2,12 +2,13 @@ import type { Argv } from 'yargs';
 import { appLayout } from '../../core/install/paths.js';
 import { VtorqueError } from '../../core/errors.js';
 import { asUserArgv, formatTestbedStatus, testbedDown, testbedExec, testbedStatus, testbedUp, type TestbedOptions } from '../../testbed/index.js';
+import { withExamples } from './examples.js';
 
 const say = (line: string): void => void process.stderr.write(`${line}\n`);
 
 /** `vtorque testbed up|down|status|exec`: a virtual cluster of N nodes on this host (doc/testbed.md). */
 export function testbedCommand<T>(y: Argv<T>) {
-  return y
+  const options = y
     .positional('action', { choices: ['up', 'down', 'status', 'exec'] as const, demandOption: true })
     .positional('node', { type: 'string', describe: 'exec: the node (its name, or 1-N)' })
     .option('nodes', { type: 'number', describe: 'up: node count, 1-8 (default 2); the first is the head' })
@@ -16,12 +17,13 @@ export function testbedCommand<T>(y: Argv<T>) {
     .option('torque-prefix', { type: 'string', describe: 'installed Torque (default /opt/torque-ref)' })
     .option('image-dir', { type: 'string', describe: 'up: guest image directory, built when missing (default /var/cache/vtorque/image)' })
     .option('user', { type: 'string', describe: 'exec: run as this user (his uid, gid, groups; a login-like environment)' })
-    .option('scheduler', { choices: ['torque', 'slurm'] as const, describe: 'up: the scheduler the nodes run (default torque; slurm: slurmctld on the head, slurmd on every node)' })
-    .example('vtorque testbed up --nodes 3', 'three nodes; node vtqtb-n1 runs pbs_server')
-    .example('vtorque testbed up --nodes 2 --scheduler slurm', 'two Slurm nodes; vtqtb-n1 runs slurmctld, vsbatch on the head submits VM jobs')
-    .example("vtorque testbed exec vtqtb-n1 --user alice -- vsub -l nodes=2:ppn=1 -vm vcpus=1 job.sh", 'submit a 2-node VM job on the head as alice')
-    .example('vtorque testbed exec 2 -- virsh list --all', "the guests of node 2's libvirtd")
-    .example('vtorque testbed down', 'end everything by PID, delete the namespaces and the state');
+    .option('scheduler', { choices: ['torque', 'slurm'] as const, describe: 'up: the scheduler the nodes run (default torque; slurm: slurmctld on the head, slurmd on every node)' });
+  return withExamples(options, [
+    ['vtorque testbed up --nodes 3', 'three Torque nodes (as root); the head, vtqtb-n1, runs pbs_server'],
+    ['vtorque testbed exec 1 --user alice -- vsub -l nodes=2 -vm vcpus=1 job.sh', 'submit a 2-node VM job on the head as alice'],
+    ['vtorque testbed up --nodes 2 --scheduler slurm', 'two Slurm nodes: slurmctld on vtqtb-n1; submit there with vsbatch'],
+    ['vtorque testbed down', 'end everything by PID, delete the namespaces and the state'],
+  ]);
 }
 
 type TestbedArgs = {
