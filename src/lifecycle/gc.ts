@@ -2,6 +2,7 @@ import type { SiteConfig } from '../core/config/index.js';
 import type { AppLayout } from '../core/install/paths.js';
 import { nodeEngine, reapOrphans, type EngineLog, type ReapResult } from '../engine/index.js';
 import { recordMetrics } from './metrics.js';
+import { reapStatus } from './status.js';
 
 /** `vtorque gc`: reap what the scheduler no longer has on this node (`isActive` says what it has). */
 export async function collectGarbage(config: SiteConfig, layout: AppLayout, log: EngineLog, opts: { isActive: (jobIdOrDirName: string) => boolean; dryRun?: boolean }): Promise<ReapResult> {
@@ -12,7 +13,14 @@ export async function collectGarbage(config: SiteConfig, layout: AppLayout, log:
   } finally {
     await engine.libvirt.close().catch(() => undefined);
   }
-  if (!opts.dryRun) await recordMetrics(config, log, { kind: 'gc', reaped });
+  if (!opts.dryRun) {
+    try {
+      reapStatus(config);
+    } catch (err) {
+      log.warn({ err: String(err) }, 'reaping old status records failed');
+    }
+    await recordMetrics(config, log, { kind: 'gc', reaped });
+  }
   return reaped;
 }
 

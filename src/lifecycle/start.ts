@@ -8,12 +8,13 @@ import { listPoolImages, poolImagePath } from '../core/pool/images.js';
 import { applyPolicy, type VmRequest } from '../core/request/index.js';
 import {
   bootFilesFor, cancelRequested, componentStops, jobDirName, nodeEngine, openCancelSignal, ramdiskPath, reapOrphans, removeCancelSignal,
-  startComponents, startOnNodes, localNode, stopJob, updateJobRecord, vmNodeFile, withDeadline, writeJobRecord, type EngineContext, type EngineLog, type JobRecordV1, type ReapResult, type RemoteNode, type StopContext,
+  startComponents, startOnNodes, localNode, stopJob, updateJobRecord, vmNodeFile, withDeadline, writeJobRecord, type EngineContext, type EngineLog, type JobRecordV1, type ReapResult, type RemoteNode, type StartRecord, type StopContext,
 } from '../engine/index.js';
 import { cancelled, faultOf, reason, type Fault } from './classify.js';
 import type { JobContext, NodeAllocation, StartOutcome } from './job-context.js';
 import { writeJobState } from './job-state.js';
 import { recordMetrics } from './metrics.js';
+import { recordStartAttempt, startAttempt } from './status.js';
 import { agentConnector, closeAll, connectSisters, stopOnSisters, type ConnectNode } from './sisters.js';
 
 export interface LifecycleDeps {
@@ -38,12 +39,15 @@ const MIN_START_SECONDS = 10;
  */
 export async function startJob(job: JobContext, deps: LifecycleDeps): Promise<StartOutcome> {
   const reaped: ReapResult[] = [];
-  const outcome = await startJobHere(job, deps, reaped);
+  const record: StartRecord = { marks: [], vms: new Map() };
+  const startedAt = Date.now();
+  const outcome = await startJobHere(job, deps, reaped, record);
+  recordStartAttempt(deps.config, { jobId: job.jobId, owner: job.owner, scheduler: job.scheduler.name }, startAttempt(startedAt, job.allocation.map((n) => n.name), outcome, record), deps.log);
   await recordMetrics(deps.config, deps.log, { kind: 'start', scheduler: job.scheduler.name, outcome, reaped }, { deadlineAt: job.deadlineAt });
   return outcome;
 }
 
-async function startJobHere(job: JobContext, deps: LifecycleDeps, reaped: ReapResult[]): Promise<StartOutcome> {
+async function startJobHere(job: JobContext, deps: LifecycleDeps, reaped: ReapResult[], startRecord: StartRecord): Promise<StartOutcome> {
   const { config: c, say } = deps;
   let engine: EngineContext | undefined;
   let record: JobRecordV1 | undefined;
@@ -95,6 +99,7 @@ async function startJobHere(job: JobContext, deps: LifecycleDeps, reaped: ReapRe
         uuid: randomUUID,
         deadlineAt: Math.max(job.deadlineAt, Date.now() + MIN_START_SECONDS * 1000),
         signal: cancel.signal,
+        record: startRecord,
         onPlanned: (plan) => {
           record = updateJobRecord(c, record as JobRecordV1, { vms: plan.vms.map((v) => v.name), qemuUid: plan.qemuUid, ramdisk: request.fs_type === 'ramdisk' ? ramdiskPath(c, job.jobId) : null });
         },

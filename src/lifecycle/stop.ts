@@ -8,6 +8,7 @@ import type { StopOutcome } from './job-context.js';
 import { agentConnector, stopOnSisters, type ConnectNode } from './sisters.js';
 import { awaitJobStart, releaseJobLock } from './job-lock.js';
 import { recordMetrics } from './metrics.js';
+import { recordJobEnd } from './status.js';
 
 export interface StopDeps {
   readonly config: SiteConfig;
@@ -85,6 +86,7 @@ async function stopOnThisNode(jobId: string, deps: StopDeps, head: boolean): Pro
   } finally {
     await releaseJobLock(deps.config, jobId, held);
   }
+  if (stopped.kind === 'stopped' && head) recordJobEnd(deps.config, jobId, { vmsTornDown: stopped.domains.length, left: stopped.problems, error: stopped.error }, deps.log);
   if (stopped.kind === 'stopped') await recordMetrics(deps.config, deps.log, { kind: 'stop' }, deps.deadlineAt === undefined ? {} : { deadlineAt: deps.deadlineAt });
   return stopped;
 }

@@ -138,6 +138,17 @@ describe.skipIf(!isRoot)('the installed hooks under real Slurm 22.05 daemons (sl
     expect(out).toMatch(new RegExp(`^${SUBNET.replace(/\./g, '\\.')}\\.\\d+$`, 'm'));
     expect(out).toContain('JOB to stderr');
     await nothingLeft();
+    // Its history stays for its owner (and root) on the node: the start, one bar per VM, the end.
+    const st = slurm.asUser(USER, [join(site.prefix, 'bin', 'vtorque'), 'status', id, '--config', site.configPath]);
+    log(`vtorque status ${id} -> ${st.status}\n${st.stdout}${st.stderr}`);
+    expect(st.status, st.stderr).toBe(0);
+    expect(st.stdout).toMatch(new RegExp(`^job ${id} \\(Slurm\\), owner ${USER}: ended; 1 start\\(s\\)$`, 'm'));
+    expect(st.stdout).toMatch(/^start 1 at .* on vtqsl1: ready after \d+\.\ds$/m);
+    expect(st.stdout).toMatch(/^ {2}vvtqsl1-1 vtqsl1 {2}\[p*b*~+s+=*n*\.*\] address \d+\.\ds, SSH \d+\.\ds$/m);
+    expect(st.stdout).toMatch(/^ended .*: 1 VM\(s\) torn down; nothing left$/m);
+    const other = slurm.asUser('nobody', [join(site.prefix, 'bin', 'vtorque'), 'status', id, '--config', site.configPath]);
+    expect(other.status).toBe(1);
+    expect(other.stderr).toMatch(/its status on this node is not yours to read/);
   }, BOOT_MS);
 
   it('a STDIN VM job runs in its VM', async () => {

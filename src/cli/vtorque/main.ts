@@ -11,6 +11,7 @@ import { runNodeAgent } from './node-agent-command.js';
 import { runTestbedCommand, testbedCommand } from './testbed-command.js';
 import { jobRunArgs, runJobFromProcess } from '../../runner/index.js';
 import { withExamples } from './examples.js';
+import { runStatusCommand } from './status-command.js';
 
 const out = (s: string): void => void process.stdout.write(s);
 
@@ -56,6 +57,21 @@ await runMain('vtorque', async () => {
         ),
       (a) => {
         code = runConfigCommand({ action: a.action, config: a.config, node: a.node }, out);
+      },
+    )
+    .command(
+      'status <job>',
+      "a VM job's starts on this node (its head) with the phase timeline per VM, and how it ended; for the job's owner and root, 3 days after the job",
+      (y) =>
+        withExamples(
+          y.positional('job', { type: 'string', demandOption: true, describe: 'the job id as qstat or squeue shows it' }).option('json', { type: 'boolean', default: false, describe: 'the record as JSON' }).option('config', { type: 'string' }),
+          [
+            ['vtorque status 42', "job 42's starts, one bar per VM: plan, boot, address, SSH"],
+            ['vtorque status 12.headnode --json', 'the same as JSON (phases in ms from the start)'],
+          ],
+        ),
+      (a) => {
+        code = runStatusCommand({ job: String(a.job), json: a.json, config: a.config }, out);
       },
     )
     .command('run-local', "run one job's whole lifecycle on this machine as pbs_mom would: vtorque run-local [options] -- <vsub arguments>", runLocalOptions, async (a) => {

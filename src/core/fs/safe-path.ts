@@ -89,9 +89,10 @@ export function writeFileExclusive(path: string, data: string | Uint8Array, mode
 /**
  * Replace `path` atomically with `data` (root's own state: a reader sees the old or the new
  * content, never a half-written file): a fresh O_EXCL temporary in the same trusted directory,
- * renamed over `path`. A symlink or anything else at `path` is replaced, never followed.
+ * renamed over `path`. A symlink or anything else at `path` is replaced, never followed. With
+ * `owner`, the file is theirs (a copy root writes for a user to read, never one root reads back).
  */
-export function replaceFileAtomic(path: string, data: string, mode: number): void {
+export function replaceFileAtomic(path: string, data: string, mode: number, owner?: Owner): void {
   withParent(path, (parent, name) => {
     const tmp = `.${name}.${randomBytes(6).toString('hex')}.tmp`;
     let fd: number;
@@ -103,6 +104,7 @@ export function replaceFileAtomic(path: string, data: string, mode: number): voi
     try {
       const buf = Buffer.from(data, 'utf8');
       for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
+      if (owner) fchownSync(fd, owner.uid, owner.gid);
       fchmodSync(fd, mode);
     } catch (err) {
       closeSync(fd);

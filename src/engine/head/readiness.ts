@@ -183,7 +183,11 @@ export async function waitUntilReachable(input: StartInput, head: HeadContext, b
         watch.poll();
         return watch.dead(mac);
       },
-      onFound: (mac, ip, source) => watch.found(mac, ip, source === 'lease' ? 'DHCP lease of this boot' : 'ARP'),
+      onFound: (mac, ip, source) => {
+        watch.found(mac, ip, source === 'lease' ? 'DHCP lease of this boot' : 'ARP');
+        const r = input.record?.vms.get(names.get(mac) ?? '');
+        if (r) r.addressMs = t.elapsedMs();
+      },
       detail: (mac) => watch.line(mac),
       ...signal,
       ...(node.leases ? { fallback: node.leases } : {}),
@@ -234,6 +238,8 @@ export async function waitUntilReachable(input: StartInput, head: HeadContext, b
                   ...signal,
                 });
                 watch.ready(mac);
+                const r = input.record?.vms.get(v.name);
+                if (r) r.readyMs = t.elapsedMs();
                 return;
               } catch (err) {
                 if (!(err instanceof HostUnreachableError)) throw err;

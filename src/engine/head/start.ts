@@ -35,6 +35,7 @@ export async function startOnNodes(input: StartInput, nodes: readonly NodeAccess
   const c = head.config;
   if (nodes.length === 0) throw new VtorqueError('INTERNAL', 'a job start needs at least one node', { fault: 'node' });
   const t = new Timeline();
+  if (input.record) input.record.marks = t.marks;
   const deadline = input.deadlineAt - Date.now();
   const left = (): number => Math.max(1, Math.min(c.TIMEOUT * 1000, deadline - t.elapsedMs()));
   const say = (line: string): void => head.progress?.(`[vtorque ${(t.elapsedMs() / 1000).toFixed(1)}s] ${line}`);
@@ -65,6 +66,7 @@ export async function startOnNodes(input: StartInput, nodes: readonly NodeAccess
         return planJob({ job: input.job, request: input.request, config: c, nodes: states, baseImage: input.baseImage, uuid: input.uuid }, macs);
       });
       made.plan = plan;
+      for (const v of plan.vms) input.record?.vms.set(v.name, { node: v.node, addressMs: null, readyMs: null });
       input.onPlanned?.(plan);
       say(`planned ${plan.vms.length} VM(s): ${plan.vms.map((v) => `${v.name} (${v.vcpus} vCPU, ${v.memoryMiB} MiB)`).join(', ')}`);
       const reservationOf = (n: NodeAccess): NodeReservation => held.get(n) as NodeReservation;

@@ -34,5 +34,16 @@ export interface StartInput {
    * caller records what teardown will need (VM names, qemu uid). A throw ends the start.
    */
   readonly onPlanned?: (plan: JobPlan) => void;
+  /** Filled as the start goes, and kept when it fails: its phases and when each VM got its address and took SSH. */
+  readonly record?: StartRecord;
+}
+
+/**
+ * What a start did when, for `vtorque status`: the job's phases (milliseconds from the start's
+ * beginning) and, per VM, when its address was found and when it took SSH (null: not reached).
+ */
+export interface StartRecord {
+  marks: readonly import('../timeline.js').PhaseMark[];
+  readonly vms: Map<string, { node: string; addressMs: number | null; readyMs: number | null }>;
 }
 
