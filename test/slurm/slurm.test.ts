@@ -194,14 +194,18 @@ describe.skipIf(!isRoot)('the installed hooks under real Slurm 22.05 daemons (sl
       const id = vsbatch(['-J', 'sl-nolibvirt', '--vm', 'vcpus=1,ram=1G', 'plain.sh']);
       // Each requeue holds the job back past cred_expire (15 s here): within it slurmd would skip the Prolog.
       let seen = 0;
+      const comments: string[] = [];
       const requeued = await slurm.waitFor(id, (j) => {
         if (Number(j.Restarts) > seen) {
           seen = Number(j.Restarts);
           log(`requeued: Restarts=${j.Restarts} StartTime=${j.StartTime} AdminComment=${j.AdminComment ?? ''}`);
         }
+        if (j.AdminComment && comments.at(-1) !== j.AdminComment) comments.push(j.AdminComment);
         return ['FAILED', 'COMPLETED', 'CANCELLED'].includes(j.JobState ?? '');
       }, 6 * 60_000);
-      expect(requeued.AdminComment).toMatch(/^vTorque: the VMs failed to start \(attempt 2 of 3\): libvirt open/);
+      // What the owner saw in scontrol show job: each requeue's reason, then why the last start failed.
+      expect(comments.some((x) => /^vTorque: the VMs failed to start \(attempt 2 of 3\): libvirt open/.test(x)), comments.join('\n')).toBe(true);
+      expect(requeued.AdminComment).toMatch(/^vTorque: the VMs did not start: libvirt open/);
       const { info: done, out } = await finished(id, 'libvirtd down', 60_000);
       expect(done.JobState).toBe('FAILED');
       expect(done.Restarts).toBe('2');
