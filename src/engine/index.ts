@@ -16,7 +16,7 @@ export { cancelDirPath, cancelRequested, openCancelSignal, removeCancelSignal, C
 export { recordMadeNoVms, stopJob, type StopContext, type StopJobResult } from './stop-job.js';
 export type { DomainType, JobIdentity, JobPlan, NodeState, VmPlan } from './types.js';
 export type { PhaseMark } from './timeline.js';
-export type { StartRecord } from './head/types.js';
+export type { StartRecord } from './head/index.js';
 export { reapOrphans, type ReapOptions, type ReapResult, type ReapedJob } from './gc.js';
 export { qemuUserText } from './qemu-identity.js';
 export { vmNodeFile } from './guest-files.js';

@@ -12,3 +12,4 @@ export { clearAttempts, countAttempt } from './job-state.js';
 export { resolveOwner } from './owner.js';
 export { cancelled, faultOf, reason, type Fault } from './classify.js';
 export type { EngineLog, PhaseMark, ReapResult, VmRecord } from '../engine/index.js';
+export { ownerStatusPath, readOwnerStatusFile, readStatusFile, statusPath, type JobStatusV1, type StartAttempt } from './status.js';

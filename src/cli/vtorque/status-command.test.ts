@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { JobStatusV1 } from '../../lifecycle/status.js';
+import type { JobStatusV1 } from '../../lifecycle/index.js';
 import { bar, formatStatus } from './status-command.js';
 
 const status: JobStatusV1 = {

@@ -1,6 +1,6 @@
 import { loadConfig } from '../../core/config/index.js';
 import { VtorqueError } from '../../core/errors.js';
-import { ownerStatusPath, readOwnerStatusFile, readStatusFile, statusPath, type JobStatusV1, type StartAttempt } from '../../lifecycle/status.js';
+import { ownerStatusPath, readOwnerStatusFile, readStatusFile, statusPath, type JobStatusV1, type StartAttempt } from '../../lifecycle/index.js';
 
 /** Characters of one VM's bar. */
 const WIDTH = 48;
