@@ -1,5 +1,8 @@
 import type { Argv } from 'yargs';
+import { lstatSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { addImage } from '../../admin/pool/manage.js';
+import { imageUseHere } from '../vmgr/domains.js';
 import { loadConfig } from '../../core/config/index.js';
 import { buildImage } from '../../image/index.js';
 import { formatSandboxStatus, sandboxDown, sandboxStatus, sandboxUp, type SandboxOptions } from '../../sandbox/index.js';
@@ -49,7 +52,10 @@ export async function runImageCommand(a: { out: string; force: boolean; register
   if (a.register) {
     const { config } = loadConfig({ path: a.config, env: process.env });
     const description = `Debian 12 (bookworm) x86_64, cloud-init NoCloud, built by vtorque image build (inputs ${r.inputsHash.slice(0, 12)})`;
-    for (const path of addImage(config.VM_IMG_DIR, r.artifacts.qcow2, description)) process.stdout.write(`registered ${path}\n`);
+    const name = basename(r.artifacts.qcow2);
+    // Registering again replaces the pool's copy (refused while a job on this node uses it).
+    const replace = lstatSync(join(config.VM_IMG_DIR, name), { throwIfNoEntry: false }) ? await imageUseHere(config, name, { root: true }) : undefined;
+    for (const path of addImage(config.VM_IMG_DIR, r.artifacts.qcow2, description, name, replace ? { replace } : {})) process.stdout.write(`registered ${path}\n`);
   }
   return 0;
 }
