@@ -126,7 +126,12 @@ describe.skipIf(!isRoot)('the installed hooks under real Slurm 22.05 daemons (sl
 
   it("a VM job: its guest output and exit code come back in the output file, scontrol's and sacct's ExitCode", async () => {
     site.writeUserFile('vm.sh', '#!/bin/sh\n#SBATCH -J sl-vm\necho "JOB in $(hostname) as $(id -un), SLURM_JOB_ID=$SLURM_JOB_ID nodes=$SLURM_JOB_NODELIST"\ncat "$SLURM_HOSTFILE"\necho "JOB to stderr" >&2\nexit 3\n', 0o755);
-    const id = vsbatch(['--vm', 'vcpus=1,ram=1G', 'vm.sh']);
+    // --follow: the start as it happens, then exit 0 once the script starts in the VM.
+    const r = slurm.asUser(USER, [join(site.prefix, 'bin', 'vsbatch'), '--follow', '--vm', 'vcpus=1,ram=1G', 'vm.sh'], { cwd: site.work, timeoutMs: BOOT_MS });
+    log(`vsbatch --follow -> ${r.status}: ${r.stdout.trim()}\n${r.stderr.trim()}`);
+    expect(r.status, r.stderr).toBe(0);
+    const id = /Submitted batch job (\d+)/.exec(r.stdout)?.[1] as string;
+    expect(r.stderr).toMatch(new RegExp(`^vsbatch: job ${id}: vTorque: 1 VM\\(s\\) ready in `, 'm'));
     const { info, out } = await finished(id, 'vm');
     expect(info.JobState).toBe('FAILED');
     expect(info.ExitCode).toBe('3:0');

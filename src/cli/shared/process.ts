@@ -24,10 +24,18 @@ export function readStdin(): Promise<string> {
   });
 }
 
-/** The scheduler's submit command in the foreground: its stdout (the job id) and stderr go straight to the user; `input` becomes its stdin when given. */
-export function runForeground(file: string, args: readonly string[], input: string | null): Promise<number> {
+/**
+ * The scheduler's submit command in the foreground: its stdout (the job id) and stderr go straight
+ * to the user; `input` becomes its stdin when given. With `onStdout`, stdout is passed on as it
+ * comes and shown to the caller too (the job id for --follow).
+ */
+export function runForeground(file: string, args: readonly string[], input: string | null, onStdout?: (text: string) => void): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: [input === null ? 'inherit' : 'pipe', 'inherit', 'inherit'] });
+    const child = spawn(file, args, { stdio: [input === null ? 'inherit' : 'pipe', onStdout ? 'pipe' : 'inherit', 'inherit'] });
+    child.stdout?.on('data', (chunk: Buffer) => {
+      process.stdout.write(chunk);
+      onStdout?.(chunk.toString('utf8'));
+    });
     const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
     const onInt = forward('SIGINT');
     const onTerm = forward('SIGTERM');

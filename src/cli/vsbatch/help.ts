@@ -9,7 +9,7 @@ import type { VsbatchDeps } from './deps.js';
  */
 export async function printVsbatchHelp(configPath: string | undefined, deps: VsbatchDeps): Promise<number> {
   const { config, origin } = helpConfig(configPath, deps.env);
-  deps.out(`usage: vsbatch [sbatch options] [--vm key=value[,key=value]...] [--dry-run [--json]] [--config FILE] [script [args]]
+  deps.out(`usage: vsbatch [sbatch options] [--vm key=value[,key=value]...] [--dry-run [--json] | --follow] [--config FILE] [script [args]]
 
 vsbatch submits a Slurm job exactly as sbatch does. With --vm on the command line, or
 "#SBATCH --vm key=value,..." among the script's directives, the job runs in virtual machines
@@ -20,6 +20,8 @@ vsbatch's own options (exact words, before the script; sbatch never sees them):
                      line and once in the script; when it is in both the command line wins, with a warning
   --dry-run          print the sbatch command, the request and the job wrapper; submit nothing
   --json             with --dry-run: all of it as one JSON object
+  --follow           after submitting, show the VM job's start as it happens (queued, the Prolog's
+                     progress, a requeue); exit 0 when its script starts in the VM, 1 with the reason
   --config FILE      the vTorque site config (default: $VTORQUE_CONFIG, else ${resolveConfigPath({ env: {} }).path})
 
 A VM job gets --cpus-per-task and --mem (or --mem-per-cpu) raised, per node, to the VMs' vCPUs and

@@ -20,6 +20,7 @@ import {
 } from '../../slurm/sbatch/index.js';
 import { VM_COMMENT_MARKER } from '../../slurm/hook-names.js';
 import { isExecutable } from '../vsub/qsub-binary.js';
+import { followSlurmJob, showJobAsUser } from './follow.js';
 import { VSUB_EXIT } from '../vsub/exit-codes.js';
 import { readScriptFile, withPrivateFile } from '../shared/files.js';
 import { lateVmNote, printDryRun, WRAPPER_PLACEHOLDER } from '../shared/dry-run.js';
@@ -34,6 +35,7 @@ const OWN: readonly OwnOption[] = [
   { long: 'dry-run', value: false },
   { long: 'json', value: false },
   { long: 'config', value: true },
+  { long: 'follow', value: false },
 ];
 /** In `#SBATCH` lines only --vm is vsbatch's. */
 const OWN_IN_SCRIPT: readonly OwnOption[] = [{ long: 'vm', value: true }];
@@ -94,6 +96,7 @@ export async function runVsbatch(argv: readonly string[], deps: VsbatchDeps): Pr
   if (!vmJob) {
     // Not a VM job: sbatch with the argv exactly as given, and nothing printed of our own.
     if (own.dryRun) return printDryRun(deps.out, own.json, 'sbatch', [sbatch, ...sbatchArgv], null, null);
+    if (own.follow) throw usage('--follow watches a VM job start: expected --vm (or #SBATCH --vm) too');
     ensureSbatch(sbatch);
     return deps.runSbatch(sbatch, sbatchArgv, stdinText);
   }
@@ -104,13 +107,29 @@ export async function runVsbatch(argv: readonly string[], deps: VsbatchDeps): Pr
   for (const note of plan.notes) deps.err(`vsbatch: ${note}\n`);
   if (own.dryRun) return printDryRun(deps.out, own.json, 'sbatch', [sbatch, ...plan.args], plan.request, plan.wrapper);
   ensureSbatch(sbatch);
-  if (plan.wrapperName === null) return deps.runSbatch(sbatch, plan.args, plan.wrapper);
-  return withPrivateFile(deps.env.TMPDIR || tmpdir(), 'vsbatch-', plan.wrapperName, plan.wrapper, (path) =>
-    deps.runSbatch(sbatch, plan.args.map((a) => (a === WRAPPER_PLACEHOLDER ? path : a)), null),
-  );
+  let said = '';
+  const onStdout = own.follow ? (text: string): void => void (said += text) : undefined;
+  const code =
+    plan.wrapperName === null
+      ? await deps.runSbatch(sbatch, plan.args, plan.wrapper, onStdout)
+      : await withPrivateFile(deps.env.TMPDIR || tmpdir(), 'vsbatch-', plan.wrapperName, plan.wrapper, (path) =>
+          deps.runSbatch(sbatch, plan.args.map((a) => (a === WRAPPER_PLACEHOLDER ? path : a)), null, onStdout),
+        );
+  if (!own.follow || code !== 0) return code;
+  const id = /Submitted batch job (\d+)/.exec(said)?.[1];
+  if (id === undefined) {
+    deps.err('vsbatch: --follow: sbatch printed no job id ("Submitted batch job N"), so there is nothing to follow\n');
+    return 1;
+  }
+  return followSlurmJob(id, {
+    show: (jobId) => (deps.showJob ?? showJobAsUser)(config.SLURM_SCONTROL, jobId),
+    sleep: deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
+    err: deps.err,
+  });
 }
 
 interface OwnSettings {
+  readonly follow: boolean;
   readonly dryRun: boolean;
   readonly json: boolean;
   readonly configPath: string | undefined;
@@ -120,11 +139,13 @@ interface OwnSettings {
 function ownOptions(tokens: readonly SbatchToken[]): OwnSettings {
   let dryRun = false;
   let json = false;
+  let follow = false;
   let configPath: string | undefined;
   const vmSpecs: string[] = [];
   for (const t of tokens) {
     if (t.kind !== 'own') continue;
     if (t.name === 'dry-run') dryRun = true;
+    else if (t.name === 'follow') follow = true;
     else if (t.name === 'json') json = true;
     else if (t.name === 'config') {
       if (!t.value) throw usage('--config needs a file path: expected --config FILE');
@@ -135,7 +156,8 @@ function ownOptions(tokens: readonly SbatchToken[]): OwnSettings {
     }
   }
   if (json && !dryRun) throw usage('--json is only valid with --dry-run: expected --dry-run --json');
-  return { dryRun, json, configPath, vmSpecs };
+  if (follow && dryRun) throw usage('--follow watches a submitted job start, --dry-run submits nothing: expected one of them');
+  return { dryRun, json, configPath, vmSpecs, follow };
 }
 
 function vmValues(tokens: readonly SbatchToken[]): string[] {
