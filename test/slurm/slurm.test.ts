@@ -151,7 +151,8 @@ describe.skipIf(!isRoot)('the installed hooks under real Slurm 22.05 daemons (sl
     expect(st.stdout).toMatch(/^start 1 at .* on vtqsl1: ready after \d+\.\ds$/m);
     expect(st.stdout).toMatch(new RegExp(`^ {2}vtq-${id}-vtqsl1-1 vtqsl1 {2}\\[p*b*~+s+=*n*\\.*\\] address \\d+\\.\\ds, SSH \\d+\\.\\ds$`, 'm'));
     expect(st.stdout).toMatch(/^ended .*: 1 VM\(s\) torn down; nothing left$/m);
-    const other = slurm.asUser('nobody', [join(site.prefix, 'bin', 'vtorque'), 'status', id, '--config', site.configPath]);
+    // nobody's home does not exist: run from /.
+    const other = slurm.asUser('nobody', [join(site.prefix, 'bin', 'vtorque'), 'status', id, '--config', site.configPath], { cwd: '/' });
     expect(other.status).toBe(1);
     expect(other.stderr).toMatch(/its status on this node is not yours to read/);
   }, BOOT_MS);
