@@ -1,6 +1,7 @@
 import { readdirSync, realpathSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { CommandError, displayValue, VtorqueError } from '../core/errors.js';
+import { EPILOG_MARGIN_SECONDS, PROLOG_MARGIN_SECONDS } from './hooks/exit-codes.js';
 import { run } from '../core/exec/run.js';
 
 /**
@@ -46,10 +47,6 @@ export interface HookFs {
   realpath(path: string): string | null;
 }
 
-/** Slack past PROLOGUE_TIMEOUT: our prolog gives up at it, then still cleans up and reports. */
-export const PROLOG_SLACK_SECONDS = 15;
-/** Slack past TEARDOWN_TIMEOUT for the epilog's own exit. */
-export const EPILOG_SLACK_SECONDS = 5;
 
 const HEADER = /^Configuration data as of /;
 // `%-23s = %s`: the key padded, so long keys have a single blank before '='; values may be empty.
@@ -111,7 +108,7 @@ export function slurmHookSettings(map: ReadonlyMap<string, string>): SlurmHookSe
 }
 
 /** Slurm's default cred_expire (slurm.conf(5), AuthInfo). */
-const DEFAULT_CRED_EXPIRE = 120;
+export const DEFAULT_CRED_EXPIRE = 120;
 
 function credExpire(authInfo: string | undefined): number {
   const m = /(?:^|,)\s*cred_expire=(\d{1,7})\s*(?:,|$)/.exec(authInfo ?? '');
@@ -312,7 +309,7 @@ export function checkSlurmSettings(settings: SlurmHookSettings, expect: SlurmHoo
 
   const p = expect.prologueTimeoutSeconds;
   const t = expect.teardownTimeoutSeconds;
-  const need = Math.max(p + PROLOG_SLACK_SECONDS, t + EPILOG_SLACK_SECONDS);
+  const need = Math.max(p + PROLOG_MARGIN_SECONDS, t + EPILOG_MARGIN_SECONDS);
   const timeout = settings.prologEpilogTimeoutSeconds;
   if (timeout === null) {
     findings.push({
@@ -321,22 +318,22 @@ export function checkSlurmSettings(settings: SlurmHookSettings, expect: SlurmHoo
     });
   } else {
     let short = false;
-    if (timeout < p + PROLOG_SLACK_SECONDS) {
+    if (timeout < p + PROLOG_MARGIN_SECONDS) {
       short = true;
       findings.push({
         level: 'fail',
-        message: `PrologEpilogTimeout ${timeout} s is below PROLOGUE_TIMEOUT ${p} s + ${PROLOG_SLACK_SECONDS}: slurmd would SIGTERM vTorque's prolog while the job's VMs boot and drain the node; set PrologEpilogTimeout=${need} (or more) in slurm.conf`,
+        message: `PrologEpilogTimeout ${timeout} s is below PROLOGUE_TIMEOUT ${p} s + ${PROLOG_MARGIN_SECONDS}: slurmd would SIGTERM vTorque's prolog while the job's VMs boot and drain the node; set PrologEpilogTimeout=${need} (or more) in slurm.conf`,
       });
     }
-    if (timeout < t + EPILOG_SLACK_SECONDS) {
+    if (timeout < t + EPILOG_MARGIN_SECONDS) {
       short = true;
       findings.push({
         level: 'fail',
-        message: `PrologEpilogTimeout ${timeout} s is below TEARDOWN_TIMEOUT ${t} s + ${EPILOG_SLACK_SECONDS}: slurmd would SIGTERM vTorque's epilog while it tears the job's VMs down and drain the node; set PrologEpilogTimeout=${need} (or more) in slurm.conf`,
+        message: `PrologEpilogTimeout ${timeout} s is below TEARDOWN_TIMEOUT ${t} s + ${EPILOG_MARGIN_SECONDS}: slurmd would SIGTERM vTorque's epilog while it tears the job's VMs down and drain the node; set PrologEpilogTimeout=${need} (or more) in slurm.conf`,
       });
     }
     if (!short) {
-      findings.push({ level: 'ok', message: `PrologEpilogTimeout ${timeout} s covers PROLOGUE_TIMEOUT ${p} s + ${PROLOG_SLACK_SECONDS} and TEARDOWN_TIMEOUT ${t} s + ${EPILOG_SLACK_SECONDS}` });
+      findings.push({ level: 'ok', message: `PrologEpilogTimeout ${timeout} s covers PROLOGUE_TIMEOUT ${p} s + ${PROLOG_MARGIN_SECONDS} and TEARDOWN_TIMEOUT ${t} s + ${EPILOG_MARGIN_SECONDS}` });
     }
   }
   return findings;

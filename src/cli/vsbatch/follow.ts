@@ -1,8 +1,7 @@
 import { VtorqueError } from '../../core/errors.js';
 import { run } from '../../core/exec/run.js';
+import { ENDED_JOB_STATES } from '../../slurm/job-states.js';
 
-/** Slurm's states of a job that has ended (slurm.h). */
-const ENDED = new Set(['COMPLETED', 'CANCELLED', 'FAILED', 'TIMEOUT', 'NODE_FAIL', 'PREEMPTED', 'BOOT_FAIL', 'DEADLINE', 'OUT_OF_MEMORY']);
 const READY = /^vTorque: \d+ VM\(s\) ready in /;
 
 export interface FollowIo {
@@ -41,7 +40,7 @@ export async function followSlurmJob(jobId: string, io: FollowIo, everyMs = 1000
     if (now !== last) say(now);
     last = now;
     if (READY.test(v.comment)) return 0;
-    if (ENDED.has(v.state)) {
+    if (ENDED_JOB_STATES.has(v.state)) {
       say(`ended ${v.state} before its VMs were ready${v.comment ? `: ${v.comment.replace(/^vTorque: /, '')}` : ''}`);
       return 1;
     }

@@ -1,9 +1,9 @@
 import type { SiteConfig } from '../../core/config/index.js';
 import type { AppLayout } from '../../core/install/paths.js';
-import { reason, startRecordedHere, stopJobHere, stopJobPartHere, type EngineLog } from '../../lifecycle/index.js';
-import { parseShowConfig, slurmHookSettings } from '../slurm-config.js';
+import { startRecordedHere, stopJobHere, stopJobPartHere, type EngineLog } from '../../lifecycle/index.js';
 import type { SlurmHookContext } from './context.js';
-import { EPILOG_MARGIN_SECONDS, SLURM_HOOK_EXIT } from './exit-codes.js';
+import { SLURM_HOOK_EXIT } from './exit-codes.js';
+import { hookLimits } from './limits.js';
 import type { SlurmClient } from './slurm-client.js';
 
 export interface EpilogDeps {
@@ -27,7 +27,7 @@ export interface EpilogDeps {
  */
 export async function runSlurmEpilog(ctx: SlurmHookContext, deps: EpilogDeps): Promise<number> {
   const c = deps.config;
-  const seconds = await stopSeconds(c, deps.slurm, deps.log);
+  const seconds = (await hookLimits(c, deps.slurm, deps.log)).stopSeconds;
   const stopDeps = { config: c, layout: deps.layout, log: deps.log, configPath: deps.configPath, deadlineAt: Date.now() + seconds * 1000 };
   const head = startRecordedHere(c, ctx.jobId);
   const stopped = head ? await stopJobHere(ctx.jobId, stopDeps) : await stopJobPartHere(ctx.jobId, stopDeps);
@@ -43,15 +43,4 @@ export async function runSlurmEpilog(ctx: SlurmHookContext, deps: EpilogDeps): P
     return SLURM_HOOK_EXIT.drain;
   }
   return SLURM_HOOK_EXIT.ok;
-}
-
-/** TEARDOWN_TIMEOUT, ending before slurmd's PrologEpilogTimeout. */
-async function stopSeconds(c: SiteConfig, slurm: SlurmClient, log: EngineLog): Promise<number> {
-  try {
-    const limit = slurmHookSettings(parseShowConfig(await slurm.showConfig())).prologEpilogTimeoutSeconds;
-    return limit === null ? c.TEARDOWN_TIMEOUT : Math.max(1, Math.min(c.TEARDOWN_TIMEOUT, limit - EPILOG_MARGIN_SECONDS));
-  } catch (err) {
-    log.warn({ err: reason(err) }, 'cannot read PrologEpilogTimeout; the stop keeps to TEARDOWN_TIMEOUT');
-    return c.TEARDOWN_TIMEOUT;
-  }
 }

@@ -30,7 +30,7 @@ function fixture(o: { job?: SlurmJob | null; script?: string }) {
       calls.push(`batch_script ${id}`);
       return o.script ?? '#!/bin/sh\nhostname\n';
     },
-    async activeJobIds() { return new Set(); },
+    async queue(id) { return { job: await this.job(id), active: new Set<string>() }; },
     async hostnames(list) { return list.split(','); },
     async requeue(id) { calls.push(`requeue ${id}`); },
     async holdBack(id, s) { calls.push(`holdBack ${id} ${s}`); },

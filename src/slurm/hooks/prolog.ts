@@ -5,12 +5,13 @@ import type { AppLayout } from '../../core/install/paths.js';
 import {
   faultOf, leaveOutcome, readySummary, reason, resolveOwner, startJob, type EngineLog, type Fault, type JobContext, type JobOwner,
 } from '../../lifecycle/index.js';
-import { parseShowConfig, slurmHookSettings } from '../slurm-config.js';
 import { slurmAllocation } from './allocation.js';
 import type { SlurmHookContext } from './context.js';
-import { MAX_NODE_FAULTS, PROLOG_MARGIN_SECONDS, SLURM_HOOK_EXIT } from './exit-codes.js';
+import { MAX_NODE_FAULTS, SLURM_HOOK_EXIT } from './exit-codes.js';
 import { adminCommentProgress } from './progress-note.js';
-import { STARTING_STATES, type SlurmClient } from './slurm-client.js';
+import type { SlurmClient } from './slurm-client.js';
+import { STARTING_JOB_STATES } from '../job-states.js';
+import { hookLimits, type HookLimits } from './limits.js';
 
 export interface PrologDeps {
   readonly config: SiteConfig;
@@ -35,13 +36,13 @@ export interface PrologDeps {
  */
 export async function runSlurmProlog(ctx: SlurmHookContext, deps: PrologDeps): Promise<number> {
   const { config: c, slurm } = deps;
-  const info = await slurm.job(ctx.jobId);
+  const { job: info, active } = await slurm.queue(ctx.jobId);
   if (info === null) {
     deps.log.info({}, 'the controller no longer knows the job: nothing to start');
     return SLURM_HOOK_EXIT.ok;
   }
   if (info.batchHost !== ctx.node) return SLURM_HOOK_EXIT.ok; // a node of the job that is not its head
-  const limits = await slurmLimits(c, slurm, deps.log);
+  const limits = await hookLimits(c, slurm, deps.log);
   const deadlineAt = Date.now() + limits.startSeconds * 1000;
   const source = `the controller's copy of job ${ctx.jobId}'s script`;
   const fallbackOwner = ctx.uid > 0 ? { user: ctx.userProblem === null ? ctx.user : `uid ${ctx.uid}`, uid: ctx.uid, gid: ctx.gid, home: '' } : null;
@@ -62,7 +63,6 @@ export async function runSlurmProlog(ctx: SlurmHookContext, deps: PrologDeps): P
       throw new VtorqueError('REQUEST_INVALID', `job owner ${ctx.user} is uid ${owner.uid} on this node, slurmd says uid ${ctx.uid}`, { fault: 'node' });
     }
     const nodes = await slurm.hostnames(ctx.nodeList);
-    const active = await slurm.activeJobIds();
     const allocation = slurmAllocation(nodes, ctx.cpusPerNode, info);
     const nodeFileEnv = (nodeFile: string): Record<string, string> => ({ SLURM_HOSTFILE: nodeFile, VTORQUE_NODEFILE: nodeFile });
     job = {
@@ -79,7 +79,7 @@ export async function runSlurmProlog(ctx: SlurmHookContext, deps: PrologDeps): P
       isActive: (id) => id === ctx.jobId || active.has(id),
       cancelProbe: async () => {
         const now = await slurm.job(ctx.jobId);
-        return now === null || !STARTING_STATES.includes(now.state);
+        return now === null || !STARTING_JOB_STATES.has(now.state);
       },
       ...(deps.cancelPollMs === undefined ? {} : { cancelPollMs: deps.cancelPollMs }),
     };
@@ -99,24 +99,6 @@ export async function runSlurmProlog(ctx: SlurmHookContext, deps: PrologDeps): P
   return failed(ctx, deps, outcome.reason, outcome.fault, owner, limits, job.allocation.length > 1 ? "on the job's nodes" : `on ${ctx.node}`);
 }
 
-interface SlurmLimits {
-  /** Seconds the start may take: PROLOGUE_TIMEOUT, and never past slurmd's PrologEpilogTimeout (it would drain the node). */
-  readonly startSeconds: number;
-  /** AuthInfo cred_expire: within it after a job's Epilog, slurmd runs no Prolog for the same job id again. */
-  readonly credExpireSeconds: number;
-}
-
-async function slurmLimits(c: SiteConfig, slurm: SlurmClient, log: EngineLog): Promise<SlurmLimits> {
-  try {
-    const s = slurmHookSettings(parseShowConfig(await slurm.showConfig()));
-    const limit = s.prologEpilogTimeoutSeconds;
-    return { startSeconds: limit === null ? c.PROLOGUE_TIMEOUT : Math.max(10, Math.min(c.PROLOGUE_TIMEOUT, limit - PROLOG_MARGIN_SECONDS)), credExpireSeconds: s.credExpireSeconds };
-  } catch (err) {
-    log.warn({ err: reason(err) }, 'cannot read PrologEpilogTimeout and cred_expire; the start keeps to PROLOGUE_TIMEOUT');
-    return { startSeconds: c.PROLOGUE_TIMEOUT, credExpireSeconds: 120 };
-  }
-}
-
 /**
  * After a requeue the job waits this long past cred_expire: slurmd skips the Prolog of a job id it
  * ran an Epilog for less than cred_expire ago (measured: "reissued job credential", the batch
@@ -134,7 +116,7 @@ function ended(ctx: SlurmHookContext, deps: PrologDeps, sentence: string, fault:
 }
 
 /** A node fault is requeued through the controller (bounded by Slurm's restart count); anything else fails the job. */
-async function failed(ctx: SlurmHookContext, deps: PrologDeps, why: string, fault: Fault, owner: { user: string; uid: number; gid: number } | null, limits: SlurmLimits, where = `on ${ctx.node}`): Promise<number> {
+async function failed(ctx: SlurmHookContext, deps: PrologDeps, why: string, fault: Fault, owner: { user: string; uid: number; gid: number } | null, limits: HookLimits, where = `on ${ctx.node}`): Promise<number> {
   if (fault !== 'node') return ended(ctx, deps, `the VM job cannot start: ${why}`, fault, owner);
   const attempt = ctx.restartCount + 1;
   if (attempt >= MAX_NODE_FAULTS) return ended(ctx, deps, `the VMs failed to start ${where} ${attempt} times (last: ${why})`, 'node', owner);

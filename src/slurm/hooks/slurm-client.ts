@@ -3,6 +3,7 @@ import * as v from 'valibot';
 import type { SiteConfig } from '../../core/config/index.js';
 import { VtorqueError } from '../../core/errors.js';
 import { run } from '../../core/exec/run.js';
+import { ENDED_JOB_STATES } from '../job-states.js';
 
 /** A job as the controller has it, only what the hooks decide from (none of it text the user chose). */
 export interface SlurmJob {
@@ -21,8 +22,8 @@ export interface SlurmClient {
   batchScript(jobId: string): Promise<string>;
   /** The job, or null when the controller no longer knows it. */
   job(jobId: string): Promise<SlurmJob | null>;
-  /** Ids of the jobs the controller has that have not ended (what gc may not reap). */
-  activeJobIds(): Promise<ReadonlySet<string>>;
+  /** The job and the ids of the jobs that have not ended (what gc may not reap), from one listing. */
+  queue(jobId: string): Promise<{ readonly job: SlurmJob | null; readonly active: ReadonlySet<string> }>;
   /** `scontrol show hostnames`: a compressed node list in order. */
   hostnames(list: string): Promise<string[]>;
   /** Put the job back in the queue (Slurm holds it back cred_expire seconds, then schedules it again). */
@@ -69,8 +70,10 @@ export function slurmClient(c: Pick<SiteConfig, 'SLURM_SCONTROL' | 'SLURM_CONF'>
       const out = await call(squeue, ['--json', '-j', jobId]);
       return pickJob(out, jobId);
     },
-    async activeJobIds() {
-      return activeIds(await call(squeue, ['--json']));
+    async queue(jobId) {
+      // Every job is listed anyway (22.05): the one answer gives both.
+      const out = await call(squeue, ['--json']);
+      return { job: pickJob(out, jobId), active: activeIds(out) };
     },
     async hostnames(list) {
       return (await call(c.SLURM_SCONTROL, ['show', 'hostnames', list])).split('\n').map((l) => l.trim()).filter(Boolean);
@@ -102,15 +105,12 @@ function queueJobs(json: string): unknown[] {
   return queue.output.jobs;
 }
 
-/** Slurm's states of a job that has ended (slurm.h job_states); any other is still the scheduler's. */
-const ENDED_STATES = new Set(['COMPLETED', 'CANCELLED', 'FAILED', 'TIMEOUT', 'NODE_FAIL', 'PREEMPTED', 'BOOT_FAIL', 'DEADLINE', 'OUT_OF_MEMORY']);
-
 /** Ids of the listed jobs that have not ended. */
 export function activeIds(json: string): Set<string> {
   const out = new Set<string>();
   for (const raw of queueJobs(json)) {
     const j = raw as { job_id?: unknown; job_state?: unknown };
-    if (typeof j.job_id === 'number' && !(typeof j.job_state === 'string' && ENDED_STATES.has(j.job_state))) out.add(String(j.job_id));
+    if (typeof j.job_id === 'number' && !(typeof j.job_state === 'string' && ENDED_JOB_STATES.has(j.job_state))) out.add(String(j.job_id));
   }
   return out;
 }
@@ -127,6 +127,3 @@ export function pickJob(json: string, jobId: string): SlurmJob | null {
   }
   return null;
 }
-
-/** Job states in which its start is still wanted: a cancel, requeue or end turns it into something else. */
-export const STARTING_STATES: readonly string[] = ['RUNNING', 'CONFIGURING'];
