@@ -49,14 +49,8 @@ export const ownerStatusPath = (c: Pick<SiteConfig, 'SPOOL_DIR'>, jobId: string)
 
 /** A status file (root's or the owner's copy), checked; null when there is none. */
 export function readStatusFile(path: string): JobStatusV1 | null {
-  let text: string;
-  try {
-    text = readFileNoFollow(path, 1 << 20);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || /does not exist|no such file/i.test((err as Error).message)) return null;
-    throw err;
-  }
-  return v.parse(JobStatusV1Schema, JSON.parse(text));
+  if (lstatNoFollow(path, { trusted: true }) === null) return null;
+  return v.parse(JobStatusV1Schema, JSON.parse(readFileNoFollow(path, 1 << 20)));
 }
 
 /**

@@ -2,7 +2,7 @@ import { chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync }
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../core/exec/run.js';
-import { netnsPids, pidInNetns, pollUntil, programOf, readPidFile, sleep, terminate } from '../sandbox/index.js';
+import { isAlive, netnsPids, pidInNetns, pollUntil, programOf, readPidFile, sleep, terminate } from '../sandbox/index.js';
 import { TestbedError } from './errors.js';
 import type { TestbedLayout } from './layout.js';
 import { inNode } from './node-ns.js';
@@ -84,7 +84,7 @@ export function slurmLocalSettings(jobcomp: string): string[] {
  */
 export async function slurmPid(node: TestbedNode, program: SlurmDaemon): Promise<number | null> {
   for (const pid of await netnsPids(node.name)) {
-    if (commOf(pid) === program && (programOf(pid) ?? '').startsWith(program) && pidInNetns(pid, node.name) && !zombie(pid)) return pid;
+    if (commOf(pid) === program && (programOf(pid) ?? '').startsWith(program) && pidInNetns(pid, node.name) && isAlive(pid)) return pid;
   }
   return null;
 }
@@ -97,18 +97,11 @@ function commOf(pid: number): string | null {
   }
 }
 
-function zombie(pid: number): boolean {
-  try {
-    return /^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return true;
-  }
-}
 
 /** munged is the machine's (its socket is a file every namespace sees): started only when none runs, and then ours to stop. */
 async function ensureMunged(l: TestbedLayout, log: (line: string) => void): Promise<void> {
   const pid = readPidFile('/run/munge/munged.pid');
-  if (pid !== null && commOf(pid) === 'munged' && !zombie(pid)) return;
+  if (pid !== null && commOf(pid) === 'munged' && isAlive(pid)) return;
   mkdirSync('/run/munge', { recursive: true });
   await run('chown', ['munge:munge', '/run/munge'], { timeoutMs: 10_000 });
   if (!existsSync('/etc/munge/munge.key')) await run('runuser', ['-u', 'munge', '--', 'mungekey', '--create'], { timeoutMs: 30_000 });

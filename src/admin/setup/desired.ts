@@ -1,4 +1,5 @@
 import { dirname, join } from 'node:path';
+import { CONFIG_FIELDS } from '../../core/config/index.js';
 import type { Renderer } from '../../core/render/index.js';
 import { DEFAULT_TORQUE_HOME } from './options.js';
 import type { SchedulerHooks } from '../../core/install/hook-links.js';
@@ -36,7 +37,7 @@ export interface DesiredState {
 }
 
 /** The config schema's defaults, for callers that pass no site config. */
-const DEFAULT_HOOK_TIMEOUTS = { prologue: 280, teardown: 60 };
+const DEFAULT_HOOK_TIMEOUTS = { prologue: CONFIG_FIELDS.PROLOGUE_TIMEOUT.default, teardown: CONFIG_FIELDS.TEARDOWN_TIMEOUT.default };
 
 const OWNED_DIR = 0o555;
 const SHARED_DIR = 0o755;

@@ -18,7 +18,7 @@ export function runStatusCommand(a: { job: string; json: boolean; config?: strin
   try {
     status = root ? readStatusFile(statusPath(config, a.job)) : readOwnerStatusFile(ownerStatusPath(config, a.job));
   } catch (err) {
-    const denied = /EACCES|permission denied/i.test(String((err as Error).message ?? err));
+    const denied = (err as NodeJS.ErrnoException).code === 'EACCES';
     throw new VtorqueError('USAGE', denied ? `job ${a.job}: its status on this node is not yours to read` : `job ${a.job}: its status record cannot be read: ${(err as Error).message}`, { fault: 'job', exitCode: 1 });
   }
   if (status === null) {

@@ -2,6 +2,7 @@ import type { SiteConfig } from '../../core/config/index.js';
 import type { VmRequest } from '../../core/request/index.js';
 import type { EngineLog } from '../libvirt/index.js';
 import type { JobIdentity, JobPlan } from '../types.js';
+import type { PhaseMark } from '../timeline.js';
 
 /** What the head of a job works with: the site config, a log, the job's progress lines. */
 export interface HeadContext {
@@ -43,7 +44,7 @@ export interface StartInput {
  * beginning) and, per VM, when its address was found and when it took SSH (null: not reached).
  */
 export interface StartRecord {
-  marks: readonly import('../timeline.js').PhaseMark[];
+  marks: readonly PhaseMark[];
   readonly vms: Map<string, { node: string; addressMs: number | null; readyMs: number | null }>;
 }
 
