@@ -21,16 +21,17 @@ function fixture(o: { job?: SlurmJob | null; script?: string }) {
   dirs.push(root);
   const config = parseConfigText(`SPOOL_DIR: ${join(root, 'spool')}\nLOG_DIR: ${join(root, 'log')}\nVM_IMG_DIR: ${join(root, 'pool')}\n`, 'test').config;
   const calls: string[] = [];
+  const job = (id: string) => {
+    calls.push(`job ${id}`);
+    return o.job === undefined ? { jobId: id, state: 'RUNNING', batchHost: 'n1', userId: 1001, memoryMiB: new Map([['n1', 4000]]) } : o.job;
+  };
   const slurm: SlurmClient = {
-    async job(id) {
-      calls.push(`job ${id}`);
-      return o.job === undefined ? { jobId: id, state: 'RUNNING', batchHost: 'n1', userId: 1001, memoryMiB: new Map([['n1', 4000]]) } : o.job;
-    },
+    async state(id) { return job(id)?.state ?? null; },
     async batchScript(id) {
       calls.push(`batch_script ${id}`);
       return o.script ?? '#!/bin/sh\nhostname\n';
     },
-    async queue(id) { return { job: await this.job(id), active: new Set<string>() }; },
+    async queue(id) { return { job: job(id), active: new Set<string>() }; },
     async hostnames(list) { return list.split(','); },
     async requeue(id) { calls.push(`requeue ${id}`); },
     async holdBack(id, s) { calls.push(`holdBack ${id} ${s}`); },

@@ -78,8 +78,8 @@ export async function runSlurmProlog(ctx: SlurmHookContext, deps: PrologDeps): P
       // The controller's job list: a job it no longer has, or has ended, may be reaped here.
       isActive: (id) => id === ctx.jobId || active.has(id),
       cancelProbe: async () => {
-        const now = await slurm.job(ctx.jobId);
-        return now === null || !STARTING_JOB_STATES.has(now.state);
+        const state = await slurm.state(ctx.jobId);
+        return state === null || !STARTING_JOB_STATES.has(state);
       },
       ...(deps.cancelPollMs === undefined ? {} : { cancelPollMs: deps.cancelPollMs }),
     };

@@ -20,8 +20,8 @@ export interface SlurmJob {
 export interface SlurmClient {
   /** The batch script as slurmctld stored it at submission (`scontrol write batch_script`): what the user can no longer change. */
   batchScript(jobId: string): Promise<string>;
-  /** The job, or null when the controller no longer knows it. */
-  job(jobId: string): Promise<SlurmJob | null>;
+  /** The job's state (RUNNING, COMPLETING, …), or null when the controller no longer knows it: the cancel probe's question, asked every 2 s while the VMs boot. */
+  state(jobId: string): Promise<string | null>;
   /** The job and the ids of the jobs that have not ended (what gc may not reap), from one listing. */
   queue(jobId: string): Promise<{ readonly job: SlurmJob | null; readonly active: ReadonlySet<string> }>;
   /** `scontrol show hostnames`: a compressed node list in order. */
@@ -65,10 +65,14 @@ export function slurmClient(c: Pick<SiteConfig, 'SLURM_SCONTROL' | 'SLURM_CONF'>
       if (text.length > MAX_SCRIPT_CHARS) throw new VtorqueError('REQUEST_INVALID', `the controller's copy of job ${jobId}'s script is over ${MAX_SCRIPT_CHARS >> 20} MiB`, { fault: 'job' });
       return text;
     },
-    async job(jobId) {
-      // 22.05's squeue ignores -j with --json and lists every job; later ones filter.
-      const out = await call(squeue, ['--json', '-j', jobId]);
-      return pickJob(out, jobId);
+    async state(jobId) {
+      // The plain format honours -j (the JSON one lists every job in 22.05) and prints nothing the user chose.
+      const r = await run(squeue, ['-h', '-j', jobId, '-t', 'all', '-o', '%T'], { env: childEnv, timeoutMs: CALL_TIMEOUT_MS, reject: false });
+      if (r.exitCode !== 0) {
+        if (/Invalid job id/i.test(r.stderr)) return null;
+        throw new VtorqueError('COMMAND_FAILED', `squeue -j ${jobId}: ${r.stderr.trim().split('\n').pop() || `exit code ${r.exitCode}`}`, { fault: 'node' });
+      }
+      return r.stdout.trim().split('\n')[0]?.trim() || null;
     },
     async queue(jobId) {
       // Every job is listed anyway (22.05): the one answer gives both.
